@@ -1,0 +1,113 @@
+//! Stack configuration. Defaults follow Linux.
+use crate::ip::reassembly::ReassemblyLimits;
+use crate::ip::route::Cidr;
+use crate::tcp::cc::CongestionKind;
+use crate::time::Duration;
+use std::net::IpAddr;
+
+/// TCP settings (per stack; some can be changed per socket).
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// Send buffer size in bytes (allocated lazily).
+    pub send_buffer: usize,
+    /// Receive buffer size in bytes (allocated lazily); bounds the window.
+    pub recv_buffer: usize,
+    /// RFC 6298 (2.1): initial RTO, 1 s.
+    pub rto_initial: Duration,
+    /// RFC 6298 (2.4) allows 1 s; Linux uses 200 ms.
+    pub rto_min: Duration,
+    /// RFC 6298 (2.5): at least 60 s; Linux uses 120 s.
+    pub rto_max: Duration,
+    /// Retransmissions of data before giving up (Linux tcp_retries2 = 15).
+    pub max_retries: u32,
+    /// SYN / SYN-ACK retransmissions before giving up (Linux 6 / 5).
+    pub syn_retries: u32,
+    /// Maximum segment lifetime; TIME_WAIT lasts 2·MSL (default 30 s → 60 s).
+    pub msl: Duration,
+    /// Delayed-ACK timeout (RFC 9293 §3.8.6.3; Linux 40 ms). Zero disables.
+    pub delayed_ack: Duration,
+    /// Disable Nagle's algorithm for new sockets (TCP_NODELAY).
+    pub nodelay: bool,
+    /// Offer window scaling (RFC 7323).
+    pub window_scaling: bool,
+    /// Offer timestamps (RFC 7323).
+    pub timestamps: bool,
+    /// Offer SACK (RFC 2018). Off until the scoreboard lands.
+    pub sack: bool,
+    /// Congestion controller for new connections.
+    pub congestion: CongestionKind,
+    /// Initial window in segments (RFC 6928: 10).
+    pub initial_window: u32,
+    /// Out-of-order ranges kept per connection (bounds reassembly state).
+    pub max_ooo_ranges: usize,
+    /// How long an orphaned connection may sit in FIN_WAIT_2 (Linux 60 s).
+    pub fin_timeout: Duration,
+    /// Maximum listen backlog accepted (Linux somaxconn 4096).
+    pub max_backlog: usize,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            send_buffer: 1 << 20,
+            recv_buffer: 1 << 20,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            max_retries: 15,
+            syn_retries: 6,
+            msl: Duration::from_secs(30),
+            delayed_ack: Duration::from_millis(40),
+            nodelay: false,
+            window_scaling: true,
+            timestamps: true,
+            sack: false,
+            congestion: CongestionKind::NewReno,
+            initial_window: 10,
+            max_ooo_ranges: 32,
+            fin_timeout: Duration::from_secs(60),
+            max_backlog: 4096,
+        }
+    }
+}
+
+/// Whole-stack configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Interface addresses with prefixes (their subnets are on-link).
+    pub addresses: Vec<Cidr>,
+    /// Default gateway, if any.
+    pub gateway: Option<IpAddr>,
+    /// Link MTU (IP packet size), default 1500.
+    pub mtu: usize,
+    /// Seed for every random choice the stack makes (ISN secret, ephemeral
+    /// ports, IP ident). Real devices pass OS randomness here.
+    pub seed: u64,
+    /// TTL of packets we originate.
+    pub ttl: u8,
+    pub tcp: TcpConfig,
+    pub reassembly: ReassemblyLimits,
+    /// Ephemeral port range, inclusive (Linux 32768..=60999).
+    pub ephemeral_ports: (u16, u16),
+    /// Maximum sockets of all kinds (EMFILE-like error beyond).
+    pub max_sockets: usize,
+    /// Default UDP receive buffer (bytes of queued datagrams).
+    pub udp_recv_buffer: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addresses: Vec::new(),
+            gateway: None,
+            mtu: 1500,
+            seed: 0,
+            ttl: 64,
+            tcp: TcpConfig::default(),
+            reassembly: ReassemblyLimits::default(),
+            ephemeral_ports: (32768, 60999),
+            max_sockets: 1 << 20,
+            udp_recv_buffer: 256 * 1024,
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! The IP layer: routing, fragmentation and reassembly.
+pub mod fragment;
+pub mod reassembly;
+pub mod route;

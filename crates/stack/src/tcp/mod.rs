@@ -1,0 +1,8 @@
+//! TCP (RFC 9293) with RFC 6298 retransmission timing, RFC 7323 window
+//! scaling and timestamps, RFC 5681/6582 congestion control.
+pub mod assembler;
+pub mod buffer;
+pub mod cc;
+mod state;
+
+pub use state::TcpState;

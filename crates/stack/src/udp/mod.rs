@@ -1,0 +1,1 @@
+//! UDP sockets (RFC 768).

@@ -1,0 +1,19 @@
+//! Wire formats for ustack: zero-copy views over packet buffers plus
+//! high-level `*Repr` parse/emit for IPv4, TCP, UDP and ICMPv4, and the
+//! Internet checksum.
+//!
+//! Views (`Ipv4Packet`, `TcpPacket`, `UdpPacket`) borrow the buffer; nothing
+//! here allocates. Every parser validates lengths before touching a field,
+//! so malformed input yields a [`WireError`], never a panic.
+
+pub mod checksum;
+mod error;
+pub mod icmpv4;
+pub mod ipv4;
+pub mod tcp;
+pub mod udp;
+
+pub use error::WireError;
+
+/// Result type of the wire parsers.
+pub type Result<T> = core::result::Result<T, WireError>;
