@@ -178,6 +178,10 @@ impl Counters {
     }
     /// (reason, count) for every non-zero drop counter.
     pub fn drop_list(&self) -> Vec<(DropReason, u64)> {
-        DropReason::ALL.iter().map(|r| (*r, self.drops(*r))).filter(|(_, n)| *n > 0).collect()
+        DropReason::ALL
+            .iter()
+            .map(|r| (*r, self.drops(*r)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 }

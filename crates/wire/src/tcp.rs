@@ -1,5 +1,5 @@
 //! TCP header and options (RFC 9293 §3.1, RFC 7323, RFC 2018): view and repr.
-use crate::{Result, WireError};
+use crate::{checksum, Result, WireError};
 use std::net::IpAddr;
 
 /// Minimum header length.
@@ -20,29 +20,71 @@ impl TcpFlags {
     pub const URG: TcpFlags = TcpFlags(0x20);
     pub const ECE: TcpFlags = TcpFlags(0x40);
     pub const CWR: TcpFlags = TcpFlags(0x80);
-    pub fn empty() -> Self { TcpFlags(0) }
-    pub fn contains(self, other: TcpFlags) -> bool { self.0 & other.0 == other.0 }
-    pub fn fin(self) -> bool { self.contains(Self::FIN) }
-    pub fn syn(self) -> bool { self.contains(Self::SYN) }
-    pub fn rst(self) -> bool { self.contains(Self::RST) }
-    pub fn psh(self) -> bool { self.contains(Self::PSH) }
-    pub fn ack(self) -> bool { self.contains(Self::ACK) }
-    pub fn urg(self) -> bool { self.contains(Self::URG) }
+    pub fn empty() -> Self {
+        TcpFlags(0)
+    }
+    pub fn contains(self, other: TcpFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn fin(self) -> bool {
+        self.contains(Self::FIN)
+    }
+    pub fn syn(self) -> bool {
+        self.contains(Self::SYN)
+    }
+    pub fn rst(self) -> bool {
+        self.contains(Self::RST)
+    }
+    pub fn psh(self) -> bool {
+        self.contains(Self::PSH)
+    }
+    pub fn ack(self) -> bool {
+        self.contains(Self::ACK)
+    }
+    pub fn urg(self) -> bool {
+        self.contains(Self::URG)
+    }
 }
 
 impl core::ops::BitOr for TcpFlags {
     type Output = TcpFlags;
-    fn bitor(self, rhs: TcpFlags) -> TcpFlags { TcpFlags(self.0 | rhs.0) }
+    fn bitor(self, rhs: TcpFlags) -> TcpFlags {
+        TcpFlags(self.0 | rhs.0)
+    }
 }
 impl core::ops::BitOrAssign for TcpFlags {
-    fn bitor_assign(&mut self, rhs: TcpFlags) { self.0 |= rhs.0 }
+    fn bitor_assign(&mut self, rhs: TcpFlags) {
+        self.0 |= rhs.0
+    }
 }
 
 /// Debug prints like `SYN|ACK` (empty: `none`).
 impl core::fmt::Debug for TcpFlags {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let _ = f;
-        todo!()
+        const NAMES: [(TcpFlags, &str); 8] = [
+            (TcpFlags::FIN, "FIN"),
+            (TcpFlags::SYN, "SYN"),
+            (TcpFlags::RST, "RST"),
+            (TcpFlags::PSH, "PSH"),
+            (TcpFlags::ACK, "ACK"),
+            (TcpFlags::URG, "URG"),
+            (TcpFlags::ECE, "ECE"),
+            (TcpFlags::CWR, "CWR"),
+        ];
+        if self.0 == 0 {
+            return f.write_str("none");
+        }
+        let mut first = true;
+        for (flag, name) in NAMES {
+            if self.contains(flag) {
+                if !first {
+                    f.write_str("|")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        Ok(())
     }
 }
 impl core::fmt::Display for TcpFlags {
@@ -73,17 +115,176 @@ impl TcpOptions {
     /// (MSS 4, WS 3, SACK-perm 2, SACK 2+8n with n in 1..=4, TS 10) →
     /// `WireError::BadOption`.
     pub fn parse(options: &[u8]) -> Result<TcpOptions> {
-        let _ = (options, WireError::BadOption);
-        todo!()
+        let mut opts = TcpOptions::default();
+        let mut i = 0;
+        while i < options.len() {
+            let kind = options[i];
+            match kind {
+                opt::EOL => break,
+                opt::NOP => {
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            // Every other option has a length byte counting kind + length.
+            let len = match options.get(i + 1) {
+                Some(&l) => usize::from(l),
+                None => return Err(WireError::BadOption),
+            };
+            if len < 2 || len > options.len() - i {
+                return Err(WireError::BadOption);
+            }
+            let body = &options[i + 2..i + len];
+            match kind {
+                opt::MSS => {
+                    if len != opt::MSS_LEN {
+                        return Err(WireError::BadOption);
+                    }
+                    opts.mss = Some(u16::from_be_bytes([body[0], body[1]]));
+                }
+                opt::WINDOW_SCALE => {
+                    if len != opt::WINDOW_SCALE_LEN {
+                        return Err(WireError::BadOption);
+                    }
+                    opts.window_scale = Some(body[0]);
+                }
+                opt::SACK_PERMITTED => {
+                    if len != opt::SACK_PERMITTED_LEN {
+                        return Err(WireError::BadOption);
+                    }
+                    opts.sack_permitted = true;
+                }
+                opt::SACK => {
+                    let n = body.len() / 8;
+                    if body.len() & 7 != 0 || n == 0 || n > MAX_SACK_BLOCKS {
+                        return Err(WireError::BadOption);
+                    }
+                    opts.sack_blocks = [None; MAX_SACK_BLOCKS];
+                    for (slot, block) in opts.sack_blocks.iter_mut().zip(body.chunks_exact(8)) {
+                        *slot = Some((be32(block, 0), be32(block, 4)));
+                    }
+                }
+                opt::TIMESTAMP => {
+                    if len != opt::TIMESTAMP_LEN {
+                        return Err(WireError::BadOption);
+                    }
+                    opts.timestamp = Some((be32(body, 0), be32(body, 4)));
+                }
+                _ => {} // unknown kind with a valid length: skipped
+            }
+            i += len;
+        }
+        Ok(opts)
     }
     /// Bytes `emit` writes: the options padded with NOP/EOL to a multiple of 4.
     /// Must never exceed 40.
-    pub fn emit_len(&self) -> usize { todo!() }
+    pub fn emit_len(&self) -> usize {
+        let base = self.base_len();
+        let n = self.emitted_sack_blocks(base);
+        if n == 0 {
+            base
+        } else {
+            base + 4 + 8 * n
+        }
+    }
     /// Writes the options (in the order MSS, SACK-perm, TS, WS, SACK, padded
     /// to a multiple of 4) into `buf[..emit_len()]`; returns emit_len().
-    pub fn emit(&self, buf: &mut [u8]) -> usize { let _ = buf; todo!() }
+    ///
+    /// Layout (every piece is 4-byte aligned, so no trailing padding is
+    /// ever needed): `MSS` | `SACKOK TS` or `NOP NOP SACKOK` or `NOP NOP TS`
+    /// | `NOP WS` | `NOP NOP SACK`. If all SACK blocks do not fit in the 40
+    /// byte option space, the first ones (most recent, RFC 2018) are kept.
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let total = self.emit_len();
+        let buf = &mut buf[..total];
+        let mut i = 0;
+        if let Some(mss) = self.mss {
+            buf[i..i + 4].copy_from_slice(&[opt::MSS, opt::MSS_LEN as u8, 0, 0]);
+            buf[i + 2..i + 4].copy_from_slice(&mss.to_be_bytes());
+            i += 4;
+        }
+        match (self.sack_permitted, self.timestamp) {
+            (true, Some(_)) => {
+                buf[i] = opt::SACK_PERMITTED;
+                buf[i + 1] = opt::SACK_PERMITTED_LEN as u8;
+                i += 2;
+            }
+            (true, None) => {
+                buf[i..i + 4].copy_from_slice(&[
+                    opt::NOP,
+                    opt::NOP,
+                    opt::SACK_PERMITTED,
+                    opt::SACK_PERMITTED_LEN as u8,
+                ]);
+                i += 4;
+            }
+            (false, Some(_)) => {
+                buf[i] = opt::NOP;
+                buf[i + 1] = opt::NOP;
+                i += 2;
+            }
+            (false, None) => {}
+        }
+        if let Some((tsval, tsecr)) = self.timestamp {
+            buf[i] = opt::TIMESTAMP;
+            buf[i + 1] = opt::TIMESTAMP_LEN as u8;
+            buf[i + 2..i + 6].copy_from_slice(&tsval.to_be_bytes());
+            buf[i + 6..i + 10].copy_from_slice(&tsecr.to_be_bytes());
+            i += 10;
+        }
+        if let Some(ws) = self.window_scale {
+            buf[i..i + 4].copy_from_slice(&[
+                opt::NOP,
+                opt::WINDOW_SCALE,
+                opt::WINDOW_SCALE_LEN as u8,
+                ws,
+            ]);
+            i += 4;
+        }
+        let n = self.emitted_sack_blocks(i);
+        if n > 0 {
+            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::SACK, (2 + 8 * n) as u8]);
+            i += 4;
+            for &(left, right) in self.sack_blocks.iter().flatten().take(n) {
+                buf[i..i + 4].copy_from_slice(&left.to_be_bytes());
+                buf[i + 4..i + 8].copy_from_slice(&right.to_be_bytes());
+                i += 8;
+            }
+        }
+        debug_assert_eq!(i, total);
+        debug_assert!(total & 3 == 0 && total <= MAX_OPTIONS_LEN);
+        total
+    }
+    /// Length of everything but the SACK blocks (a multiple of 4, <= 20).
+    fn base_len(&self) -> usize {
+        let mut len = 0;
+        if self.mss.is_some() {
+            len += 4;
+        }
+        len += match (self.sack_permitted, self.timestamp.is_some()) {
+            (true, true) | (false, true) => 12,
+            (true, false) => 4,
+            (false, false) => 0,
+        };
+        if self.window_scale.is_some() {
+            len += 4;
+        }
+        len
+    }
+    /// How many SACK blocks fit after `base` bytes of other options.
+    fn emitted_sack_blocks(&self, base: usize) -> usize {
+        let count = self.sack_count();
+        if count == 0 {
+            return 0;
+        }
+        let room = MAX_OPTIONS_LEN.saturating_sub(base + 4) / 8;
+        count.min(room)
+    }
     /// Number of SACK blocks present.
-    pub fn sack_count(&self) -> usize { self.sack_blocks.iter().filter(|b| b.is_some()).count() }
+    pub fn sack_count(&self) -> usize {
+        self.sack_blocks.iter().filter(|b| b.is_some()).count()
+    }
 }
 
 /// Zero-copy view of a TCP segment.
@@ -93,26 +294,84 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
-    pub fn new_unchecked(buffer: T) -> Self { TcpPacket { buffer } }
+    pub fn new_unchecked(buffer: T) -> Self {
+        TcpPacket { buffer }
+    }
     /// Validates: len >= 20 (Truncated); 20 <= data offset*4 <= len
     /// (BadDataOffset). Does not verify the checksum or parse options.
-    pub fn new_checked(buffer: T) -> Result<Self> { let _ = buffer; todo!() }
-    pub fn into_inner(self) -> T { self.buffer }
-    pub fn src_port(&self) -> u16 { todo!() }
-    pub fn dst_port(&self) -> u16 { todo!() }
-    pub fn seq(&self) -> u32 { todo!() }
-    pub fn ack(&self) -> u32 { todo!() }
+    pub fn new_checked(buffer: T) -> Result<Self> {
+        let packet = TcpPacket { buffer };
+        packet.check()?;
+        Ok(packet)
+    }
+    /// The checks of `new_checked`, on an existing view.
+    pub fn check(&self) -> Result<()> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(WireError::Truncated);
+        }
+        let header_len = self.header_len();
+        if header_len < HEADER_LEN || header_len > len {
+            return Err(WireError::BadDataOffset);
+        }
+        Ok(())
+    }
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+    pub fn src_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+    pub fn dst_port(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::DST_PORT)
+    }
+    pub fn seq(&self) -> u32 {
+        be32(self.buffer.as_ref(), field::SEQ)
+    }
+    pub fn ack(&self) -> u32 {
+        be32(self.buffer.as_ref(), field::ACK)
+    }
     /// Header length in bytes (data offset * 4).
-    pub fn header_len(&self) -> usize { todo!() }
-    pub fn flags(&self) -> TcpFlags { todo!() }
-    pub fn window(&self) -> u16 { todo!() }
-    pub fn checksum(&self) -> u16 { todo!() }
-    pub fn urgent(&self) -> u16 { todo!() }
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
+    }
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.buffer.as_ref()[field::FLAGS])
+    }
+    pub fn window(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::WINDOW)
+    }
+    pub fn checksum(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+    pub fn urgent(&self) -> u16 {
+        be16(self.buffer.as_ref(), field::URGENT)
+    }
     /// Options area: bytes 20..header_len.
-    pub fn options(&self) -> &[u8] { todo!() }
-    pub fn payload(&self) -> &[u8] { todo!() }
+    pub fn options(&self) -> &[u8] {
+        let data = self.buffer.as_ref();
+        if data.len() < HEADER_LEN {
+            return &[];
+        }
+        let end = self.header_len().clamp(HEADER_LEN, data.len());
+        &data[HEADER_LEN..end]
+    }
+    pub fn payload(&self) -> &[u8] {
+        let data = self.buffer.as_ref();
+        if data.len() < HEADER_LEN {
+            return &[];
+        }
+        &data[self.header_len().clamp(HEADER_LEN, data.len())..]
+    }
     /// Verifies the checksum over pseudo-header + whole buffer.
-    pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> bool { let _ = (src, dst); todo!() }
+    pub fn verify_checksum(&self, src: IpAddr, dst: IpAddr) -> bool {
+        let data = self.buffer.as_ref();
+        let Ok(len) = u32::try_from(data.len()) else {
+            return false;
+        };
+        let acc = checksum::pseudo_header(src, dst, PROTO_TCP, len);
+        checksum::finish(checksum::accumulate(acc, data)) == 0
+    }
 }
 
 /// High-level TCP segment. `payload` borrows the packet when parsed.
@@ -132,17 +391,547 @@ pub struct TcpRepr<'a> {
 impl<'a> TcpRepr<'a> {
     /// Parses a checked segment and its options (BadOption). Does not verify
     /// the checksum (use `TcpPacket::verify_checksum`).
-    pub fn parse(packet: &TcpPacket<&'a [u8]>) -> Result<TcpRepr<'a>> { let _ = packet; todo!() }
+    pub fn parse(packet: &TcpPacket<&'a [u8]>) -> Result<TcpRepr<'a>> {
+        // Re-validate so a view made with `new_unchecked` cannot panic here.
+        packet.check()?;
+        let data: &'a [u8] = packet.buffer;
+        let header_len = packet.header_len();
+        let options = TcpOptions::parse(&data[HEADER_LEN..header_len])?;
+        Ok(TcpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            seq: packet.seq(),
+            ack: packet.ack(),
+            flags: packet.flags(),
+            window: packet.window(),
+            urgent: packet.urgent(),
+            options,
+            payload: &data[header_len..],
+        })
+    }
     /// 20 + options.emit_len().
-    pub fn header_len(&self) -> usize { HEADER_LEN + self.options.emit_len() }
+    pub fn header_len(&self) -> usize {
+        HEADER_LEN + self.options.emit_len()
+    }
     /// Writes header + options into `buf[..header_len()]` with checksum 0
     /// and data offset = header_len()/4. Ignores `payload`. Returns header_len().
-    pub fn emit_header(&self, buf: &mut [u8]) -> usize { let _ = buf; todo!() }
+    pub fn emit_header(&self, buf: &mut [u8]) -> usize {
+        let header_len = self.header_len();
+        let hdr = &mut buf[..header_len];
+        hdr[field::SRC_PORT..field::SRC_PORT + 2].copy_from_slice(&self.src_port.to_be_bytes());
+        hdr[field::DST_PORT..field::DST_PORT + 2].copy_from_slice(&self.dst_port.to_be_bytes());
+        hdr[field::SEQ..field::SEQ + 4].copy_from_slice(&self.seq.to_be_bytes());
+        hdr[field::ACK..field::ACK + 4].copy_from_slice(&self.ack.to_be_bytes());
+        hdr[field::DATA_OFF] = ((header_len / 4) as u8) << 4;
+        hdr[field::FLAGS] = self.flags.0;
+        hdr[field::WINDOW..field::WINDOW + 2].copy_from_slice(&self.window.to_be_bytes());
+        hdr[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
+        hdr[field::URGENT..field::URGENT + 2].copy_from_slice(&self.urgent.to_be_bytes());
+        self.options.emit(&mut hdr[HEADER_LEN..]);
+        header_len
+    }
     /// Writes header, copies `payload`, fills the checksum. `buf.len()` must
     /// be at least header_len() + payload.len(); returns bytes written.
-    pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> usize { let _ = (buf, src, dst); todo!() }
+    pub fn emit(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr) -> usize {
+        let header_len = self.emit_header(buf);
+        let total = header_len + self.payload.len();
+        buf[header_len..total].copy_from_slice(self.payload);
+        fill_checksum(&mut buf[..total], src, dst);
+        total
+    }
 }
 
 /// Computes and stores the checksum of a complete segment in `segment`
 /// (header + payload), given the IP addresses for the pseudo-header.
-pub fn fill_checksum(segment: &mut [u8], src: IpAddr, dst: IpAddr) { let _ = (segment, src, dst); todo!() }
+/// Panics if `segment` is shorter than the 20-byte header (caller bug).
+pub fn fill_checksum(segment: &mut [u8], src: IpAddr, dst: IpAddr) {
+    segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
+    let acc = checksum::pseudo_header(src, dst, PROTO_TCP, segment.len() as u32);
+    let sum = checksum::finish(checksum::accumulate(acc, segment));
+    segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
+}
+
+const PROTO_TCP: u8 = 6;
+/// Maximum length of the options area (data offset 15).
+const MAX_OPTIONS_LEN: usize = 40;
+
+mod field {
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const SEQ: usize = 4;
+    pub const ACK: usize = 8;
+    pub const DATA_OFF: usize = 12;
+    pub const FLAGS: usize = 13;
+    pub const WINDOW: usize = 14;
+    pub const CHECKSUM: usize = 16;
+    pub const URGENT: usize = 18;
+}
+
+/// Option kinds and fixed lengths.
+mod opt {
+    pub const EOL: u8 = 0;
+    pub const NOP: u8 = 1;
+    pub const MSS: u8 = 2;
+    pub const WINDOW_SCALE: u8 = 3;
+    pub const SACK_PERMITTED: u8 = 4;
+    pub const SACK: u8 = 5;
+    pub const TIMESTAMP: u8 = 8;
+    pub const MSS_LEN: usize = 4;
+    pub const WINDOW_SCALE_LEN: usize = 3;
+    pub const SACK_PERMITTED_LEN: usize = 2;
+    pub const TIMESTAMP_LEN: usize = 10;
+}
+
+#[inline]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const SRC: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 168, 1, 10));
+    const DST: IpAddr = IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34));
+
+    /// Options of a Linux SYN: MSS 1460, SACK-perm, TS, NOP, WS 7.
+    const LINUX_SYN_OPTS: [u8; 20] = [
+        0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x01, 0x02, 0x03, 0x00, 0x00, 0x00,
+        0x00, 0x01, 0x03, 0x03, 0x07,
+    ];
+
+    fn linux_syn_options() -> TcpOptions {
+        TcpOptions {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            sack_blocks: [None; 4],
+            timestamp: Some((0x0001_0203, 0)),
+        }
+    }
+
+    #[test]
+    fn flags_debug() {
+        assert_eq!(format!("{:?}", TcpFlags::SYN | TcpFlags::ACK), "SYN|ACK");
+        assert_eq!(format!("{:?}", TcpFlags::empty()), "none");
+        assert_eq!(format!("{}", TcpFlags::ACK | TcpFlags::FIN), "FIN|ACK");
+        assert_eq!(
+            format!("{:?}", TcpFlags(0xFF)),
+            "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR"
+        );
+        assert_eq!(format!("{:?}", TcpFlags::RST), "RST");
+        let mut f = TcpFlags::PSH;
+        f |= TcpFlags::CWR;
+        assert_eq!(format!("{f:?}"), "PSH|CWR");
+        assert!(f.psh() && !f.ack());
+    }
+
+    #[test]
+    fn parse_linux_syn_options() {
+        assert_eq!(
+            TcpOptions::parse(&LINUX_SYN_OPTS).unwrap(),
+            linux_syn_options()
+        );
+    }
+
+    #[test]
+    fn emit_linux_syn_options() {
+        let o = linux_syn_options();
+        assert_eq!(o.emit_len(), 20);
+        let mut buf = [0xEEu8; 44];
+        assert_eq!(o.emit(&mut buf), 20);
+        assert_eq!(&buf[..20], &LINUX_SYN_OPTS);
+        assert_eq!(&buf[20..], &[0xEE; 24]);
+    }
+
+    #[test]
+    fn emit_layouts() {
+        let mut buf = [0u8; 40];
+        let ts = TcpOptions {
+            timestamp: Some((1, 2)),
+            ..Default::default()
+        };
+        assert_eq!(ts.emit(&mut buf), 12);
+        assert_eq!(&buf[..12], &[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+
+        let sp = TcpOptions {
+            sack_permitted: true,
+            ..Default::default()
+        };
+        assert_eq!(sp.emit(&mut buf), 4);
+        assert_eq!(&buf[..4], &[1, 1, 4, 2]);
+
+        let ws = TcpOptions {
+            window_scale: Some(14),
+            ..Default::default()
+        };
+        assert_eq!(ws.emit(&mut buf), 4);
+        assert_eq!(&buf[..4], &[1, 3, 3, 14]);
+
+        let mut sack = TcpOptions {
+            timestamp: Some((5, 6)),
+            ..Default::default()
+        };
+        sack.sack_blocks[0] = Some((100, 200));
+        assert_eq!(sack.emit(&mut buf), 24);
+        assert_eq!(
+            &buf[..24],
+            &[1, 1, 8, 10, 0, 0, 0, 5, 0, 0, 0, 6, 1, 1, 5, 10, 0, 0, 0, 100, 0, 0, 0, 200]
+        );
+        assert_eq!(TcpOptions::parse(&buf[..24]).unwrap(), sack);
+
+        assert_eq!(TcpOptions::default().emit_len(), 0);
+        assert_eq!(TcpOptions::default().emit(&mut buf), 0);
+    }
+
+    fn blocks(n: usize) -> [Option<(u32, u32)>; 4] {
+        let mut b = [None; 4];
+        for (i, slot) in b.iter_mut().enumerate().take(n) {
+            *slot = Some((i as u32 * 1000, i as u32 * 1000 + 500));
+        }
+        b
+    }
+
+    #[test]
+    fn sack_blocks_limited_to_40_bytes() {
+        let mut buf = [0u8; 40];
+        // No other options: all 4 blocks fit (4 + 32 = 36).
+        let o = TcpOptions {
+            sack_blocks: blocks(4),
+            ..Default::default()
+        };
+        assert_eq!(o.emit_len(), 36);
+        assert_eq!(o.emit(&mut buf), 36);
+        assert_eq!(TcpOptions::parse(&buf[..36]).unwrap(), o);
+
+        // With timestamps: 12 + 4 + 8n <= 40 -> 3 blocks (the first three).
+        let o = TcpOptions {
+            sack_blocks: blocks(4),
+            timestamp: Some((7, 8)),
+            ..Default::default()
+        };
+        assert_eq!(o.emit_len(), 40);
+        assert_eq!(o.emit(&mut buf), 40);
+        let parsed = TcpOptions::parse(&buf).unwrap();
+        assert_eq!(parsed.sack_blocks, blocks(3));
+        assert_eq!(parsed.timestamp, Some((7, 8)));
+
+        // Everything: 20 + 4 + 8n <= 40 -> 2 blocks.
+        let o = TcpOptions {
+            sack_blocks: blocks(4),
+            ..linux_syn_options()
+        };
+        assert_eq!(o.emit_len(), 40);
+        assert_eq!(o.emit(&mut buf), 40);
+        let parsed = TcpOptions::parse(&buf).unwrap();
+        assert_eq!(parsed.sack_blocks, blocks(2));
+        assert_eq!(parsed.mss, Some(1460));
+        assert_eq!(parsed.window_scale, Some(7));
+        assert!(parsed.sack_permitted);
+    }
+
+    #[test]
+    fn emit_len_consistent_for_all_combinations() {
+        for mask in 0..16u8 {
+            for n in 0..=4 {
+                let o = TcpOptions {
+                    mss: (mask & 1 != 0).then_some(536),
+                    window_scale: (mask & 2 != 0).then_some(3),
+                    sack_permitted: mask & 4 != 0,
+                    timestamp: (mask & 8 != 0).then_some((9, 10)),
+                    sack_blocks: blocks(n),
+                };
+                let len = o.emit_len();
+                assert!(len <= 40 && len & 3 == 0, "{o:?} -> {len}");
+                let mut buf = [0u8; 40];
+                assert_eq!(o.emit(&mut buf), len);
+                let p = TcpOptions::parse(&buf[..len]).unwrap();
+                assert_eq!(p.mss, o.mss);
+                assert_eq!(p.window_scale, o.window_scale);
+                assert_eq!(p.sack_permitted, o.sack_permitted);
+                assert_eq!(p.timestamp, o.timestamp);
+                let kept = p.sack_count();
+                assert!(kept <= n);
+                assert_eq!(&p.sack_blocks[..kept], &o.sack_blocks[..kept]);
+                if n > 0 {
+                    assert!(kept >= 1, "at least one SACK block always fits");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn emit_skips_none_holes_in_sack_blocks() {
+        let o = TcpOptions {
+            sack_blocks: [None, Some((1, 2)), None, Some((3, 4))],
+            ..Default::default()
+        };
+        let mut buf = [0u8; 40];
+        let len = o.emit(&mut buf);
+        assert_eq!(len, 4 + 16);
+        let p = TcpOptions::parse(&buf[..len]).unwrap();
+        assert_eq!(p.sack_blocks, [Some((1, 2)), Some((3, 4)), None, None]);
+    }
+
+    #[test]
+    fn parse_nop_eol_unknown() {
+        // NOP, unknown kind 30 len 4, EOL, then garbage (ignored).
+        let opts = [1, 30, 4, 0xAA, 0xBB, 2, 4, 0x02, 0x18, 0, 0xFF, 0x00];
+        let p = TcpOptions::parse(&opts).unwrap();
+        assert_eq!(p.mss, Some(536));
+        assert_eq!(
+            p,
+            TcpOptions {
+                mss: Some(536),
+                ..Default::default()
+            }
+        );
+        // Only padding.
+        assert_eq!(
+            TcpOptions::parse(&[0, 0, 0, 0]).unwrap(),
+            TcpOptions::default()
+        );
+        assert_eq!(
+            TcpOptions::parse(&[1, 1, 1, 1]).unwrap(),
+            TcpOptions::default()
+        );
+        assert_eq!(TcpOptions::parse(&[]).unwrap(), TcpOptions::default());
+        // Unknown kind with length 2 (no body).
+        assert_eq!(
+            TcpOptions::parse(&[99, 2, 1, 1]).unwrap(),
+            TcpOptions::default()
+        );
+        // SACK with 1 and 4 blocks.
+        let mut s = vec![5, 10];
+        s.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+        assert_eq!(
+            TcpOptions::parse(&s).unwrap().sack_blocks,
+            [Some((1, 2)), None, None, None]
+        );
+        let mut s = vec![5, 34];
+        for i in 0..8u32 {
+            s.extend_from_slice(&i.to_be_bytes());
+        }
+        assert_eq!(
+            TcpOptions::parse(&s).unwrap().sack_blocks,
+            [Some((0, 1)), Some((2, 3)), Some((4, 5)), Some((6, 7))]
+        );
+    }
+
+    #[test]
+    fn parse_bad_options() {
+        let bad: &[&[u8]] = &[
+            &[2, 0, 0, 0],                          // length 0
+            &[30, 1, 1, 1],                         // length 1
+            &[30, 0],                               // unknown with length 0
+            &[2],                                   // kind with no length byte
+            &[1, 1, 1, 8],                          // TS kind, length byte missing
+            &[30, 6, 0, 0],                         // unknown running past the area
+            &[2, 4, 5],                             // MSS running past the area
+            &[2, 3, 5, 1],                          // MSS wrong length
+            &[2, 5, 5, 180, 0, 1, 1, 1],            // MSS wrong length (5)
+            &[3, 4, 7, 0],                          // WS wrong length
+            &[3, 2, 1, 1],                          // WS wrong length
+            &[4, 3, 0, 1],                          // SACK-perm wrong length
+            &[8, 8, 0, 0, 0, 0, 0, 0],              // TS wrong length
+            &[8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], // TS wrong length
+            &[5, 2, 1, 1],                          // SACK with no blocks
+            &[5, 6, 0, 0, 0, 0],                    // SACK not 2+8n
+            &[5, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0],    // SACK not 2+8n
+        ];
+        for opts in bad {
+            assert_eq!(
+                TcpOptions::parse(opts),
+                Err(WireError::BadOption),
+                "{opts:?}"
+            );
+        }
+        // SACK with 5 blocks (42 bytes) is malformed.
+        let mut s = vec![5, 42];
+        s.extend_from_slice(&[0; 40]);
+        assert_eq!(TcpOptions::parse(&s), Err(WireError::BadOption));
+    }
+
+    fn segment(opts: &TcpOptions, payload: &[u8]) -> Vec<u8> {
+        let repr = TcpRepr {
+            src_port: 49152,
+            dst_port: 80,
+            seq: 0xdead_beef,
+            ack: 0x0102_0304,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            window: 64240,
+            urgent: 0,
+            options: *opts,
+            payload,
+        };
+        let mut buf = vec![0u8; repr.header_len() + payload.len()];
+        assert_eq!(repr.emit(&mut buf, SRC, DST), buf.len());
+        buf
+    }
+
+    #[test]
+    fn emit_header_fields() {
+        let buf = segment(&linux_syn_options(), b"");
+        assert_eq!(buf.len(), 40);
+        assert_eq!(&buf[0..2], &49152u16.to_be_bytes());
+        assert_eq!(&buf[2..4], &80u16.to_be_bytes());
+        assert_eq!(&buf[4..8], &[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(&buf[8..12], &[1, 2, 3, 4]);
+        assert_eq!(buf[12], 10 << 4);
+        assert_eq!(buf[13], 0x12);
+        assert_eq!(&buf[14..16], &64240u16.to_be_bytes());
+        assert_eq!(&buf[18..20], &[0, 0]);
+        assert_eq!(&buf[20..], &LINUX_SYN_OPTS);
+    }
+
+    #[test]
+    fn checksum_matches_naive_with_explicit_pseudo_header() {
+        let buf = segment(&linux_syn_options(), b"hello, world!");
+        let mut ph = Vec::new();
+        ph.extend_from_slice(&[192, 168, 1, 10, 93, 184, 216, 34, 0, 6]);
+        ph.extend_from_slice(&(buf.len() as u16).to_be_bytes());
+        let mut zeroed = buf.clone();
+        zeroed[16] = 0;
+        zeroed[17] = 0;
+        ph.extend_from_slice(&zeroed);
+        let expected = crate::checksum::naive(&ph);
+        assert_eq!(u16::from_be_bytes([buf[16], buf[17]]), expected);
+    }
+
+    #[test]
+    fn round_trip_and_verify() {
+        let payload = b"GET / HTTP/1.1\r\n\r\n";
+        let mut opts = TcpOptions {
+            timestamp: Some((11, 22)),
+            ..Default::default()
+        };
+        opts.sack_blocks = blocks(2);
+        let buf = segment(&opts, payload);
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert!(p.verify_checksum(SRC, DST));
+        assert!(!p.verify_checksum(DST, IpAddr::V4(Ipv4Addr::new(1, 1, 1, 1))));
+        assert_eq!(p.header_len(), 20 + 12 + 4 + 16);
+        assert_eq!(p.options().len(), 32);
+        assert_eq!(p.payload(), payload);
+        assert_eq!(p.flags(), TcpFlags::SYN | TcpFlags::ACK);
+        let r = TcpRepr::parse(&p).unwrap();
+        assert_eq!(r.src_port, 49152);
+        assert_eq!(r.dst_port, 80);
+        assert_eq!(r.seq, 0xdead_beef);
+        assert_eq!(r.ack, 0x0102_0304);
+        assert_eq!(r.window, 64240);
+        assert_eq!(r.options, opts);
+        assert_eq!(r.payload, payload);
+
+        // Corrupting any byte breaks the checksum.
+        for i in 0..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x10;
+            assert!(
+                !TcpPacket::new_unchecked(&bad[..]).verify_checksum(SRC, DST),
+                "byte {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_checksum() {
+        let s = IpAddr::V6("2001:db8::1".parse::<Ipv6Addr>().unwrap());
+        let d = IpAddr::V6("2001:db8::2".parse::<Ipv6Addr>().unwrap());
+        let repr = TcpRepr {
+            src_port: 1,
+            dst_port: 2,
+            seq: 3,
+            ack: 4,
+            flags: TcpFlags::ACK,
+            window: 5,
+            urgent: 0,
+            options: TcpOptions::default(),
+            payload: b"abc",
+        };
+        let mut buf = [0u8; 23];
+        repr.emit(&mut buf, s, d);
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert!(p.verify_checksum(s, d));
+        assert!(!p.verify_checksum(SRC, DST));
+        assert_eq!(TcpRepr::parse(&p).unwrap(), repr);
+    }
+
+    #[test]
+    fn fill_checksum_after_edit() {
+        let mut buf = segment(&TcpOptions::default(), b"xyz");
+        buf[20] = b'X';
+        assert!(!TcpPacket::new_checked(&buf[..])
+            .unwrap()
+            .verify_checksum(SRC, DST));
+        fill_checksum(&mut buf, SRC, DST);
+        assert!(TcpPacket::new_checked(&buf[..])
+            .unwrap()
+            .verify_checksum(SRC, DST));
+    }
+
+    #[test]
+    fn packet_errors() {
+        let buf = segment(&linux_syn_options(), b"data");
+        for len in 0..20 {
+            assert_eq!(
+                TcpPacket::new_checked(&buf[..len]).unwrap_err(),
+                WireError::Truncated
+            );
+        }
+        // Data offset 10 (40 bytes) but only 39 bytes.
+        assert_eq!(
+            TcpPacket::new_checked(&buf[..39]).unwrap_err(),
+            WireError::BadDataOffset
+        );
+        assert!(TcpPacket::new_checked(&buf[..40]).is_ok());
+        for off in 0..5u8 {
+            let mut b = buf.clone();
+            b[12] = off << 4;
+            assert_eq!(
+                TcpPacket::new_checked(&b[..]).unwrap_err(),
+                WireError::BadDataOffset
+            );
+        }
+        // Data offset 15 (60 bytes) beyond a 44-byte segment.
+        let mut b = buf.clone();
+        b[12] = 0xF0;
+        assert_eq!(
+            TcpPacket::new_checked(&b[..]).unwrap_err(),
+            WireError::BadDataOffset
+        );
+        // Reserved/NS bits in the low nibble do not affect the data offset.
+        let mut b = buf.clone();
+        b[12] |= 0x0F;
+        assert_eq!(TcpPacket::new_checked(&b[..]).unwrap().header_len(), 40);
+    }
+
+    #[test]
+    fn repr_parse_bad_option() {
+        let mut buf = segment(&linux_syn_options(), b"");
+        // Make the MSS option length 0.
+        buf[21] = 0;
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p), Err(WireError::BadOption));
+        // Make the WS option run past the header.
+        let mut buf = segment(&linux_syn_options(), b"payload");
+        buf[38] = 4;
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        assert_eq!(TcpRepr::parse(&p), Err(WireError::BadOption));
+    }
+
+    #[test]
+    fn repr_parse_of_unchecked_view_does_not_panic() {
+        let buf = [0u8; 25];
+        let p = TcpPacket::new_unchecked(&buf[..]);
+        assert_eq!(TcpRepr::parse(&p), Err(WireError::BadDataOffset));
+        let p = TcpPacket::new_unchecked(&buf[..3]);
+        assert_eq!(TcpRepr::parse(&p), Err(WireError::Truncated));
+    }
+}

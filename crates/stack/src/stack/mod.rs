@@ -1,12 +1,33 @@
 //! The stack object: demultiplexing, timers, and the socket API of the
 //! sans-IO engine. Feed it packets with `receive`, drain packets with
 //! `poll_transmit`, and call `handle_timeout` at `poll_at`.
+//!
+//! Connection lookup is one hash probe (SipHash keyed from the seed);
+//! timers live in a binary heap with lazy deletion, so firing them never
+//! scans all sockets; sockets with output pending sit in a FIFO.
 use crate::config::Config;
-use crate::counters::{Counters, TcpCounters};
+use crate::counters::{Counters, DropReason, TcpCounters};
+use crate::icmp;
+use crate::ip::fragment;
+use crate::ip::reassembly::{FragKey, FragOutcome, Reassembler};
+use crate::ip::route::Routes;
+use crate::rng::Rng;
+use crate::tcp::conn::{ConnParams, Outcome, Tcb};
+use crate::tcp::listener::Listener;
 use crate::tcp::TcpState;
 use crate::time::{Duration, Instant};
+use crate::udp::{self, Delivery, UdpSocket};
+use siphasher::sip::{SipHasher13, SipHasher24};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
+use ustack_wire::icmpv4::{self, Icmpv4Repr};
+use ustack_wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use ustack_wire::tcp::{self as wtcp, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
+use ustack_wire::udp::{UdpPacket, UdpRepr};
+use ustack_wire::WireError;
 
 /// Identifies a socket inside one `Stack`. Stale handles are detected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48,72 +69,1525 @@ pub struct UdpRecv {
     pub datagram_len: usize,
 }
 
+/// SipHash with keys from the stack's seed: deterministic in simulation,
+/// unpredictable to peers when seeded from the OS.
+#[derive(Clone, Debug)]
+struct KeyedHash(u64, u64);
+
+impl BuildHasher for KeyedHash {
+    type Hasher = SipHasher13;
+    fn build_hasher(&self) -> SipHasher13 {
+        SipHasher13::new_with_keys(self.0, self.1)
+    }
+}
+
+type Map<K, V> = HashMap<K, V, KeyedHash>;
+
+struct TcpSock {
+    tcb: Box<Tcb>,
+    /// The listener that created this connection, while it is queued there.
+    parent: Option<SocketHandle>,
+    /// Handed to the application (active open, or accepted).
+    app_holds: bool,
+    /// Registered in the 4-tuple map.
+    in_map: bool,
+}
+
+enum Socket {
+    Listener(Listener),
+    Tcp(TcpSock),
+    Udp(UdpSocket),
+}
+
+struct Slot {
+    generation: u32,
+    socket: Option<Socket>,
+    dirty: bool,
+    /// Earliest timer entry this slot has in the heap.
+    timer_at: Option<Instant>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct PortUse {
+    users: u32,
+    listeners: u32,
+}
+
+/// A RST answering a segment that has no connection (or a bad one).
+#[derive(Debug, Clone, Copy)]
+struct RstReply {
+    local: SocketAddr,
+    remote: SocketAddr,
+    seq: u32,
+    ack: Option<u32>,
+}
+
+/// Bound on prebuilt packets (UDP, ICMP) waiting for `poll_transmit`.
+const OUT_QUEUE_BYTES: usize = 4 << 20;
+/// Bound on queued RST replies.
+const RST_QUEUE_MAX: usize = 1024;
+
 pub struct Stack {
-    _config: Config,
+    config: Config,
+    routes: Routes,
+    now: Instant,
+    rng: Rng,
+    isn_key: (u64, u64),
+    slots: Vec<Slot>,
+    free_slots: Vec<u32>,
+    live: usize,
+    tcp_conns: Map<(SocketAddr, SocketAddr), SocketHandle>,
+    tcp_listeners: Map<SocketAddr, SocketHandle>,
+    tcp_ports: Map<u16, PortUse>,
+    udp_binds: Map<SocketAddr, SocketHandle>,
+    timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    dirty: VecDeque<SocketHandle>,
+    out_queue: VecDeque<Vec<u8>>,
+    out_queue_bytes: usize,
+    rst_queue: VecDeque<RstReply>,
+    reassembler: Reassembler,
+    ip_ident: u16,
+    counters: Counters,
+    /// TCP counters of connections already freed.
+    retired_tcp: TcpCounters,
+}
+
+fn err(kind: io::ErrorKind, msg: &'static str) -> io::Error {
+    io::Error::new(kind, msg)
+}
+
+fn bad_handle() -> io::Error {
+    err(io::ErrorKind::NotFound, "invalid or closed socket handle")
 }
 
 impl Stack {
     /// Creates a stack. Invalid configuration (no address, MTU < 68) is an
     /// `InvalidInput` error.
-    pub fn new(config: Config) -> io::Result<Stack> { let _ = config; todo!() }
+    pub fn new(config: Config) -> io::Result<Stack> {
+        if config.addresses.is_empty() {
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                "the stack needs at least one address",
+            ));
+        }
+        if config.mtu < 68 || config.mtu > 65535 {
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                "MTU must be between 68 and 65535",
+            ));
+        }
+        if config.ephemeral_ports.0 == 0 || config.ephemeral_ports.0 > config.ephemeral_ports.1 {
+            return Err(err(io::ErrorKind::InvalidInput, "bad ephemeral port range"));
+        }
+        let mut routes = Routes::new();
+        for a in &config.addresses {
+            routes.add_address(*a);
+        }
+        if let Some(gw) = config.gateway {
+            routes
+                .set_default_gateway(gw)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+        }
+        let mut rng = Rng::new(config.seed);
+        let hk = KeyedHash(rng.next_u64(), rng.next_u64());
+        let isn_key = (rng.next_u64(), rng.next_u64());
+        let ip_ident = rng.next_u32() as u16;
+        Ok(Stack {
+            routes,
+            now: Instant::ZERO,
+            rng,
+            isn_key,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            live: 0,
+            tcp_conns: HashMap::with_hasher(hk.clone()),
+            tcp_listeners: HashMap::with_hasher(hk.clone()),
+            tcp_ports: HashMap::with_hasher(hk.clone()),
+            udp_binds: HashMap::with_hasher(hk),
+            timers: BinaryHeap::new(),
+            dirty: VecDeque::new(),
+            out_queue: VecDeque::new(),
+            out_queue_bytes: 0,
+            rst_queue: VecDeque::new(),
+            reassembler: Reassembler::new(config.reassembly),
+            ip_ident,
+            counters: Counters::default(),
+            retired_tcp: TcpCounters::default(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Slots
+    // ------------------------------------------------------------------
+
+    fn alloc(&mut self, socket: Socket) -> io::Result<SocketHandle> {
+        if self.live >= self.config.max_sockets {
+            return Err(err(
+                io::ErrorKind::OutOfMemory,
+                "socket limit reached (max_sockets)",
+            ));
+        }
+        self.live += 1;
+        if let Some(index) = self.free_slots.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.socket = Some(socket);
+            slot.dirty = false;
+            slot.timer_at = None;
+            return Ok(SocketHandle {
+                index,
+                generation: slot.generation,
+            });
+        }
+        let index = self.slots.len() as u32;
+        self.slots.push(Slot {
+            generation: 0,
+            socket: Some(socket),
+            dirty: false,
+            timer_at: None,
+        });
+        Ok(SocketHandle {
+            index,
+            generation: 0,
+        })
+    }
+
+    fn free(&mut self, h: SocketHandle) {
+        let Some(slot) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        if slot.generation != h.generation || slot.socket.is_none() {
+            return;
+        }
+        if let Some(Socket::Tcp(t)) = &slot.socket {
+            self.retired_tcp.add(&t.tcb.counters);
+            self.counters.tcp_connections_closed += 1;
+        }
+        slot.socket = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.dirty = false;
+        slot.timer_at = None;
+        self.free_slots.push(h.index);
+        self.live -= 1;
+    }
+
+    fn slot(&self, h: SocketHandle) -> Option<&Socket> {
+        let slot = self.slots.get(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        slot.socket.as_ref()
+    }
+
+    fn slot_mut(&mut self, h: SocketHandle) -> Option<&mut Socket> {
+        let slot = self.slots.get_mut(h.index as usize)?;
+        if slot.generation != h.generation {
+            return None;
+        }
+        slot.socket.as_mut()
+    }
+
+    fn tcp_mut(&mut self, h: SocketHandle) -> Option<&mut TcpSock> {
+        match self.slot_mut(h) {
+            Some(Socket::Tcp(t)) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// A connection the application holds.
+    fn app_tcb(&self, h: SocketHandle) -> io::Result<&Tcb> {
+        match self.slot(h) {
+            Some(Socket::Tcp(t)) if t.app_holds => Ok(&t.tcb),
+            Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
+            None => Err(bad_handle()),
+        }
+    }
+
+    fn app_tcb_mut(&mut self, h: SocketHandle) -> io::Result<&mut Tcb> {
+        match self.slot_mut(h) {
+            Some(Socket::Tcp(t)) if t.app_holds => Ok(&mut t.tcb),
+            Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
+            None => Err(bad_handle()),
+        }
+    }
+
+    fn mark_dirty(&mut self, h: SocketHandle) {
+        if let Some(slot) = self.slots.get_mut(h.index as usize) {
+            if slot.generation == h.generation && !slot.dirty && slot.socket.is_some() {
+                slot.dirty = true;
+                self.dirty.push_back(h);
+            }
+        }
+    }
+
+    /// Re-arms the socket's heap entry if its deadline moved earlier.
+    fn schedule(&mut self, h: SocketHandle) {
+        let Some(slot) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        if slot.generation != h.generation {
+            return;
+        }
+        let deadline = match &slot.socket {
+            Some(Socket::Tcp(t)) => t.tcb.next_deadline(),
+            _ => None,
+        };
+        if let Some(d) = deadline {
+            if slot.timer_at.is_none_or(|t| d < t) {
+                slot.timer_at = Some(d);
+                self.timers.push(Reverse((d, h.index, h.generation)));
+            }
+        }
+    }
+
+    /// Bookkeeping after anything touched a TCP connection: timers, and
+    /// clean-up once it is CLOSED.
+    fn after_tcp(&mut self, h: SocketHandle) {
+        let (closed, in_map, key, parent, app_holds, orphaned, state_syn) = match self.slot(h) {
+            Some(Socket::Tcp(t)) => (
+                t.tcb.is_closed(),
+                t.in_map,
+                (t.tcb.local, t.tcb.remote),
+                t.parent,
+                t.app_holds,
+                t.tcb.orphaned,
+                t.tcb.state == TcpState::SynReceived,
+            ),
+            _ => return,
+        };
+        let _ = state_syn;
+        if !closed {
+            self.schedule(h);
+            return;
+        }
+        if in_map {
+            self.tcp_conns.remove(&key);
+            self.release_port(key.0.port(), false);
+            if let Some(t) = self.tcp_mut(h) {
+                t.in_map = false;
+            }
+        }
+        if let Some(p) = parent {
+            // Closed before accept: take it off the listener's queues.
+            if let Some(Socket::Listener(l)) = self.slot_mut(p) {
+                if let Some(pos) = l.accept_queue.iter().position(|c| *c == h) {
+                    l.accept_queue.remove(pos);
+                } else {
+                    l.syn_queue = l.syn_queue.saturating_sub(1);
+                }
+            }
+            if let Some(t) = self.tcp_mut(h) {
+                t.parent = None;
+            }
+        }
+        if !app_holds || orphaned {
+            self.free(h);
+        }
+    }
+
+    fn use_port(&mut self, port: u16, listener: bool) {
+        let u = self.tcp_ports.entry(port).or_default();
+        u.users += 1;
+        if listener {
+            u.listeners += 1;
+        }
+    }
+
+    fn release_port(&mut self, port: u16, listener: bool) {
+        if let Some(u) = self.tcp_ports.get_mut(&port) {
+            u.users = u.users.saturating_sub(1);
+            if listener {
+                u.listeners = u.listeners.saturating_sub(1);
+            }
+            if u.users == 0 {
+                self.tcp_ports.remove(&port);
+            }
+        }
+    }
+
+    /// RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport,
+    /// secretkey), M a 4 µs clock, F SipHash-2-4 keyed with a secret.
+    fn isn(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let mut h = SipHasher24::new_with_keys(self.isn_key.0, self.isn_key.1);
+        local.hash(&mut h);
+        remote.hash(&mut h);
+        let f = h.finish() as u32;
+        let m = (self.now.total_micros() / 4) as u32;
+        m.wrapping_add(f)
+    }
+
+    fn conn_params(&mut self, local: SocketAddr, remote: SocketAddr) -> (u32, u32) {
+        let iss = self.isn(local, remote);
+        let ts_offset = self.rng.next_u32();
+        (iss, ts_offset)
+    }
+
+    fn next_ident(&mut self) -> u16 {
+        self.ip_ident = self.ip_ident.wrapping_add(1);
+        self.ip_ident
+    }
+
+    // ------------------------------------------------------------------
+    // Input
+    // ------------------------------------------------------------------
 
     /// Feeds one received IP packet. Malformed input is dropped and counted.
-    pub fn receive(&mut self, now: Instant, packet: &[u8]) { let _ = (now, packet); todo!() }
+    pub fn receive(&mut self, now: Instant, packet: &[u8]) {
+        self.tick(now);
+        self.counters.ip_in += 1;
+        let pkt = match Ipv4Packet::new_checked(packet) {
+            Ok(p) => p,
+            Err(_) => return self.counters.drop(DropReason::IpMalformed),
+        };
+        if !pkt.verify_checksum() {
+            return self.counters.drop(DropReason::IpChecksum);
+        }
+        let src = pkt.src_addr();
+        let dst = pkt.dst_addr();
+        let dst_ip = IpAddr::V4(dst);
+        let broadcast = self.routes.is_broadcast(dst_ip) || dst.is_multicast();
+        if !broadcast && !self.routes.is_local(dst_ip) {
+            return self.counters.drop(DropReason::IpNotForUs);
+        }
+        // RFC 1122 §3.2.1.3: drop packets whose source is not a unicast
+        // address, and "land" packets claiming our own address.
+        let src_ip = IpAddr::V4(src);
+        if src.is_broadcast()
+            || src.is_multicast()
+            || src.is_unspecified()
+            || self.routes.is_broadcast(src_ip)
+            || self.routes.is_local(src_ip)
+            || src.is_loopback()
+        {
+            return self.counters.drop(DropReason::IpBadSource);
+        }
+        let protocol = pkt.protocol();
+        if pkt.more_frags() || pkt.frag_offset() > 0 {
+            self.counters.ip_fragments_in += 1;
+            let key = FragKey {
+                src,
+                dst,
+                protocol,
+                ident: pkt.ident(),
+            };
+            match self
+                .reassembler
+                .add(now, key, pkt.frag_offset(), pkt.more_frags(), pkt.payload())
+            {
+                FragOutcome::Pending => {}
+                FragOutcome::Complete(data) => {
+                    self.counters.ip_reassembled += 1;
+                    // Quote for ICMP errors: a header as if unfragmented.
+                    let mut quote = [0u8; 28];
+                    let repr = Ipv4Repr {
+                        src,
+                        dst,
+                        protocol,
+                        payload_len: data.len(),
+                        ttl: pkt.ttl(),
+                        ident: pkt.ident(),
+                        dont_frag: false,
+                        more_frags: false,
+                        frag_offset: 0,
+                        dscp_ecn: 0,
+                    };
+                    repr.emit(&mut quote[..20]);
+                    let q = data.len().min(8);
+                    quote[20..20 + q].copy_from_slice(&data[..q]);
+                    self.transport_input(src, dst, protocol, &data, &quote[..20 + q], broadcast);
+                }
+                FragOutcome::Invalid => self.counters.drop(DropReason::FragInvalid),
+                FragOutcome::NoMemory => self.counters.drop(DropReason::FragNoMemory),
+            }
+            return;
+        }
+        let total = pkt.total_len();
+        self.transport_input(
+            src,
+            dst,
+            protocol,
+            pkt.payload(),
+            &packet[..total],
+            broadcast,
+        );
+    }
 
-    /// Writes the next packet to transmit into `buf` (at least MTU bytes)
-    /// and returns its length, or None when there is nothing to send now.
-    /// Call repeatedly until None.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> { let _ = (now, buf); todo!() }
+    fn transport_input(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        payload: &[u8],
+        quote: &[u8],
+        broadcast: bool,
+    ) {
+        match protocol {
+            ipv4::PROTO_TCP => self.tcp_input(src, dst, payload, broadcast),
+            ipv4::PROTO_UDP => self.udp_input(src, dst, payload, quote, broadcast),
+            ipv4::PROTO_ICMP => self.icmp_input(src, dst, payload, quote, broadcast),
+            _ => {
+                self.counters.drop(DropReason::UnknownProtocol);
+                if !broadcast {
+                    self.send_icmp_error(src, dst, icmpv4::unreachable::PROTOCOL, quote);
+                }
+            }
+        }
+    }
 
-    /// When `handle_timeout` must next be called (None: no timer armed).
-    /// Returns a time <= the last `now` seen if there is output pending.
-    pub fn poll_at(&self) -> Option<Instant> { todo!() }
+    fn tcp_input(&mut self, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8], broadcast: bool) {
+        let src_ip = IpAddr::V4(src);
+        let dst_ip = IpAddr::V4(dst);
+        if broadcast {
+            // RFC 9293 §3.9.1 (via RFC 1122 §4.2.3.10): TCP is unicast only.
+            return self.counters.drop(DropReason::TcpInvalid);
+        }
+        let pkt = match TcpPacket::new_checked(data) {
+            Ok(p) => p,
+            Err(_) => return self.counters.drop(DropReason::TcpMalformed),
+        };
+        if !pkt.verify_checksum(src_ip, dst_ip) {
+            return self.counters.drop(DropReason::TcpChecksum);
+        }
+        let seg = match TcpRepr::parse(&pkt) {
+            Ok(r) => r,
+            Err(WireError::BadOption) => return self.counters.drop(DropReason::TcpBadOption),
+            Err(_) => return self.counters.drop(DropReason::TcpMalformed),
+        };
+        if seg.src_port == 0 || seg.dst_port == 0 {
+            return self.counters.drop(DropReason::TcpMalformed);
+        }
+        let local = SocketAddr::new(dst_ip, seg.dst_port);
+        let remote = SocketAddr::new(src_ip, seg.src_port);
+
+        if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+            let reuse = match self.slot(h) {
+                Some(Socket::Tcp(t)) => {
+                    t.tcb.state == TcpState::TimeWait
+                        && seg.flags.syn()
+                        && !seg.flags.ack()
+                        && !seg.flags.rst()
+                        && crate::tcp::seq::Seq(seg.seq).gt(t.tcb.rcv_nxt())
+                }
+                _ => false,
+            };
+            if reuse && self.find_listener(local).is_some() {
+                // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN with a higher
+                // sequence number may reopen a connection in TIME-WAIT.
+                if let Some(t) = self.tcp_mut(h) {
+                    t.tcb.orphaned = true;
+                    t.tcb.on_timer(Instant::MAX);
+                }
+                self.after_tcp(h);
+            } else {
+                let now = self.now;
+                let outcome = match self.tcp_mut(h) {
+                    Some(t) => t.tcb.on_segment(now, &seg),
+                    None => return,
+                };
+                self.handle_outcome(h, local, remote, outcome);
+                self.mark_dirty(h);
+                self.after_tcp(h);
+                return;
+            }
+        }
+
+        if let Some(lh) = self.find_listener(local) {
+            return self.listener_input(lh, local, remote, &seg);
+        }
+
+        // RFC 9293 §3.10.7.1: CLOSED — answer anything but a RST with a RST.
+        self.counters.drop(DropReason::TcpNoSocket);
+        if !seg.flags.rst() {
+            self.queue_rst_for(local, remote, &seg);
+        }
+    }
+
+    /// RST for a segment with no connection (RFC 9293 §3.10.7.1): if ACK,
+    /// <SEQ=SEG.ACK><CTL=RST>, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    fn queue_rst_for(&mut self, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr<'_>) {
+        let reply = if seg.flags.ack() {
+            RstReply {
+                local,
+                remote,
+                seq: seg.ack,
+                ack: None,
+            }
+        } else {
+            let len =
+                seg.payload.len() as u32 + u32::from(seg.flags.syn()) + u32::from(seg.flags.fin());
+            RstReply {
+                local,
+                remote,
+                seq: 0,
+                ack: Some(seg.seq.wrapping_add(len)),
+            }
+        };
+        if self.rst_queue.len() < RST_QUEUE_MAX {
+            self.rst_queue.push_back(reply);
+        }
+    }
+
+    fn find_listener(&self, local: SocketAddr) -> Option<SocketHandle> {
+        if let Some(h) = self.tcp_listeners.get(&local) {
+            return Some(*h);
+        }
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port());
+        self.tcp_listeners.get(&any).copied()
+    }
+
+    /// RFC 9293 §3.10.7.2: LISTEN.
+    fn listener_input(
+        &mut self,
+        lh: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+    ) {
+        let flags = seg.flags;
+        if flags.rst() {
+            // First, an incoming RST is ignored.
+            return self.counters.drop(DropReason::TcpInvalid);
+        }
+        if flags.ack() {
+            // Second, any ACK is bad: <SEQ=SEG.ACK><CTL=RST>.
+            self.counters.drop(DropReason::TcpInvalid);
+            if self.rst_queue.len() < RST_QUEUE_MAX {
+                self.rst_queue.push_back(RstReply {
+                    local,
+                    remote,
+                    seq: seg.ack,
+                    ack: None,
+                });
+            }
+            return;
+        }
+        if !flags.syn() || flags.fin() {
+            return self.counters.drop(DropReason::TcpInvalid);
+        }
+        // Third, a SYN: queue a child in SYN-RECEIVED, unless the queues
+        // are full (then drop: the client retries; Linux does not reset).
+        let full = match self.slot(lh) {
+            Some(Socket::Listener(l)) => l.is_full(),
+            _ => true,
+        };
+        if full || self.live >= self.config.max_sockets {
+            return self.counters.drop(DropReason::TcpListenOverflow);
+        }
+        self.tick(self.now);
+        let (iss, ts_offset) = self.conn_params(local, remote);
+        let params = ConnParams {
+            cfg: &self.config.tcp,
+            local,
+            remote,
+            iss,
+            ts_offset,
+            mtu: self.config.mtu,
+        };
+        let tcb = Tcb::new_passive(&params, seg);
+        let sock = TcpSock {
+            tcb: Box::new(tcb),
+            parent: Some(lh),
+            app_holds: false,
+            in_map: true,
+        };
+        let Ok(h) = self.alloc(Socket::Tcp(sock)) else {
+            return self.counters.drop(DropReason::TcpListenOverflow);
+        };
+        if let Some(Socket::Listener(l)) = self.slot_mut(lh) {
+            l.syn_queue += 1;
+        }
+        self.tcp_conns.insert((local, remote), h);
+        self.use_port(local.port(), false);
+        self.mark_dirty(h);
+        self.after_tcp(h);
+    }
+
+    fn handle_outcome(
+        &mut self,
+        h: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        outcome: Outcome,
+    ) {
+        match outcome {
+            Outcome::Ok => {}
+            Outcome::Drop(r) => self.counters.drop(r),
+            Outcome::ResetReply { seq } => {
+                self.counters.drop(DropReason::TcpInvalid);
+                if self.rst_queue.len() < RST_QUEUE_MAX {
+                    self.rst_queue.push_back(RstReply {
+                        local,
+                        remote,
+                        seq: seq.0,
+                        ack: None,
+                    });
+                }
+            }
+            Outcome::Established => {
+                let parent = self.tcp_mut(h).and_then(|t| t.parent);
+                if let Some(p) = parent {
+                    if let Some(Socket::Listener(l)) = self.slot_mut(p) {
+                        l.syn_queue = l.syn_queue.saturating_sub(1);
+                        l.accept_queue.push_back(h);
+                    }
+                }
+            }
+        }
+    }
+
+    fn udp_input(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        data: &[u8],
+        quote: &[u8],
+        broadcast: bool,
+    ) {
+        let src_ip = IpAddr::V4(src);
+        let dst_ip = IpAddr::V4(dst);
+        let pkt = match UdpPacket::new_checked(data) {
+            Ok(p) => p,
+            Err(_) => return self.counters.drop(DropReason::UdpMalformed),
+        };
+        if !pkt.verify_checksum(src_ip, dst_ip) {
+            return self.counters.drop(DropReason::UdpChecksum);
+        }
+        self.counters.udp_in += 1;
+        let local = SocketAddr::new(dst_ip, pkt.dst_port());
+        let from = SocketAddr::new(src_ip, pkt.src_port());
+        let h = self.udp_binds.get(&local).copied().or_else(|| {
+            self.udp_binds
+                .get(&SocketAddr::new(
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    local.port(),
+                ))
+                .copied()
+        });
+        let Some(h) = h else {
+            self.counters.drop(DropReason::UdpNoSocket);
+            if !broadcast {
+                // RFC 1122 §4.1.3.1: port unreachable.
+                self.send_icmp_error(src, dst, icmpv4::unreachable::PORT, quote);
+            }
+            return;
+        };
+        if let Some(Socket::Udp(u)) = self.slot_mut(h) {
+            match u.deliver(from, pkt.payload()) {
+                Delivery::Queued => {}
+                Delivery::Full => self.counters.drop(DropReason::UdpQueueFull),
+                Delivery::Filtered => self.counters.drop(DropReason::UdpNoSocket),
+            }
+        }
+    }
+
+    fn icmp_input(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        data: &[u8],
+        _quote: &[u8],
+        broadcast: bool,
+    ) {
+        let repr = match Icmpv4Repr::parse(data) {
+            Ok(r) => r,
+            Err(WireError::BadChecksum) => return self.counters.drop(DropReason::IcmpChecksum),
+            Err(_) => return self.counters.drop(DropReason::IcmpMalformed),
+        };
+        self.counters.icmp_in += 1;
+        match repr {
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => {
+                // Linux ignores broadcast echo (icmp_echo_ignore_broadcasts).
+                if broadcast {
+                    return;
+                }
+                let reply = Icmpv4Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
+                let mut buf = vec![0u8; reply.buffer_len()];
+                reply.emit(&mut buf);
+                self.queue_ip(dst, src, ipv4::PROTO_ICMP, &buf);
+                self.counters.icmp_out += 1;
+            }
+            Icmpv4Repr::DstUnreachable { code, quoted, .. } => self.icmp_error_input(code, quoted),
+            _ => {}
+        }
+    }
+
+    /// An ICMP destination unreachable reached us: find the socket it
+    /// concerns (RFC 5927 §4 checks), and report it there.
+    fn icmp_error_input(&mut self, code: u8, quoted: &[u8]) {
+        let Some(q) = icmp::parse_quoted(quoted) else {
+            return self.counters.drop(DropReason::IcmpMalformed);
+        };
+        if !self.routes.is_local(IpAddr::V4(q.src)) {
+            return self.counters.drop(DropReason::IcmpUnmatched);
+        }
+        let local = SocketAddr::new(IpAddr::V4(q.src), q.src_port);
+        let remote = SocketAddr::new(IpAddr::V4(q.dst), q.dst_port);
+        let (kind, hard) = icmp::unreachable_error(code);
+        let matched = match q.protocol {
+            ipv4::PROTO_TCP => {
+                if code == icmpv4::unreachable::FRAG_NEEDED {
+                    // Path MTU discovery is not implemented: we never set
+                    // segments larger than the link MTU.
+                    false
+                } else if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+                    let ok = match self.tcp_mut(h) {
+                        Some(t) => t.tcb.on_icmp_unreachable(hard, kind, q.tcp_seq),
+                        None => false,
+                    };
+                    self.mark_dirty(h);
+                    self.after_tcp(h);
+                    ok
+                } else {
+                    false
+                }
+            }
+            ipv4::PROTO_UDP => {
+                let h = self.udp_binds.get(&local).copied().or_else(|| {
+                    self.udp_binds
+                        .get(&SocketAddr::new(
+                            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                            local.port(),
+                        ))
+                        .copied()
+                });
+                match h.and_then(|h| self.slot_mut(h)) {
+                    Some(Socket::Udp(u)) if u.connected == Some(remote) => {
+                        u.error = Some(kind);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !matched {
+            self.counters.drop(DropReason::IcmpUnmatched);
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------
+
+    /// Builds IP packet(s) for a payload we originate, fragmenting when it
+    /// exceeds the MTU, and queues them.
+    fn queue_ip(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> bool {
+        if self.out_queue_bytes + payload.len() > OUT_QUEUE_BYTES {
+            return false;
+        }
+        let ident = self.next_ident();
+        let mtu = self.config.mtu;
+        let fragmented = payload.len() + ipv4::HEADER_LEN > mtu;
+        for (offset, len, more) in fragment::fragments(payload.len(), mtu) {
+            let mut pkt = vec![0u8; ipv4::HEADER_LEN + len];
+            let repr = Ipv4Repr {
+                src,
+                dst,
+                protocol,
+                payload_len: len,
+                ttl: self.config.ttl,
+                ident,
+                dont_frag: false,
+                more_frags: more,
+                frag_offset: offset,
+                dscp_ecn: 0,
+            };
+            repr.emit(&mut pkt[..ipv4::HEADER_LEN]);
+            pkt[ipv4::HEADER_LEN..].copy_from_slice(&payload[offset..offset + len]);
+            self.out_queue_bytes += pkt.len();
+            self.out_queue.push_back(pkt);
+            if fragmented {
+                self.counters.ip_fragments_out += 1;
+            }
+        }
+        true
+    }
+
+    /// ICMP destination unreachable about a datagram we received (RFC 792;
+    /// never about ICMP errors or non-first fragments, RFC 1122 §3.2.2).
+    fn send_icmp_error(&mut self, to: Ipv4Addr, from: Ipv4Addr, code: u8, quote: &[u8]) {
+        let q = &quote[..quote.len().min(icmp::MAX_QUOTE)];
+        let msg = Icmpv4Repr::DstUnreachable {
+            code,
+            next_hop_mtu: 0,
+            quoted: q,
+        };
+        let mut buf = vec![0u8; msg.buffer_len()];
+        msg.emit(&mut buf);
+        if self.queue_ip(from, to, ipv4::PROTO_ICMP, &buf) {
+            self.counters.icmp_out += 1;
+        }
+    }
+
+    /// Writes the next packet to transmit into `buf` and returns its
+    /// length, or None when there is nothing to send now. Call repeatedly
+    /// until None. `buf` must hold at least one MTU.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.tick(now);
+        let mtu = self.config.mtu;
+        assert!(
+            buf.len() >= mtu,
+            "poll_transmit needs a buffer of at least the MTU ({mtu} bytes)"
+        );
+        if let Some(p) = self.out_queue.pop_front() {
+            self.out_queue_bytes -= p.len();
+            buf[..p.len()].copy_from_slice(&p);
+            self.counters.ip_out += 1;
+            return Some(p.len());
+        }
+        if let Some(r) = self.rst_queue.pop_front() {
+            let flags = if r.ack.is_some() {
+                TcpFlags::RST | TcpFlags::ACK
+            } else {
+                TcpFlags::RST
+            };
+            let repr = TcpRepr {
+                src_port: r.local.port(),
+                dst_port: r.remote.port(),
+                seq: r.seq,
+                ack: r.ack.unwrap_or(0),
+                flags,
+                window: 0,
+                urgent: 0,
+                options: TcpOptions::default(),
+                payload: &[],
+            };
+            let n = repr.emit(&mut buf[ipv4::HEADER_LEN..], r.local.ip(), r.remote.ip());
+            self.counters.tcp.rsts_out += 1;
+            self.counters.tcp.segments_out += 1;
+            return Some(self.finish_ip(
+                buf,
+                r.local.ip(),
+                r.remote.ip(),
+                ipv4::PROTO_TCP,
+                n,
+                true,
+            ));
+        }
+        while let Some(h) = self.dirty.pop_front() {
+            let Some(slot) = self.slots.get_mut(h.index as usize) else {
+                continue;
+            };
+            if slot.generation != h.generation {
+                continue;
+            }
+            slot.dirty = false;
+            let Some(Socket::Tcp(t)) = &mut slot.socket else {
+                continue;
+            };
+            let (src, dst) = (t.tcb.local.ip(), t.tcb.remote.ip());
+            let out = t.tcb.poll_segment(now, &mut buf[ipv4::HEADER_LEN..mtu]);
+            match out {
+                Some(n) => {
+                    wtcp::fill_checksum(&mut buf[ipv4::HEADER_LEN..ipv4::HEADER_LEN + n], src, dst);
+                    // Round robin: it may have more to send after the others.
+                    slot.dirty = true;
+                    self.dirty.push_back(h);
+                    self.after_tcp(h);
+                    return Some(self.finish_ip(buf, src, dst, ipv4::PROTO_TCP, n, true));
+                }
+                None => self.after_tcp(h),
+            }
+        }
+        None
+    }
+
+    /// Writes the IPv4 header in front of `len` transport bytes.
+    fn finish_ip(
+        &mut self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        protocol: u8,
+        len: usize,
+        df: bool,
+    ) -> usize {
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
+            // Only IPv4 sockets can exist today (bind/connect refuse v6).
+            return 0;
+        };
+        let repr = Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            payload_len: len,
+            ttl: self.config.ttl,
+            ident: self.next_ident(),
+            dont_frag: df,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        };
+        repr.emit(&mut buf[..ipv4::HEADER_LEN]);
+        self.counters.ip_out += 1;
+        ipv4::HEADER_LEN + len
+    }
+
+    /// When `handle_timeout` (or `poll_transmit`) must next be called
+    /// (None: nothing armed). A time <= the last `now` means "at once".
+    pub fn poll_at(&self) -> Option<Instant> {
+        if !self.out_queue.is_empty() || !self.rst_queue.is_empty() || !self.dirty.is_empty() {
+            return Some(self.now);
+        }
+        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        match (t, self.reassembler.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) { let _ = now; todo!() }
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let h = SocketHandle { index, generation };
+            let Some(slot) = self.slots.get_mut(index as usize) else {
+                continue;
+            };
+            if slot.generation != generation || slot.timer_at != Some(t) {
+                continue; // stale entry
+            }
+            slot.timer_at = None;
+            if let Some(Socket::Tcp(tcp)) = &mut slot.socket {
+                tcp.tcb.on_timer(now);
+                self.mark_dirty(h);
+                self.after_tcp(h);
+            }
+        }
+        let expired = self.reassembler.expire(now);
+        for _ in 0..expired {
+            self.counters.drop(DropReason::FragTimeout);
+        }
+    }
 
     /// Stack counters, including the sums over live TCP connections.
-    pub fn counters(&self) -> Counters { todo!() }
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        c.tcp.add(&self.retired_tcp);
+        for slot in &self.slots {
+            if let Some(Socket::Tcp(t)) = &slot.socket {
+                c.tcp.add(&t.tcb.counters);
+            }
+        }
+        c
+    }
 
     /// Number of sockets that still hold state (any kind, including
     /// orphaned connections and TIME_WAIT).
-    pub fn socket_count(&self) -> usize { todo!() }
+    pub fn socket_count(&self) -> usize {
+        self.live
+    }
 
-    // ---- TCP ----
+    /// Bytes of packet buffers held by all TCP connections.
+    pub fn buffer_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|s| match &s.socket {
+                Some(Socket::Tcp(t)) => t.tcb.buffer_bytes(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    // ------------------------------------------------------------------
+    // TCP API
+    // ------------------------------------------------------------------
+
+    fn check_local_ip(&self, ip: IpAddr) -> io::Result<()> {
+        match ip {
+            IpAddr::V4(v4) if v4.is_unspecified() => Ok(()),
+            IpAddr::V4(_) if self.routes.is_local(ip) => Ok(()),
+            IpAddr::V6(_) => Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet")),
+            _ => Err(err(
+                io::ErrorKind::AddrNotAvailable,
+                "address is not assigned to this stack",
+            )),
+        }
+    }
+
+    fn free_listen_port(&mut self) -> io::Result<u16> {
+        let (lo, hi) = self.config.ephemeral_ports;
+        let range = u32::from(hi - lo) + 1;
+        let start = self.rng.range(0, u64::from(range)) as u32;
+        for i in 0..range {
+            let p = lo + ((start + i) % range) as u16;
+            if !self.tcp_ports.contains_key(&p) {
+                return Ok(p);
+            }
+        }
+        Err(err(io::ErrorKind::AddrInUse, "no free ephemeral port"))
+    }
 
     /// Opens a listening socket. Port 0 picks an ephemeral port.
-    pub fn tcp_listen(&mut self, local: SocketAddr, backlog: usize) -> io::Result<SocketHandle> { let _ = (local, backlog); todo!() }
-    /// Like `tcp_listen`, with SO_REUSEADDR set.
-    pub fn tcp_listen_reuse(&mut self, local: SocketAddr, backlog: usize, reuse_addr: bool) -> io::Result<SocketHandle> { let _ = (local, backlog, reuse_addr); todo!() }
-    /// Takes an established connection off the accept queue (WouldBlock if none).
-    pub fn tcp_accept(&mut self, listener: SocketHandle) -> io::Result<(SocketHandle, SocketAddr)> { let _ = listener; todo!() }
+    pub fn tcp_listen(&mut self, local: SocketAddr, backlog: usize) -> io::Result<SocketHandle> {
+        self.tcp_listen_reuse(local, backlog, false)
+    }
+
+    /// Like `tcp_listen`, with SO_REUSEADDR set: binding succeeds while
+    /// other (non-listening) connections, e.g. in TIME_WAIT, use the port.
+    pub fn tcp_listen_reuse(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        reuse_addr: bool,
+    ) -> io::Result<SocketHandle> {
+        self.check_local_ip(local.ip())?;
+        let mut local = local;
+        if local.port() == 0 {
+            local.set_port(self.free_listen_port()?);
+        }
+        let usage = self
+            .tcp_ports
+            .get(&local.port())
+            .copied()
+            .unwrap_or_default();
+        if usage.listeners > 0 {
+            return Err(err(
+                io::ErrorKind::AddrInUse,
+                "a socket is already listening on this port",
+            ));
+        }
+        if usage.users > 0 && !reuse_addr {
+            return Err(err(
+                io::ErrorKind::AddrInUse,
+                "address in use (set SO_REUSEADDR to bind over TIME_WAIT)",
+            ));
+        }
+        let backlog = backlog.clamp(1, self.config.tcp.max_backlog.max(1));
+        let h = self.alloc(Socket::Listener(Listener::new(local, backlog, reuse_addr)))?;
+        self.tcp_listeners.insert(local, h);
+        self.use_port(local.port(), true);
+        Ok(h)
+    }
+
+    /// Takes an established connection off the accept queue.
+    pub fn tcp_accept(&mut self, listener: SocketHandle) -> io::Result<(SocketHandle, SocketAddr)> {
+        let h = match self.slot_mut(listener) {
+            Some(Socket::Listener(l)) => l.accept_queue.pop_front(),
+            Some(_) => return Err(err(io::ErrorKind::InvalidInput, "not a listening socket")),
+            None => return Err(bad_handle()),
+        };
+        let Some(h) = h else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let t = self.tcp_mut(h).ok_or_else(bad_handle)?;
+        t.parent = None;
+        t.app_holds = true;
+        let remote = t.tcb.remote;
+        self.counters.tcp_connections_accepted += 1;
+        Ok((h, remote))
+    }
+
+    /// Connections waiting in the accept queue.
+    pub fn tcp_accept_ready(&self, listener: SocketHandle) -> io::Result<usize> {
+        match self.slot(listener) {
+            Some(Socket::Listener(l)) => Ok(l.accept_queue.len()),
+            Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a listening socket")),
+            None => Err(bad_handle()),
+        }
+    }
+
     /// Starts an active open. `local` None: our address and an ephemeral port.
-    pub fn tcp_connect(&mut self, remote: SocketAddr, local: Option<SocketAddr>) -> io::Result<SocketHandle> { let _ = (remote, local); todo!() }
-    /// Queues data; returns bytes taken (WouldBlock when the buffer is full,
-    /// NotConnected before the handshake completes is allowed to queue).
-    pub fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> io::Result<usize> { let _ = (h, data); todo!() }
+    pub fn tcp_connect(
+        &mut self,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> io::Result<SocketHandle> {
+        if remote.port() == 0 {
+            return Err(err(io::ErrorKind::InvalidInput, "cannot connect to port 0"));
+        }
+        let IpAddr::V4(rv4) = remote.ip() else {
+            return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
+        };
+        if rv4.is_unspecified()
+            || rv4.is_broadcast()
+            || rv4.is_multicast()
+            || self.routes.is_broadcast(remote.ip())
+        {
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                "cannot connect to a non-unicast address",
+            ));
+        }
+        let route = self.routes.lookup(remote.ip()).ok_or_else(|| {
+            err(
+                io::ErrorKind::NetworkUnreachable,
+                "no route to the destination",
+            )
+        })?;
+        let mut local = local.unwrap_or(SocketAddr::new(route.src, 0));
+        self.check_local_ip(local.ip())?;
+        if local.ip().is_unspecified() {
+            local.set_ip(route.src);
+        }
+        if local.port() == 0 {
+            let (lo, hi) = self.config.ephemeral_ports;
+            let range = u32::from(hi - lo) + 1;
+            let start = self.rng.range(0, u64::from(range)) as u32;
+            let mut found = None;
+            for i in 0..range {
+                let p = lo + ((start + i) % range) as u16;
+                let usage = self.tcp_ports.get(&p).copied().unwrap_or_default();
+                let cand = SocketAddr::new(local.ip(), p);
+                if usage.listeners == 0 && !self.tcp_conns.contains_key(&(cand, remote)) {
+                    found = Some(p);
+                    break;
+                }
+            }
+            local.set_port(
+                found.ok_or_else(|| {
+                    err(io::ErrorKind::AddrNotAvailable, "no free ephemeral port")
+                })?,
+            );
+        } else if self.tcp_conns.contains_key(&(local, remote)) {
+            return Err(err(
+                io::ErrorKind::AddrInUse,
+                "connection already exists for this address pair",
+            ));
+        }
+        let (iss, ts_offset) = self.conn_params(local, remote);
+        let params = ConnParams {
+            cfg: &self.config.tcp,
+            local,
+            remote,
+            iss,
+            ts_offset,
+            mtu: self.config.mtu,
+        };
+        let tcb = Tcb::new_active(&params);
+        let sock = TcpSock {
+            tcb: Box::new(tcb),
+            parent: None,
+            app_holds: true,
+            in_map: true,
+        };
+        let h = self.alloc(Socket::Tcp(sock))?;
+        self.tcp_conns.insert((local, remote), h);
+        self.use_port(local.port(), false);
+        self.counters.tcp_connections_opened += 1;
+        self.mark_dirty(h);
+        Ok(h)
+    }
+
+    /// Queues data; returns bytes taken (WouldBlock when the buffer is full).
+    pub fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        let r = self.app_tcb_mut(h)?.send(data);
+        if matches!(r, Ok(n) if n > 0) {
+            self.mark_dirty(h);
+        }
+        self.after_tcp(h);
+        r
+    }
+
     /// Reads in-order data; Ok(0) = end of stream; WouldBlock when none yet.
-    pub fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> { let _ = (h, buf); todo!() }
-    pub fn tcp_shutdown(&mut self, h: SocketHandle, how: Shutdown) -> io::Result<()> { let _ = (h, how); todo!() }
+    pub fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.app_tcb_mut(h)?.recv(buf);
+        if matches!(r, Ok(n) if n > 0) {
+            // The window may have opened: poll decides if an update is due.
+            self.mark_dirty(h);
+        }
+        r
+    }
+
+    pub fn tcp_shutdown(&mut self, h: SocketHandle, how: Shutdown) -> io::Result<()> {
+        let tcb = self.app_tcb_mut(h)?;
+        match tcb.state {
+            TcpState::Closed | TcpState::Listen => {
+                return Err(err(io::ErrorKind::NotConnected, "socket is not connected"));
+            }
+            _ => {}
+        }
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            tcb.shutdown_read();
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            tcb.shutdown_write();
+        }
+        self.mark_dirty(h);
+        self.after_tcp(h);
+        Ok(())
+    }
+
     /// Releases the handle. Graceful: queued data is still delivered and a
     /// FIN sent; with unread received data a RST is sent instead (Linux).
-    pub fn tcp_close(&mut self, h: SocketHandle) { let _ = h; todo!() }
+    /// Closing a listener resets the connections still in its queues.
+    pub fn tcp_close(&mut self, h: SocketHandle) {
+        let now = self.now;
+        match self.slot_mut(h) {
+            Some(Socket::Listener(_)) => self.close_listener(h),
+            Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => {
+                t.tcb.close(now);
+                self.mark_dirty(h);
+                self.after_tcp(h);
+            }
+            _ => {}
+        }
+    }
+
+    fn close_listener(&mut self, h: SocketHandle) {
+        let Some(Socket::Listener(l)) = self.slot_mut(h) else {
+            return;
+        };
+        let local = l.local;
+        let queued: Vec<SocketHandle> = l.accept_queue.drain(..).collect();
+        l.syn_queue = 0;
+        self.tcp_listeners.remove(&local);
+        self.release_port(local.port(), true);
+        // Children still in SYN-RECEIVED point at this listener too.
+        let children: Vec<SocketHandle> = self
+            .tcp_conns
+            .values()
+            .copied()
+            .filter(|c| matches!(self.slot(*c), Some(Socket::Tcp(t)) if t.parent == Some(h)))
+            .collect();
+        for c in queued.into_iter().chain(children) {
+            if let Some(t) = self.tcp_mut(c) {
+                t.parent = None;
+                t.tcb.orphaned = true;
+                t.tcb.abort();
+            }
+            self.mark_dirty(c);
+            self.after_tcp(c);
+        }
+        self.free(h);
+    }
+
     /// Sends RST and releases the handle (SO_LINGER 0).
-    pub fn tcp_abort(&mut self, h: SocketHandle) { let _ = h; todo!() }
-    pub fn tcp_state(&self, h: SocketHandle) -> io::Result<TcpState> { let _ = h; todo!() }
-    pub fn tcp_info(&self, h: SocketHandle) -> io::Result<TcpInfo> { let _ = h; todo!() }
-    pub fn tcp_set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> io::Result<()> { let _ = (h, nodelay); todo!() }
+    pub fn tcp_abort(&mut self, h: SocketHandle) {
+        match self.slot_mut(h) {
+            Some(Socket::Listener(_)) => self.close_listener(h),
+            Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => {
+                t.tcb.orphaned = true;
+                t.tcb.abort();
+                self.mark_dirty(h);
+                self.after_tcp(h);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn tcp_state(&self, h: SocketHandle) -> io::Result<TcpState> {
+        match self.slot(h) {
+            Some(Socket::Listener(_)) => Ok(TcpState::Listen),
+            _ => Ok(self.app_tcb(h)?.state),
+        }
+    }
+
+    pub fn tcp_info(&self, h: SocketHandle) -> io::Result<TcpInfo> {
+        let t = self.app_tcb(h)?;
+        Ok(TcpInfo {
+            state: t.state,
+            local: t.local,
+            remote: t.remote,
+            mss: t.smss(),
+            cwnd: t.cwnd(),
+            ssthresh: t.ssthresh(),
+            srtt: t.rtt().srtt(),
+            rttvar: t.rtt().rttvar(),
+            rto: t.rtt().rto(),
+            snd_wnd: t.snd_wnd(),
+            rcv_wnd: t.rcv_wnd(),
+            bytes_in_flight: t.bytes_in_flight(),
+            in_recovery: t.in_recovery(),
+            counters: t.counters,
+        })
+    }
+
+    pub fn tcp_set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> io::Result<()> {
+        self.app_tcb_mut(h)?.nodelay = nodelay;
+        self.mark_dirty(h);
+        Ok(())
+    }
+
     /// Bytes that `tcp_send` would accept now.
-    pub fn tcp_send_capacity(&self, h: SocketHandle) -> io::Result<usize> { let _ = h; todo!() }
+    pub fn tcp_send_capacity(&self, h: SocketHandle) -> io::Result<usize> {
+        Ok(self.app_tcb(h)?.send_capacity())
+    }
+
     /// Bytes readable now.
-    pub fn tcp_recv_available(&self, h: SocketHandle) -> io::Result<usize> { let _ = h; todo!() }
-    pub fn tcp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> { let _ = h; todo!() }
+    pub fn tcp_recv_available(&self, h: SocketHandle) -> io::Result<usize> {
+        Ok(self.app_tcb(h)?.recv_available())
+    }
 
-    // ---- UDP ----
+    pub fn tcp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> {
+        match self.slot(h) {
+            Some(Socket::Listener(l)) => Ok(l.local),
+            _ => Ok(self.app_tcb(h)?.local),
+        }
+    }
 
-    pub fn udp_bind(&mut self, local: SocketAddr) -> io::Result<SocketHandle> { let _ = local; todo!() }
-    pub fn udp_send_to(&mut self, h: SocketHandle, data: &[u8], to: SocketAddr) -> io::Result<usize> { let _ = (h, data, to); todo!() }
-    pub fn udp_recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<UdpRecv> { let _ = (h, buf); todo!() }
-    pub fn udp_close(&mut self, h: SocketHandle) { let _ = h; todo!() }
-    pub fn udp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> { let _ = h; todo!() }
+    pub fn tcp_peer_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> {
+        Ok(self.app_tcb(h)?.remote)
+    }
+
+    // ------------------------------------------------------------------
+    // UDP API
+    // ------------------------------------------------------------------
+
+    pub fn udp_bind(&mut self, local: SocketAddr) -> io::Result<SocketHandle> {
+        self.check_local_ip(local.ip())?;
+        let mut local = local;
+        if local.port() == 0 {
+            let (lo, hi) = self.config.ephemeral_ports;
+            let range = u32::from(hi - lo) + 1;
+            let start = self.rng.range(0, u64::from(range)) as u32;
+            let mut found = None;
+            for i in 0..range {
+                let p = lo + ((start + i) % range) as u16;
+                if !self.udp_port_taken(SocketAddr::new(local.ip(), p)) {
+                    found = Some(p);
+                    break;
+                }
+            }
+            local.set_port(
+                found.ok_or_else(|| err(io::ErrorKind::AddrInUse, "no free ephemeral port"))?,
+            );
+        } else if self.udp_port_taken(local) {
+            return Err(err(io::ErrorKind::AddrInUse, "UDP address already in use"));
+        }
+        let h = self.alloc(Socket::Udp(UdpSocket::new(
+            local,
+            self.config.udp_recv_buffer,
+        )))?;
+        self.udp_binds.insert(local, h);
+        Ok(h)
+    }
+
+    fn udp_port_taken(&self, local: SocketAddr) -> bool {
+        if self.udp_binds.contains_key(&local) {
+            return true;
+        }
+        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port());
+        if self.udp_binds.contains_key(&any) {
+            return true;
+        }
+        if local.ip().is_unspecified() {
+            return self.udp_binds.keys().any(|k| k.port() == local.port());
+        }
+        false
+    }
+
+    fn udp_sock(&mut self, h: SocketHandle) -> io::Result<&mut UdpSocket> {
+        match self.slot_mut(h) {
+            Some(Socket::Udp(u)) => Ok(u),
+            Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
+            None => Err(bad_handle()),
+        }
+    }
+
+    /// Sends one datagram (fragmented if larger than the MTU).
+    pub fn udp_send_to(
+        &mut self,
+        h: SocketHandle,
+        data: &[u8],
+        to: SocketAddr,
+    ) -> io::Result<usize> {
+        if data.len() > udp::MAX_PAYLOAD {
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                "datagram too large (EMSGSIZE)",
+            ));
+        }
+        let IpAddr::V4(dst) = to.ip() else {
+            return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
+        };
+        if to.port() == 0 {
+            return Err(err(io::ErrorKind::InvalidInput, "cannot send to port 0"));
+        }
+        if dst.is_broadcast() || self.routes.is_broadcast(to.ip()) {
+            return Err(err(
+                io::ErrorKind::PermissionDenied,
+                "broadcast is not enabled on this socket",
+            ));
+        }
+        let local = self.udp_sock(h)?.local;
+        let route = self.routes.lookup(to.ip()).ok_or_else(|| {
+            err(
+                io::ErrorKind::NetworkUnreachable,
+                "no route to the destination",
+            )
+        })?;
+        let src_ip = if local.ip().is_unspecified() {
+            route.src
+        } else {
+            local.ip()
+        };
+        let IpAddr::V4(src) = src_ip else {
+            return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
+        };
+        let mut dgram = vec![0u8; 8 + data.len()];
+        UdpRepr {
+            src_port: local.port(),
+            dst_port: to.port(),
+        }
+        .emit(&mut dgram, data, src_ip, to.ip());
+        if !self.queue_ip(src, dst, ipv4::PROTO_UDP, &dgram) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.counters.udp_out += 1;
+        Ok(data.len())
+    }
+
+    /// Receives one datagram; a short buffer truncates it (`truncated`).
+    pub fn udp_recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<UdpRecv> {
+        let (len, from, truncated, datagram_len) = self.udp_sock(h)?.recv(buf)?;
+        Ok(UdpRecv {
+            len,
+            from,
+            truncated,
+            datagram_len,
+        })
+    }
+
+    /// Restricts the socket to one peer (filtering input, reporting ICMP
+    /// errors about it as the next receive's error).
+    pub fn udp_connect(&mut self, h: SocketHandle, peer: SocketAddr) -> io::Result<()> {
+        self.udp_sock(h)?.connected = Some(peer);
+        Ok(())
+    }
+
+    /// Length of the next datagram, if one is queued.
+    pub fn udp_peek_len(&mut self, h: SocketHandle) -> io::Result<Option<usize>> {
+        let u = self.udp_sock(h)?;
+        Ok(u.has_datagram().then(|| u.available()))
+    }
+
+    pub fn udp_close(&mut self, h: SocketHandle) {
+        let local = match self.slot(h) {
+            Some(Socket::Udp(u)) => u.local,
+            _ => return,
+        };
+        self.udp_binds.remove(&local);
+        self.free(h);
+    }
+
+    pub fn udp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> {
+        match self.slot(h) {
+            Some(Socket::Udp(u)) => Ok(u.local),
+            Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
+            None => Err(bad_handle()),
+        }
+    }
 }

@@ -3,6 +3,10 @@
 pub mod assembler;
 pub mod buffer;
 pub mod cc;
+pub(crate) mod conn;
+pub(crate) mod listener;
+pub mod rtt;
+pub mod seq;
 mod state;
 
 pub use state::TcpState;

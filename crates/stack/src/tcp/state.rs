@@ -34,7 +34,10 @@ impl TcpState {
     }
     /// States in which the connection is synchronized (RFC 9293 §3.5.2).
     pub fn is_synchronized(self) -> bool {
-        !matches!(self, TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived)
+        !matches!(
+            self,
+            TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived
+        )
     }
 }
 

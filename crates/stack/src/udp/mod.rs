@@ -1,1 +1,113 @@
-//! UDP sockets (RFC 768).
+//! UDP sockets (RFC 768): message boundaries kept, a short receive buffer
+//! truncates the datagram and says so.
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+
+/// Largest UDP payload over IPv4 (65535 - 20 - 8).
+pub const MAX_PAYLOAD: usize = 65507;
+
+/// A bound UDP socket's state.
+#[derive(Debug)]
+pub(crate) struct UdpSocket {
+    pub local: SocketAddr,
+    /// Set by `connect`: datagrams from elsewhere are dropped, ICMP errors
+    /// about this peer are reported.
+    pub connected: Option<SocketAddr>,
+    queue: VecDeque<(SocketAddr, Vec<u8>)>,
+    queued_bytes: usize,
+    capacity: usize,
+    pub error: Option<io::ErrorKind>,
+}
+
+/// What `UdpSocket::deliver` did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    Queued,
+    /// Queue full (counted, dropped).
+    Full,
+    /// Connected to another peer (silently dropped, as Linux).
+    Filtered,
+}
+
+impl UdpSocket {
+    pub fn new(local: SocketAddr, capacity: usize) -> UdpSocket {
+        UdpSocket {
+            local,
+            connected: None,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            capacity,
+            error: None,
+        }
+    }
+
+    pub fn deliver(&mut self, from: SocketAddr, data: &[u8]) -> Delivery {
+        if let Some(peer) = self.connected {
+            if peer != from {
+                return Delivery::Filtered;
+            }
+        }
+        // Like Linux, count a datagram at least a little so that a flood of
+        // empty datagrams is bounded too.
+        let cost = data.len().max(64);
+        if self.queued_bytes + cost > self.capacity {
+            return Delivery::Full;
+        }
+        self.queued_bytes += cost;
+        self.queue.push_back((from, data.to_vec()));
+        Delivery::Queued
+    }
+
+    /// Pops one datagram into `buf`: (copied, from, truncated, full length).
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, bool, usize)> {
+        if let Some((from, data)) = self.queue.pop_front() {
+            self.queued_bytes -= data.len().max(64);
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            return Ok((n, from, n < data.len(), data.len()));
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
+    pub fn available(&self) -> usize {
+        self.queue.front().map_or(0, |(_, d)| d.len())
+    }
+
+    pub fn has_datagram(&self) -> bool {
+        !self.queue.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn truncation_and_boundaries() {
+        let a: SocketAddr = "198.18.0.1:9".parse().unwrap_or_else(|_| unreachable!());
+        let mut s = UdpSocket::new(a, 4096);
+        assert_eq!(s.deliver(a, b"hello world"), Delivery::Queued);
+        assert_eq!(s.deliver(a, b"x"), Delivery::Queued);
+        let mut buf = [0u8; 5];
+        let (n, from, trunc, full) = s.recv(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((n, from, trunc, full), (5, a, true, 11));
+        assert_eq!(&buf, b"hello");
+        let (n, _, trunc, _) = s.recv(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((n, trunc), (1, false));
+        assert_eq!(
+            s.recv(&mut buf).map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::WouldBlock)
+        );
+    }
+    #[test]
+    fn bounded_queue() {
+        let a: SocketAddr = "198.18.0.1:9".parse().unwrap_or_else(|_| unreachable!());
+        let mut s = UdpSocket::new(a, 1000);
+        let big = vec![0u8; 600];
+        assert_eq!(s.deliver(a, &big), Delivery::Queued);
+        assert_eq!(s.deliver(a, &big), Delivery::Full);
+    }
+}

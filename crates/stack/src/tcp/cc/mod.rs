@@ -1,5 +1,12 @@
 //! Congestion control behind a trait, so that NewReno, CUBIC and others can
-//! be swapped per connection.
+//! be swapped per connection. Loss *detection* and recovery bookkeeping
+//! (dup ACKs, recover point, window inflation) live in the sender; the
+//! controller only owns cwnd and ssthresh.
+mod newreno;
+
+pub use newreno::NewReno;
+
+use crate::time::{Duration, Instant};
 
 /// Which controller a connection uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -7,4 +14,70 @@ pub enum CongestionKind {
     /// RFC 5681 + RFC 6582.
     #[default]
     NewReno,
+}
+
+/// Window control events from the sender.
+pub trait CongestionControl {
+    /// Congestion window in bytes.
+    fn cwnd(&self) -> u32;
+    /// Slow-start threshold in bytes.
+    fn ssthresh(&self) -> u32;
+    /// New data acknowledged outside recovery.
+    fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>);
+    /// Loss detected by duplicate ACKs (or SACK/RACK later): reduce.
+    fn on_congestion_event(&mut self, now: Instant, flight: u32);
+    /// Fast recovery finished (full ACK); `flight` after the ACK.
+    fn on_recovery_exit(&mut self, now: Instant, flight: u32);
+    /// Retransmission timeout: loss window.
+    fn on_rto(&mut self, now: Instant, flight: u32);
+    /// The sender MSS changed (negotiation).
+    fn set_mss(&mut self, mss: u32);
+}
+
+/// Static dispatch over the available controllers (no allocation).
+#[derive(Debug, Clone)]
+pub enum Controller {
+    NewReno(NewReno),
+}
+
+impl Controller {
+    pub fn new(kind: CongestionKind, mss: u32, initial_window: u32) -> Controller {
+        match kind {
+            CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss, initial_window)),
+        }
+    }
+    fn inner(&self) -> &dyn CongestionControl {
+        match self {
+            Controller::NewReno(c) => c,
+        }
+    }
+    fn inner_mut(&mut self) -> &mut dyn CongestionControl {
+        match self {
+            Controller::NewReno(c) => c,
+        }
+    }
+}
+
+impl CongestionControl for Controller {
+    fn cwnd(&self) -> u32 {
+        self.inner().cwnd()
+    }
+    fn ssthresh(&self) -> u32 {
+        self.inner().ssthresh()
+    }
+    fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>) {
+        self.inner_mut().on_ack(now, acked, flight, rtt)
+    }
+    fn on_congestion_event(&mut self, now: Instant, flight: u32) {
+        self.inner_mut().on_congestion_event(now, flight)
+    }
+    fn on_recovery_exit(&mut self, now: Instant, flight: u32) {
+        self.inner_mut().on_recovery_exit(now, flight)
+    }
+    fn on_rto(&mut self, now: Instant, flight: u32) {
+        self.inner_mut().on_rto(now, flight)
+    }
+    fn set_mss(&mut self, mss: u32) {
+        self.inner_mut().set_mss(mss)
+    }
 }

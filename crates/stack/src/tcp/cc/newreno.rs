@@ -1,0 +1,120 @@
+//! NewReno window control (RFC 5681 §3.1, RFC 6582 §3.2).
+use super::CongestionControl;
+use crate::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct NewReno {
+    mss: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged since cwnd last grew in congestion avoidance.
+    acked_accum: u32,
+    initial_window: u32,
+}
+
+impl NewReno {
+    pub fn new(mss: u32, initial_window: u32) -> NewReno {
+        let mss = mss.max(1);
+        NewReno {
+            mss,
+            cwnd: Self::iw(mss, initial_window),
+            // RFC 5681 §3.1: initial ssthresh arbitrarily high.
+            ssthresh: u32::MAX,
+            acked_accum: 0,
+            initial_window,
+        }
+    }
+    /// RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600)) for IW10;
+    /// generalised to `segments`.
+    fn iw(mss: u32, segments: u32) -> u32 {
+        if segments >= 10 {
+            (segments * mss).min((2 * mss).max(14600 * segments / 10))
+        } else {
+            segments.max(1) * mss
+        }
+    }
+}
+
+impl CongestionControl for NewReno {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+    fn on_ack(&mut self, _now: Instant, acked: u32, _flight: u32, _rtt: Option<Duration>) {
+        if self.cwnd < self.ssthresh {
+            // RFC 5681 §3.1 slow start with RFC 3465 byte counting (L = 2*SMSS).
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+        } else {
+            // RFC 5681 §3.1 congestion avoidance, byte counting: one SMSS
+            // per cwnd of data acknowledged.
+            self.acked_accum = self.acked_accum.saturating_add(acked);
+            if self.acked_accum >= self.cwnd {
+                self.acked_accum -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(self.mss);
+            }
+        }
+    }
+    fn on_congestion_event(&mut self, _now: Instant, flight: u32) {
+        // RFC 5681 eq. (4): ssthresh = max(FlightSize / 2, 2*SMSS);
+        // RFC 6582 §3.2 step 2: cwnd = ssthresh (+3*SMSS inflation is kept by
+        // the sender).
+        self.ssthresh = (flight / 2).max(2 * self.mss);
+        self.cwnd = self.ssthresh;
+        self.acked_accum = 0;
+    }
+    fn on_recovery_exit(&mut self, _now: Instant, flight: u32) {
+        // RFC 6582 §3.2 step 3 (full ACK), option (1):
+        // cwnd = min(ssthresh, max(FlightSize, SMSS) + SMSS).
+        self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
+        self.acked_accum = 0;
+    }
+    fn on_rto(&mut self, _now: Instant, flight: u32) {
+        // RFC 5681 §3.1: ssthresh per eq. (4), cwnd = loss window = 1 SMSS.
+        self.ssthresh = (flight / 2).max(2 * self.mss);
+        self.cwnd = self.mss;
+        self.acked_accum = 0;
+    }
+    fn set_mss(&mut self, mss: u32) {
+        let mss = mss.max(1);
+        if self.cwnd == Self::iw(self.mss, self.initial_window) {
+            self.cwnd = Self::iw(mss, self.initial_window);
+        }
+        self.mss = mss;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn slow_start_then_avoidance() {
+        let t = Instant::ZERO;
+        let mut c = NewReno::new(1000, 10);
+        assert_eq!(c.cwnd(), 10_000);
+        c.on_ack(t, 1000, 0, None);
+        assert_eq!(c.cwnd(), 11_000);
+        c.on_congestion_event(t, 20_000);
+        assert_eq!(c.ssthresh(), 10_000);
+        assert_eq!(c.cwnd(), 10_000);
+        // Avoidance: one MSS per cwnd acknowledged.
+        for _ in 0..9 {
+            c.on_ack(t, 1000, 0, None);
+        }
+        assert_eq!(c.cwnd(), 10_000);
+        c.on_ack(t, 1000, 0, None);
+        assert_eq!(c.cwnd(), 11_000);
+        c.on_rto(t, 8_000);
+        assert_eq!(c.cwnd(), 1000);
+        assert_eq!(c.ssthresh(), 4000);
+        c.on_congestion_event(t, 1000);
+        assert_eq!(c.ssthresh(), 2000, "floor of 2*SMSS");
+    }
+    #[test]
+    fn iw_rfc6928() {
+        assert_eq!(NewReno::iw(1460, 10), 14600);
+        assert_eq!(NewReno::iw(536, 10), 5360);
+        assert_eq!(NewReno::iw(8960, 10), 17920);
+    }
+}

@@ -1,0 +1,1559 @@
+//! One TCP connection: the transmission control block and its state
+//! machine (RFC 9293 §3.10), sans-IO. The stack feeds it parsed segments
+//! (`on_segment`), timer expiries (`on_timer`) and application calls; it
+//! produces segments on demand (`poll_segment`).
+use super::assembler::Assembler;
+use super::buffer::RingBuffer;
+use super::cc::{CongestionControl, Controller};
+use super::rtt::RttEstimator;
+use super::seq::Seq;
+use super::TcpState;
+use crate::config::TcpConfig;
+use crate::counters::{DropReason, TcpCounters};
+use crate::time::{Duration, Instant};
+use std::io;
+use std::net::SocketAddr;
+use ustack_wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
+
+/// Bytes of a timestamps option as sent (NOP NOP TS).
+const TS_OPTION_LEN: usize = 12;
+/// RFC 9293 §3.7.1: default send MSS when the peer sends no MSS option.
+const DEFAULT_MSS: u16 = 536;
+/// Floor for a peer-announced MSS (Linux TCP_MIN_MSS).
+const MIN_MSS: u16 = 88;
+/// RFC 7323 §2.3: shift counts above 14 are treated as 14.
+const MAX_WSCALE: u8 = 14;
+/// Longest interval between zero-window probes.
+const PERSIST_MAX: Duration = Duration::from_secs(60);
+
+/// What the stack must do after a segment was processed, besides polling
+/// the connection for output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Ok,
+    /// The segment was dropped for this reason (an ACK may still be due).
+    Drop(DropReason),
+    /// Answer with a RST outside the connection's stream:
+    /// `<SEQ=seq><CTL=RST>` (RFC 9293 §3.10.7.3/§3.10.7.4 bad ACKs).
+    ResetReply {
+        seq: Seq,
+    },
+    /// A passive open completed (SYN-RECEIVED → ESTABLISHED).
+    Established,
+}
+
+/// Parameters fixed when the connection is created.
+pub(crate) struct ConnParams<'a> {
+    pub cfg: &'a TcpConfig,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub iss: u32,
+    /// Offset added to our millisecond clock for TSval (RFC 7323 §5.4).
+    pub ts_offset: u32,
+    pub mtu: usize,
+}
+
+/// The transmission control block.
+pub(crate) struct Tcb {
+    pub state: TcpState,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// True for connections created by a listener (passive open).
+    pub passive: bool,
+
+    // ---- send sequence space (RFC 9293 §3.3.1) ----
+    iss: Seq,
+    snd_una: Seq,
+    snd_nxt: Seq,
+    /// Highest sequence number sent + 1 (snd_nxt rewinds on RTO).
+    snd_max: Seq,
+    snd_wnd: u32,
+    snd_wl1: Seq,
+    snd_wl2: Seq,
+    max_snd_wnd: u32,
+    /// Peer's window shift (applied to windows it sends us).
+    snd_wscale: u8,
+    tx: RingBuffer,
+    /// The application shut down writing: FIN goes after the queued data.
+    fin_queued: bool,
+    /// Sequence number of our FIN once its position is fixed.
+    fin_seq: Option<Seq>,
+
+    // ---- receive sequence space ----
+    irs: Seq,
+    rcv_nxt: Seq,
+    /// Right edge of the window we last advertised (never moves left).
+    rcv_adv: Seq,
+    /// Our window shift.
+    rcv_wscale: u8,
+    rx: RingBuffer,
+    ooo: Assembler,
+    /// Sequence number of the peer's FIN, once seen (possibly out of order).
+    remote_fin: Option<Seq>,
+    fin_received: bool,
+    rd_shut: bool,
+    /// Largest segment payload received (receiver MSS estimate).
+    rcv_mss: usize,
+    /// Bytes received in order since we last sent an ACK.
+    unacked_bytes: usize,
+
+    // ---- options ----
+    mtu: usize,
+    peer_mss: u16,
+    /// Payload bytes per full-sized segment we send.
+    smss: usize,
+    ts_enabled: bool,
+    ts_offset: u32,
+    ts_recent: u32,
+    /// rcv_nxt carried by the last ACK we sent (RFC 7323 Last.ACK.sent).
+    last_ack_sent: Seq,
+    sack_permitted: bool,
+    peer_offered_ws: bool,
+    offer_wscale: bool,
+    offer_ts: bool,
+    offer_sack: bool,
+
+    // ---- timers ----
+    rtx_deadline: Option<Instant>,
+    persist_deadline: Option<Instant>,
+    persist_backoff: u32,
+    delack_deadline: Option<Instant>,
+    timewait_deadline: Option<Instant>,
+    finwait2_deadline: Option<Instant>,
+    rtt: RttEstimator,
+    /// Karn-safe timed segment: (sequence that must be acked, send time).
+    rtt_sample: Option<(Seq, Instant)>,
+    retries: u32,
+    syn_sent_at: Option<Instant>,
+
+    // ---- congestion control and loss recovery ----
+    cc: Controller,
+    dupacks: u32,
+    in_recovery: bool,
+    /// RFC 6582 `recover` (stored as one past the highest byte sent).
+    recover: Seq,
+    /// Fast-recovery window inflation (RFC 5681 §3.2 steps 3-4).
+    inflation: u32,
+    rtx_pending: bool,
+    force_send: bool,
+
+    // ---- output flags ----
+    ack_now: bool,
+    rst_pending: bool,
+    probe_pending: bool,
+
+    // ---- application ----
+    pub nodelay: bool,
+    /// The application released its handle.
+    pub orphaned: bool,
+    error: Option<io::ErrorKind>,
+    /// ICMP soft error, reported if the connection later times out.
+    soft_error: Option<io::ErrorKind>,
+    /// Drop reason noted while processing the current segment.
+    pending_drop: Option<DropReason>,
+    /// An error was reported; later calls see a closed stream.
+    error_reported: bool,
+    pub counters: TcpCounters,
+    cfg_syn_retries: u32,
+    cfg_max_retries: u32,
+    cfg_msl: Duration,
+    cfg_delayed_ack: Duration,
+    cfg_fin_timeout: Duration,
+}
+
+fn wscale_for(buffer: usize) -> u8 {
+    let mut s = 0u8;
+    while s < MAX_WSCALE && (buffer >> s) > 65535 {
+        s += 1;
+    }
+    s
+}
+
+impl Tcb {
+    fn new(p: &ConnParams<'_>, state: TcpState) -> Tcb {
+        let cfg = p.cfg;
+        let iss = Seq(p.iss);
+        let smss = (p.mtu.saturating_sub(40)).max(MIN_MSS as usize);
+        Tcb {
+            state,
+            local: p.local,
+            remote: p.remote,
+            passive: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            snd_wl1: Seq(0),
+            snd_wl2: iss,
+            max_snd_wnd: 0,
+            snd_wscale: 0,
+            tx: RingBuffer::new(cfg.send_buffer),
+            fin_queued: false,
+            fin_seq: None,
+            irs: Seq(0),
+            rcv_nxt: Seq(0),
+            rcv_adv: Seq(0),
+            rcv_wscale: 0,
+            rx: RingBuffer::new(cfg.recv_buffer),
+            ooo: Assembler::new(cfg.max_ooo_ranges.max(1)),
+            remote_fin: None,
+            fin_received: false,
+            rd_shut: false,
+            rcv_mss: DEFAULT_MSS as usize,
+            unacked_bytes: 0,
+            mtu: p.mtu,
+            peer_mss: DEFAULT_MSS,
+            smss,
+            ts_enabled: false,
+            ts_offset: p.ts_offset,
+            ts_recent: 0,
+            last_ack_sent: Seq(0),
+            sack_permitted: false,
+            peer_offered_ws: false,
+            offer_wscale: cfg.window_scaling,
+            offer_ts: cfg.timestamps,
+            offer_sack: cfg.sack,
+            rtx_deadline: None,
+            persist_deadline: None,
+            persist_backoff: 0,
+            delack_deadline: None,
+            timewait_deadline: None,
+            finwait2_deadline: None,
+            rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
+            rtt_sample: None,
+            retries: 0,
+            syn_sent_at: None,
+            cc: Controller::new(cfg.congestion, smss as u32, cfg.initial_window),
+            dupacks: 0,
+            in_recovery: false,
+            recover: iss,
+            inflation: 0,
+            rtx_pending: false,
+            force_send: false,
+            ack_now: false,
+            rst_pending: false,
+            probe_pending: false,
+            nodelay: cfg.nodelay,
+            orphaned: false,
+            error: None,
+            soft_error: None,
+            pending_drop: None,
+            error_reported: false,
+            counters: TcpCounters::default(),
+            cfg_syn_retries: cfg.syn_retries,
+            cfg_max_retries: cfg.max_retries,
+            cfg_msl: cfg.msl,
+            cfg_delayed_ack: cfg.delayed_ack,
+            cfg_fin_timeout: cfg.fin_timeout,
+        }
+    }
+
+    /// Active open (RFC 9293 §3.10.1): SYN-SENT, SYN queued for sending.
+    pub fn new_active(p: &ConnParams<'_>) -> Tcb {
+        let mut t = Tcb::new(p, TcpState::SynSent);
+        if t.offer_wscale {
+            t.rcv_wscale = wscale_for(p.cfg.recv_buffer);
+        }
+        t
+    }
+
+    /// Passive open from a listener that received `syn`
+    /// (RFC 9293 §3.10.7.2): SYN-RECEIVED, SYN-ACK queued for sending.
+    pub fn new_passive(p: &ConnParams<'_>, syn: &TcpRepr<'_>) -> Tcb {
+        let mut t = Tcb::new(p, TcpState::SynReceived);
+        t.passive = true;
+        t.accept_syn(syn);
+        t
+    }
+
+    /// Records the peer's SYN: IRS, RCV.NXT and option negotiation.
+    fn accept_syn(&mut self, syn: &TcpRepr<'_>) {
+        self.irs = Seq(syn.seq);
+        self.rcv_nxt = self.irs + 1u32;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        let o = &syn.options;
+        // RFC 9293 §3.7.1 / RFC 6691: send MSS from the peer's option.
+        self.peer_mss = o.mss.unwrap_or(DEFAULT_MSS).max(MIN_MSS);
+        // RFC 7323 §2.2: scaling only if both sides sent the option.
+        self.peer_offered_ws = o.window_scale.is_some();
+        match o.window_scale {
+            Some(ws) if self.offer_wscale => {
+                self.snd_wscale = ws.min(MAX_WSCALE);
+                self.rcv_wscale = wscale_for(self.rx.capacity());
+            }
+            _ => {
+                self.snd_wscale = 0;
+                self.rcv_wscale = 0;
+            }
+        }
+        // RFC 7323 §3.2: timestamps only if both sides sent them.
+        if let (Some((tsval, _)), true) = (o.timestamp, self.offer_ts) {
+            self.ts_enabled = true;
+            self.ts_recent = tsval;
+        } else {
+            self.ts_enabled = false;
+        }
+        self.sack_permitted = o.sack_permitted && self.offer_sack;
+        // RFC 7323 §2.2: the window in a SYN is never scaled.
+        self.snd_wnd = u32::from(syn.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = self.irs;
+        self.update_smss();
+    }
+
+    fn update_smss(&mut self) {
+        let mut mss = usize::from(self.peer_mss).min(self.mtu.saturating_sub(40));
+        if self.ts_enabled {
+            mss = mss.saturating_sub(TS_OPTION_LEN);
+        }
+        self.smss = mss.max(1);
+        self.cc.set_mss(self.smss as u32);
+    }
+
+    // ------------------------------------------------------------------
+    // Introspection
+    // ------------------------------------------------------------------
+
+    pub fn smss(&self) -> usize {
+        self.smss
+    }
+    pub fn cwnd(&self) -> u32 {
+        self.cc.cwnd()
+    }
+    pub fn ssthresh(&self) -> u32 {
+        self.cc.ssthresh()
+    }
+    pub fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+    pub fn snd_wnd(&self) -> u32 {
+        self.snd_wnd
+    }
+    pub fn rcv_wnd(&self) -> u32 {
+        self.rcv_adv.since(self.rcv_nxt)
+    }
+    pub fn bytes_in_flight(&self) -> u32 {
+        self.snd_max.since(self.snd_una)
+    }
+    pub fn in_recovery(&self) -> bool {
+        self.in_recovery
+    }
+    pub fn send_capacity(&self) -> usize {
+        if self.fin_queued {
+            0
+        } else {
+            self.tx.free()
+        }
+    }
+    pub fn recv_available(&self) -> usize {
+        self.rx.len()
+    }
+    /// Memory held by buffers.
+    pub fn buffer_bytes(&self) -> usize {
+        self.tx.allocated() + self.rx.allocated()
+    }
+    pub fn is_closed(&self) -> bool {
+        self.state == TcpState::Closed
+    }
+
+    /// Earliest armed timer.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.rtx_deadline,
+            self.persist_deadline,
+            self.delack_deadline,
+            self.timewait_deadline,
+            self.finwait2_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn set_state(&mut self, new: TcpState) {
+        if self.state != new {
+            tracing::debug!(local = %self.local, remote = %self.remote, from = %self.state, to = %new, "tcp state");
+            self.state = new;
+        }
+    }
+
+    /// Enters CLOSED, dropping all timers.
+    fn close_now(&mut self, error: Option<io::ErrorKind>) {
+        if error.is_some() && self.error.is_none() {
+            self.error = error;
+        }
+        self.set_state(TcpState::Closed);
+        self.rtx_deadline = None;
+        self.persist_deadline = None;
+        self.delack_deadline = None;
+        self.timewait_deadline = None;
+        self.finwait2_deadline = None;
+        self.ack_now = false;
+        self.rtx_pending = false;
+        self.probe_pending = false;
+    }
+
+    fn enter_time_wait(&mut self, now: Instant) {
+        self.set_state(TcpState::TimeWait);
+        self.rtx_deadline = None;
+        self.persist_deadline = None;
+        self.finwait2_deadline = None;
+        // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2·MSL.
+        self.timewait_deadline = Some(now + self.cfg_msl * 2);
+    }
+
+    fn ts_now(&self, now: Instant) -> u32 {
+        (now.total_millis() as u32).wrapping_add(self.ts_offset)
+    }
+
+    /// Receive window we can accept into right now.
+    fn rcv_space(&self) -> u32 {
+        let cap = 65535u32 << self.rcv_wscale;
+        (self.rx.free() as u32).min(cap)
+    }
+
+    /// Sequence number of the first byte in `tx`.
+    fn tx_base(&self) -> Seq {
+        if self.snd_una == self.iss {
+            self.iss + 1u32
+        } else {
+            self.snd_una
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Segment arrival (RFC 9293 §3.10.7)
+    // ------------------------------------------------------------------
+
+    pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
+        self.counters.segments_in += 1;
+        if seg.flags.rst() {
+            self.counters.rsts_in += 1;
+        }
+        match self.state {
+            TcpState::Closed | TcpState::Listen => Outcome::Drop(DropReason::TcpNoSocket),
+            TcpState::SynSent => self.on_segment_syn_sent(now, seg),
+            _ => self.on_segment_other(now, seg),
+        }
+    }
+
+    /// RFC 9293 §3.10.7.3: SYN-SENT.
+    fn on_segment_syn_sent(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
+        let ack = Seq(seg.ack);
+        let flags = seg.flags;
+        // First, check the ACK bit.
+        let ack_ok = if flags.ack() {
+            if ack.le(self.iss) || ack.gt(self.snd_max) {
+                // Unacceptable ACK: <SEQ=SEG.ACK><CTL=RST> unless RST.
+                if flags.rst() {
+                    return Outcome::Drop(DropReason::TcpInvalid);
+                }
+                return Outcome::ResetReply { seq: ack };
+            }
+            true
+        } else {
+            false
+        };
+        // Second, the RST bit.
+        if flags.rst() {
+            if ack_ok {
+                // "error: connection reset" — to the user of connect() this
+                // is ECONNREFUSED.
+                self.close_now(Some(io::ErrorKind::ConnectionRefused));
+                return Outcome::Ok;
+            }
+            return Outcome::Drop(DropReason::TcpInvalid);
+        }
+        // Fourth, the SYN bit.
+        if !flags.syn() {
+            return Outcome::Drop(DropReason::TcpInvalid);
+        }
+        if flags.fin() {
+            // SYN+FIN is never valid (Linux drops it too).
+            return Outcome::Drop(DropReason::TcpInvalid);
+        }
+        self.accept_syn(seg);
+        if ack_ok {
+            // Our SYN is acknowledged: ESTABLISHED.
+            if self.retries == 0 {
+                if let Some(t) = self.syn_sent_at {
+                    // RFC 6298 §2 / Karn: the SYN was sent once; time it.
+                    self.rtt.sample(now.saturating_since(t));
+                }
+            }
+            self.snd_una = ack;
+            self.snd_nxt = self.snd_nxt.max(ack);
+            self.snd_wl2 = ack;
+            self.rtx_deadline = None;
+            self.retries = 0;
+            self.rtt.reset_backoff();
+            self.establish();
+            self.ack_now = true;
+            // Data or FIN in the SYN-ACK: continue at "sixth, check URG".
+            self.process_text(now, seg, Seq(seg.seq) + 1u32, seg.payload, flags.fin());
+            Outcome::Ok
+        } else {
+            // Simultaneous open: SYN-RECEIVED, send SYN,ACK
+            // <SEQ=ISS><ACK=RCV.NXT>.
+            self.set_state(TcpState::SynReceived);
+            self.snd_nxt = self.iss;
+            self.rtx_deadline = None;
+            Outcome::Ok
+        }
+    }
+
+    fn establish(&mut self) {
+        self.set_state(TcpState::Established);
+        if self.fin_queued {
+            // The application shut down writing before the handshake
+            // finished: CLOSE in ESTABLISHED → FIN-WAIT-1.
+            self.set_state(TcpState::FinWait1);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4: all other states.
+    fn on_segment_other(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
+        let flags = seg.flags;
+        let seq = Seq(seg.seq);
+        let seg_len = seg.payload.len() as u32 + u32::from(flags.syn()) + u32::from(flags.fin());
+
+        // SYN-RECEIVED special cases (before the acceptability test):
+        if self.state == TcpState::SynReceived && flags.syn() && seq == self.irs && !flags.rst() {
+            if flags.ack() {
+                // Simultaneous open: the peer's SYN,ACK acknowledges our SYN.
+                let ack = Seq(seg.ack);
+                if self.snd_una.lt(ack) && ack.le(self.snd_max) {
+                    self.snd_una = ack;
+                    self.snd_nxt = self.snd_nxt.max(ack);
+                    self.snd_wl1 = seq;
+                    self.snd_wl2 = ack;
+                    self.rtx_deadline = None;
+                    self.retries = 0;
+                    self.establish();
+                    self.ack_now = true;
+                    return if self.passive {
+                        Outcome::Established
+                    } else {
+                        Outcome::Ok
+                    };
+                }
+                return Outcome::ResetReply { seq: ack };
+            }
+            // A retransmitted SYN: our SYN,ACK was lost; send it again.
+            self.snd_nxt = self.iss;
+            return Outcome::Ok;
+        }
+
+        // First, check sequence number (RFC 9293 §3.10.7.4, four cases).
+        let wnd = self.rcv_space();
+        let acceptable = if seg_len == 0 {
+            if wnd == 0 {
+                seq == self.rcv_nxt
+            } else {
+                seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+            }
+        } else if wnd == 0 {
+            false
+        } else {
+            let last = seq + (seg_len - 1);
+            seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+                || last.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
+        };
+        // RFC 9293 §3.10.7.4 note: with a zero window, still process valid
+        // ACKs and RSTs of a segment starting at RCV.NXT (text is dropped).
+        let zero_window_ack = !acceptable && wnd == 0 && seq == self.rcv_nxt;
+        if !acceptable && !zero_window_ack {
+            if flags.rst() {
+                return Outcome::Drop(DropReason::TcpOutOfWindow);
+            }
+            if self.state == TcpState::TimeWait
+                && flags.fin()
+                && seq + seg.payload.len() + 1u32 == self.rcv_nxt
+            {
+                // RFC 9293 §3.10.7.4 (eighth, TIME-WAIT): a retransmitted FIN;
+                // acknowledge it and restart the 2·MSL timeout.
+                self.timewait_deadline = Some(now + self.cfg_msl * 2);
+            }
+            if seg_len > 0 && seq.lt(self.rcv_nxt) {
+                self.counters.dup_segments += 1;
+            }
+            self.ack_now = true;
+            return Outcome::Drop(DropReason::TcpOutOfWindow);
+        }
+
+        // Second, check the RST bit (RFC 5961 §3.2).
+        if flags.rst() {
+            if seq != self.rcv_nxt {
+                // In window but not exact: challenge ACK.
+                self.ack_now = true;
+                return Outcome::Drop(DropReason::TcpInvalid);
+            }
+            match self.state {
+                TcpState::SynReceived => {
+                    // Passive: back to LISTEN (the listener is untouched);
+                    // active (simultaneous open): connection refused.
+                    let err = if self.passive {
+                        None
+                    } else {
+                        Some(io::ErrorKind::ConnectionRefused)
+                    };
+                    self.close_now(err);
+                }
+                TcpState::Established
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::CloseWait => {
+                    self.close_now(Some(io::ErrorKind::ConnectionReset));
+                }
+                TcpState::Closing | TcpState::LastAck => self.close_now(None),
+                // RFC 1337: ignore RST in TIME-WAIT (TIME-WAIT assassination).
+                TcpState::TimeWait => return Outcome::Drop(DropReason::TcpInvalid),
+                _ => {}
+            }
+            return Outcome::Ok;
+        }
+
+        // Fourth, check the SYN bit: RFC 5961 §4.2 challenge ACK in any
+        // synchronized state (and SYN-RECEIVED of an active open).
+        if flags.syn() {
+            self.ack_now = true;
+            return Outcome::Drop(DropReason::TcpInvalid);
+        }
+
+        // Fifth, check the ACK field.
+        if !flags.ack() {
+            return Outcome::Drop(DropReason::TcpInvalid);
+        }
+        let mut outcome = Outcome::Ok;
+        if self.state == TcpState::SynReceived {
+            let ack = Seq(seg.ack);
+            if self.snd_una.lt(ack) && ack.le(self.snd_max) {
+                self.establish();
+                // The window comes from this segment (RFC 9293 §3.10.7.4).
+                self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                if self.passive {
+                    outcome = Outcome::Established;
+                }
+            } else {
+                return Outcome::ResetReply { seq: ack };
+            }
+        }
+        if let Err(o) = self.process_ack(now, seg) {
+            return o;
+        }
+        if self.state == TcpState::Closed {
+            return outcome;
+        }
+        if zero_window_ack {
+            // Text of a segment that did not fit a zero window is dropped,
+            // but the ACK above was processed; tell the peer our window.
+            if seg.payload.len() > 0 || flags.fin() {
+                self.ack_now = true;
+            }
+            return outcome;
+        }
+
+        // RFC 7323 §4.3: remember the peer's timestamp when the segment
+        // covers Last.ACK.sent.
+        if self.ts_enabled {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                if seq.le(self.last_ack_sent) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                    self.ts_recent = tsval;
+                }
+            }
+        }
+
+        // Sixth (URG) is not supported beyond delivering the data inline.
+        // Seventh, process the segment text; eighth, the FIN bit.
+        self.process_text(now, seg, seq, seg.payload, flags.fin());
+        if let Some(r) = self.pending_drop.take() {
+            if outcome == Outcome::Ok {
+                return Outcome::Drop(r);
+            }
+        }
+        outcome
+    }
+
+    /// Fifth step for synchronized states. Err means "drop the segment".
+    fn process_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Result<(), Outcome> {
+        let ack = Seq(seg.ack);
+        let seq = Seq(seg.seq);
+        // RFC 9293 §3.10.7.4: an ACK of something not yet sent: send an
+        // ACK, drop the segment. RFC 5961 §5.2: likewise for an ACK older
+        // than SND.UNA - MAX.SND.WND.
+        if ack.gt(self.snd_max) {
+            self.ack_now = true;
+            return Err(Outcome::Drop(DropReason::TcpInvalid));
+        }
+        let max_wnd = self.max_snd_wnd.max(65535);
+        if ack.lt(self.snd_una - max_wnd) {
+            self.ack_now = true;
+            return Err(Outcome::Drop(DropReason::TcpInvalid));
+        }
+        let window = u32::from(seg.window) << self.snd_wscale;
+
+        if ack.gt(self.snd_una) {
+            self.on_new_ack(now, seg, ack);
+        } else if ack == self.snd_una
+            && self.snd_max.gt(self.snd_una)
+            && seg.payload.is_empty()
+            && !seg.flags.syn()
+            && !seg.flags.fin()
+            && window == self.snd_wnd
+        {
+            // RFC 5681 §2: a duplicate ACK.
+            self.on_dup_ack(now);
+        }
+
+        // RFC 9293 §3.10.7.4: window update if SND.WL1 < SEG.SEQ, or
+        // SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK.
+        if self.snd_una.le(ack)
+            && (self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)))
+        {
+            self.snd_wnd = window;
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            if window > 0 {
+                self.persist_deadline = None;
+                self.persist_backoff = 0;
+            }
+        }
+
+        // Our FIN acknowledged?
+        if let Some(fin) = self.fin_seq {
+            if self.snd_una.gt(fin) {
+                match self.state {
+                    TcpState::FinWait1 => {
+                        self.set_state(TcpState::FinWait2);
+                        if self.orphaned {
+                            // Linux tcp_fin_timeout for orphaned FIN-WAIT-2.
+                            self.finwait2_deadline = Some(now + self.cfg_fin_timeout);
+                        }
+                    }
+                    TcpState::Closing => self.enter_time_wait(now),
+                    TcpState::LastAck => {
+                        self.close_now(None);
+                        return Err(Outcome::Ok);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: Seq) {
+        let acked = ack.since(self.snd_una);
+        let mut data_acked = acked;
+        if self.snd_una == self.iss {
+            data_acked -= 1; // our SYN
+        }
+        if let Some(fin) = self.fin_seq {
+            if ack.gt(fin) && self.snd_una.le(fin) {
+                data_acked = data_acked.saturating_sub(1); // our FIN
+            }
+        }
+        let removed = self.tx.discard(data_acked as usize);
+        debug_assert_eq!(removed, data_acked as usize);
+        self.snd_una = ack;
+        if self.snd_nxt.lt(ack) {
+            self.snd_nxt = ack;
+        }
+        if self.tx.is_empty() {
+            self.tx.shrink_if_empty();
+        }
+
+        // RTT measurement: RFC 7323 §4.1 (TSecr) or RFC 6298 §3 (Karn).
+        let mut sample = None;
+        if self.ts_enabled {
+            if let Some((_, tsecr)) = seg.options.timestamp {
+                let elapsed = self.ts_now(now).wrapping_sub(tsecr);
+                if tsecr != 0 && (elapsed as i32) >= 0 && elapsed < 600_000 {
+                    sample = Some(Duration::from_millis(u64::from(elapsed)));
+                }
+            }
+        }
+        if let Some((end, t)) = self.rtt_sample {
+            if ack.ge(end) {
+                if sample.is_none() {
+                    sample = Some(now.saturating_since(t));
+                }
+                self.rtt_sample = None;
+            }
+        }
+        if let Some(r) = sample {
+            self.rtt.sample(r);
+        }
+        self.rtt.reset_backoff();
+        self.retries = 0;
+
+        let flight = self.snd_max.since(self.snd_una);
+        if self.in_recovery {
+            if ack.ge(self.recover) {
+                // RFC 6582 §3.2 step 3: full acknowledgment; leave recovery.
+                self.in_recovery = false;
+                self.inflation = 0;
+                self.dupacks = 0;
+                self.cc.on_recovery_exit(now, flight);
+            } else {
+                // RFC 6582 §3.2 step 3: partial acknowledgment; retransmit
+                // the first unacknowledged segment, deflate by the amount
+                // acknowledged, add back one SMSS if at least that much.
+                self.rtx_pending = true;
+                self.inflation = self.inflation.saturating_sub(acked);
+                if acked as usize >= self.smss {
+                    self.inflation += self.smss as u32;
+                }
+            }
+        } else {
+            self.dupacks = 0;
+            self.cc.on_ack(now, acked, flight, sample);
+        }
+
+        // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged,
+        // else restart it.
+        if self.snd_una == self.snd_max {
+            self.rtx_deadline = None;
+        } else {
+            self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+    }
+
+    fn on_dup_ack(&mut self, now: Instant) {
+        self.dupacks += 1;
+        self.counters.dup_acks += 1;
+        if self.in_recovery {
+            // RFC 5681 §3.2 step 4: inflate by one SMSS per further dup ACK.
+            self.inflation += self.smss as u32;
+        } else if self.dupacks == 3 {
+            // RFC 6582 §3.2 step 2: fast retransmit only if the cumulative
+            // ACK covers more than `recover` (no second reduction per window).
+            if self.snd_una.ge(self.recover) {
+                let flight = self.snd_max.since(self.snd_una);
+                self.recover = self.snd_max;
+                self.cc.on_congestion_event(now, flight);
+                self.inflation = 3 * self.smss as u32;
+                self.in_recovery = true;
+                self.rtx_pending = true;
+                self.counters.fast_retransmits += 1;
+                tracing::debug!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "fast retransmit");
+            }
+        }
+    }
+
+    /// Seventh and eighth steps: segment text and FIN.
+    fn process_text(
+        &mut self,
+        now: Instant,
+        seg: &TcpRepr<'_>,
+        seq: Seq,
+        payload: &[u8],
+        fin: bool,
+    ) {
+        let mut seq = seq;
+        let mut payload = payload;
+        let mut fin = fin;
+        let _ = seg;
+        // Trim the front (already received) ...
+        if seq.lt(self.rcv_nxt) {
+            let skip = self.rcv_nxt.since(seq) as usize;
+            if skip > payload.len() {
+                // Even the FIN is old.
+                payload = &[];
+                fin = false;
+            } else {
+                payload = &payload[skip..];
+            }
+            seq = self.rcv_nxt;
+        }
+        // ... and the back (beyond the window, or beyond a known FIN).
+        let mut limit = self.rcv_space() as usize;
+        if let Some(rf) = self.remote_fin {
+            limit = limit.min(rf.since(self.rcv_nxt) as usize);
+        }
+        let offset = seq.since(self.rcv_nxt) as usize;
+        if offset + payload.len() > limit {
+            let keep = limit.saturating_sub(offset);
+            payload = &payload[..keep.min(payload.len())];
+            fin = false;
+        }
+
+        if !payload.is_empty() {
+            match self.state {
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2 => {
+                    if self.orphaned {
+                        // Data for a socket the application closed: Linux
+                        // answers with RST (RFC 9293 §3.10.7.4, "abort").
+                        self.rst_pending = true;
+                        self.error = Some(io::ErrorKind::ConnectionAborted);
+                        return;
+                    }
+                    self.receive_data(now, offset, payload);
+                }
+                // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer sent
+                // its FIN already; ignore the text.
+                _ => {}
+            }
+        }
+
+        if fin && self.remote_fin.is_none() {
+            self.remote_fin = Some(seq + payload.len());
+            if offset > 0 {
+                self.ack_now = true;
+            }
+        }
+        self.consume_fin(now);
+    }
+
+    fn receive_data(&mut self, now: Instant, offset: usize, payload: &[u8]) {
+        self.counters.bytes_in += payload.len() as u64;
+        self.rcv_mss = self.rcv_mss.max(payload.len());
+        if self.rd_shut {
+            // Reading was shut down: accept and discard (window stays open).
+            if offset == 0 {
+                self.rcv_nxt += payload.len();
+                self.ooo.clear();
+                self.schedule_ack(now, payload.len());
+            }
+            return;
+        }
+        let written = self.rx.write_unreadable(offset, payload);
+        if offset == 0 {
+            let had_ooo = !self.ooo.is_empty();
+            self.rx.commit(written);
+            self.rcv_nxt += written;
+            self.ooo.advance(written);
+            let more = self.ooo.remove_front();
+            if more > 0 {
+                self.rx.commit(more);
+                self.rcv_nxt += more;
+            }
+            if had_ooo {
+                // RFC 5681 §4.2: ACK at once when a segment fills a gap.
+                self.ack_now = true;
+            } else {
+                self.schedule_ack(now, written);
+            }
+        } else {
+            self.counters.ooo_segments += 1;
+            if self.ooo.add(offset, written).is_err() {
+                // Too many holes: the data is not kept (bounded memory).
+                self.pending_drop = Some(DropReason::TcpOooLimit);
+            }
+            // RFC 5681 §4.2: out-of-order data → immediate duplicate ACK.
+            self.ack_now = true;
+        }
+    }
+
+    /// Delayed ACK (RFC 9293 §3.8.6.3, RFC 1122 §4.2.3.2): ACK at least
+    /// every second full-sized segment, else within `delayed_ack`.
+    fn schedule_ack(&mut self, now: Instant, bytes: usize) {
+        self.unacked_bytes += bytes;
+        if self.cfg_delayed_ack.is_zero() || self.unacked_bytes >= 2 * self.rcv_mss {
+            self.ack_now = true;
+        } else if self.delack_deadline.is_none() {
+            self.delack_deadline = Some(now + self.cfg_delayed_ack);
+        }
+    }
+
+    /// Eighth step: the FIN, once everything before it has arrived.
+    fn consume_fin(&mut self, now: Instant) {
+        let Some(rf) = self.remote_fin else { return };
+        if self.fin_received || rf != self.rcv_nxt {
+            return;
+        }
+        self.fin_received = true;
+        self.rcv_nxt += 1u32;
+        self.ack_now = true;
+        match self.state {
+            TcpState::SynReceived | TcpState::Established => self.set_state(TcpState::CloseWait),
+            TcpState::FinWait1 => {
+                // Our FIN not yet acknowledged (else we'd be in FIN-WAIT-2).
+                self.set_state(TcpState::Closing);
+            }
+            TcpState::FinWait2 => self.enter_time_wait(now),
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------------
+    // Timers
+    // ------------------------------------------------------------------
+
+    pub fn on_timer(&mut self, now: Instant) {
+        if self.timewait_deadline.is_some_and(|t| t <= now) {
+            // RFC 9293 §3.10.8: TIME-WAIT timeout → CLOSED.
+            self.close_now(None);
+            return;
+        }
+        if self.finwait2_deadline.is_some_and(|t| t <= now) {
+            self.close_now(None);
+            return;
+        }
+        if self.rtx_deadline.is_some_and(|t| t <= now) {
+            self.rtx_deadline = None;
+            self.on_rto(now);
+            if self.state == TcpState::Closed {
+                return;
+            }
+        }
+        if self.persist_deadline.is_some_and(|t| t <= now) {
+            self.persist_deadline = None;
+            if self.snd_wnd == 0 {
+                // RFC 9293 §3.8.6.1: probe the zero window. Like Linux, the
+                // probe carries SEQ = SND.UNA - 1 and no data, which forces
+                // the peer to answer with its current window.
+                self.probe_pending = true;
+                self.counters.zero_window_probes += 1;
+                self.persist_backoff = (self.persist_backoff + 1).min(16);
+            } else {
+                // RFC 9293 §3.8.6.2.1: SWS override timeout — send anyway.
+                self.force_send = true;
+            }
+        }
+        if self.delack_deadline.is_some_and(|t| t <= now) {
+            self.delack_deadline = None;
+            self.ack_now = true;
+        }
+    }
+
+    /// RFC 6298 §5.4-5.6 and RFC 5681 §3.1 on retransmission timeout.
+    fn on_rto(&mut self, now: Instant) {
+        let syn_state = matches!(self.state, TcpState::SynSent | TcpState::SynReceived);
+        if !syn_state && self.snd_una == self.snd_max {
+            return;
+        }
+        self.retries += 1;
+        let limit = if syn_state {
+            self.cfg_syn_retries
+        } else {
+            self.cfg_max_retries
+        };
+        if self.retries > limit {
+            tracing::debug!(local = %self.local, remote = %self.remote, "tcp timed out");
+            let err = self.soft_error.unwrap_or(io::ErrorKind::TimedOut);
+            self.close_now(Some(err));
+            return;
+        }
+        self.counters.timeouts += 1;
+        self.rtt.back_off();
+        self.rtt_sample = None;
+        if syn_state {
+            self.snd_nxt = self.iss;
+        } else {
+            let flight = self.snd_max.since(self.snd_una);
+            self.cc.on_rto(now, flight);
+            self.in_recovery = false;
+            self.inflation = 0;
+            self.dupacks = 0;
+            // RFC 6582 §3.2 step 4 (after a timeout): recover = highest sent.
+            self.recover = self.snd_max;
+            // Go back N: resend from the first unacknowledged byte.
+            self.snd_nxt = self.snd_una;
+        }
+        tracing::debug!(local = %self.local, remote = %self.remote, rto = ?self.rtt.rto(), "retransmission timeout");
+    }
+
+    // ------------------------------------------------------------------
+    // Output
+    // ------------------------------------------------------------------
+
+    /// Writes the next segment (TCP header + payload, checksum left zero)
+    /// into `buf` and returns its length, or None.
+    pub fn poll_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if self.rst_pending {
+            self.rst_pending = false;
+            // RFC 9293 §3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST>.
+            let n = self.emit(now, buf, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK, 0, 0);
+            self.counters.rsts_out += 1;
+            let err = self.error;
+            self.close_now(err);
+            return Some(n);
+        }
+        match self.state {
+            TcpState::Closed | TcpState::Listen => return None,
+            TcpState::SynSent | TcpState::SynReceived => {
+                if self.snd_nxt == self.iss {
+                    let flags = if self.state == TcpState::SynSent {
+                        TcpFlags::SYN
+                    } else {
+                        TcpFlags::SYN | TcpFlags::ACK
+                    };
+                    let n = self.emit(now, buf, self.iss, flags, 0, 0);
+                    if self.retries > 0 {
+                        self.counters.retransmits += 1;
+                    }
+                    self.snd_nxt = self.iss + 1u32;
+                    self.snd_max = self.snd_max.max(self.snd_nxt);
+                    self.syn_sent_at = Some(now);
+                    self.rtx_deadline = Some(now + self.rtt.rto());
+                    return Some(n);
+                }
+                if self.ack_now && self.state == TcpState::SynReceived {
+                    return Some(self.emit_ack(now, buf));
+                }
+                return None;
+            }
+            TcpState::TimeWait => {
+                if self.ack_now {
+                    return Some(self.emit_ack(now, buf));
+                }
+                return None;
+            }
+            _ => {}
+        }
+        if self.probe_pending {
+            self.probe_pending = false;
+            let n = self.emit(now, buf, self.snd_una - 1u32, TcpFlags::ACK, 0, 0);
+            self.arm_persist(now);
+            return Some(n);
+        }
+        if self.rtx_pending {
+            self.rtx_pending = false;
+            if let Some(n) = self.retransmit_first(now, buf) {
+                return Some(n);
+            }
+        }
+        if let Some(n) = self.send_data(now, buf) {
+            return Some(n);
+        }
+        if self.ack_now || self.window_update_due() {
+            return Some(self.emit_ack(now, buf));
+        }
+        None
+    }
+
+    fn emit_ack(&mut self, now: Instant, buf: &mut [u8]) -> usize {
+        let seq = self.snd_nxt;
+        self.emit(now, buf, seq, TcpFlags::ACK, 0, 0)
+    }
+
+    /// Fast retransmit / partial-ACK retransmit of the segment at SND.UNA.
+    fn retransmit_first(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if self.snd_una == self.snd_max {
+            return None;
+        }
+        let base = self.tx_base();
+        let offset = self.snd_una.since(base) as usize;
+        let avail = self.tx.len().saturating_sub(offset);
+        let outstanding = self.snd_max.since(self.snd_una) as usize;
+        let len = self.smss.min(avail).min(outstanding);
+        // The FIN rides along when these bytes reach it and it was sent.
+        let fin = self
+            .fin_seq
+            .is_some_and(|f| f == self.snd_una + len && f.lt(self.snd_max));
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+        }
+        if len == 0 && !fin {
+            return None;
+        }
+        let n = self.emit(now, buf, self.snd_una, flags, offset, len);
+        self.counters.retransmits += 1;
+        if let Some((end, _)) = self.rtt_sample {
+            if end.le(self.snd_una + len + usize::from(fin)) {
+                self.rtt_sample = None; // Karn
+            }
+        }
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+        Some(n)
+    }
+
+    /// New data (or data after an RTO rewind) and the FIN.
+    fn send_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if !matches!(
+            self.state,
+            TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::Closing
+                | TcpState::LastAck
+        ) {
+            return None;
+        }
+        let base = self.tx_base();
+        let data_end = base + self.tx.len();
+        let unsent = data_end.since(self.snd_nxt) as usize;
+        let offset = self.snd_nxt.since(base) as usize;
+        // The FIN still has to be (re)sent when SND.NXT has not passed it.
+        let fin_pending = self.fin_queued && self.snd_nxt.le(data_end);
+
+        let limited_transmit = if self.in_recovery {
+            0
+        } else {
+            self.dupacks.min(2) * self.smss as u32
+        };
+        let cwnd = self
+            .cc
+            .cwnd()
+            .saturating_add(self.inflation)
+            .saturating_add(limited_transmit);
+        let wnd = self.snd_wnd.min(cwnd);
+        let flight = self.snd_nxt.since(self.snd_una);
+        let usable = wnd.saturating_sub(flight) as usize;
+        let len = self.smss.min(unsent).min(usable);
+        // A FIN alone needs no window; with data it rides on the last segment.
+        let fin = fin_pending && len == unsent;
+        if len == 0 && !fin {
+            if unsent > 0 && flight == 0 {
+                self.arm_persist(now);
+            }
+            return None;
+        }
+        let is_rtx = self.snd_nxt.lt(self.snd_max);
+        if !is_rtx && len < self.smss && !fin && !self.force_send {
+            // RFC 9293 §3.7.4 Nagle: hold a small segment while data is
+            // unacknowledged.
+            if !self.nodelay && flight > 0 {
+                return None;
+            }
+            // RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited
+            // small segment waits unless it is at least half the largest
+            // window the peer has offered.
+            if len < unsent && (len as u32) < self.max_snd_wnd / 2 {
+                if flight == 0 {
+                    self.arm_persist(now);
+                }
+                return None;
+            }
+        }
+        self.force_send = false;
+        let mut flags = TcpFlags::ACK;
+        if fin {
+            flags |= TcpFlags::FIN;
+            self.fin_seq = Some(data_end);
+        }
+        if len > 0 && len == unsent {
+            flags |= TcpFlags::PSH;
+        }
+        let seq = self.snd_nxt;
+        let n = self.emit(now, buf, seq, flags, offset, len);
+        let seg_end = seq + len + usize::from(fin);
+        if is_rtx {
+            self.counters.retransmits += 1;
+            if let Some((end, _)) = self.rtt_sample {
+                if end.le(seg_end) {
+                    self.rtt_sample = None; // Karn
+                }
+            }
+        } else if self.rtt_sample.is_none() && !self.ts_enabled {
+            self.rtt_sample = Some((seg_end, now));
+        }
+        self.snd_nxt = seg_end;
+        self.snd_max = self.snd_max.max(seg_end);
+        self.persist_deadline = None;
+        // RFC 6298 §5.1: start the timer if it is not running.
+        if self.rtx_deadline.is_none() {
+            self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+        Some(n)
+    }
+
+    fn arm_persist(&mut self, now: Instant) {
+        if self.persist_deadline.is_none() && self.rtx_deadline.is_none() {
+            let base = self.rtt.base_rto().max(Duration::from_millis(200));
+            let d = base
+                .saturating_mul(1u32 << self.persist_backoff.min(16))
+                .min(PERSIST_MAX);
+            self.persist_deadline = Some(now + d);
+        }
+    }
+
+    /// RFC 9293 §3.8.6.2.2 receiver SWS avoidance, seen from the reader:
+    /// send a window update once the window can at least double and grow
+    /// by min(buffer/2, MSS).
+    fn window_update_due(&self) -> bool {
+        if !matches!(
+            self.state,
+            TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+        ) || self.fin_received
+        {
+            return false;
+        }
+        let cur = self.rcv_adv.since(self.rcv_nxt);
+        let space = self.rcv_space();
+        let grow = space.saturating_sub(cur);
+        let threshold = ((self.rx.capacity() / 2).min(self.rcv_mss)) as u32;
+        grow >= threshold.max(1) && grow >= cur
+    }
+
+    /// Window field to advertise (receiver SWS avoidance, never shrinking).
+    fn advertise_window(&mut self, syn: bool) -> u16 {
+        let space = self.rcv_space();
+        if syn {
+            // RFC 7323 §2.2: the SYN's window is not scaled.
+            let w = space.min(65535);
+            self.rcv_adv = self.rcv_nxt + w;
+            return w as u16;
+        }
+        let cur = self.rcv_adv.since(self.rcv_nxt);
+        let threshold = ((self.rx.capacity() / 2).min(self.rcv_mss)) as u32;
+        // RFC 9293 §3.8.6.2.2: move the right edge only by a useful amount.
+        let mut wnd = if space.saturating_sub(cur) >= threshold.max(1) {
+            space
+        } else {
+            cur
+        };
+        wnd = wnd.max(cur);
+        let shift = self.rcv_wscale;
+        let mut field = (wnd >> shift).min(65535);
+        if (field << shift) < cur {
+            // Round up rather than shrink the offered window (Linux does too).
+            field = cur.div_ceil(1 << shift).min(65535);
+        }
+        let right = self.rcv_nxt + (field << shift);
+        if right.gt(self.rcv_adv) {
+            self.rcv_adv = right;
+        }
+        field as u16
+    }
+
+    /// Builds one segment into `buf`. Payload: `len` bytes of `tx` from
+    /// `offset`.
+    fn emit(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        seq: Seq,
+        flags: TcpFlags,
+        offset: usize,
+        len: usize,
+    ) -> usize {
+        let syn = flags.syn();
+        let mut options = TcpOptions::default();
+        if syn {
+            options.mss = Some(self.mtu.saturating_sub(40).min(65535) as u16);
+            let offer_ws = if self.state == TcpState::SynSent {
+                self.offer_wscale
+            } else {
+                self.offer_wscale && self.peer_offered_ws
+            };
+            if offer_ws {
+                options.window_scale = Some(self.rcv_wscale);
+            }
+            let offer_sack = if self.state == TcpState::SynSent {
+                self.offer_sack
+            } else {
+                self.sack_permitted
+            };
+            options.sack_permitted = offer_sack;
+            let offer_ts = if self.state == TcpState::SynSent {
+                self.offer_ts
+            } else {
+                self.ts_enabled
+            };
+            if offer_ts {
+                let ecr = if self.state == TcpState::SynSent {
+                    0
+                } else {
+                    self.ts_recent
+                };
+                options.timestamp = Some((self.ts_now(now), ecr));
+            }
+        } else if self.ts_enabled && !flags.rst() {
+            options.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        let with_ack = flags.ack();
+        let window = if flags.rst() {
+            0
+        } else {
+            self.advertise_window(syn)
+        };
+        let repr = TcpRepr {
+            src_port: self.local.port(),
+            dst_port: self.remote.port(),
+            seq: seq.0,
+            ack: if with_ack { self.rcv_nxt.0 } else { 0 },
+            flags,
+            window,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        let hl = repr.emit_header(buf);
+        if len > 0 {
+            let copied = self.tx.read_at(offset, &mut buf[hl..hl + len]);
+            debug_assert_eq!(copied, len);
+        }
+        if with_ack {
+            self.ack_now = false;
+            self.delack_deadline = None;
+            self.unacked_bytes = 0;
+            self.last_ack_sent = self.rcv_nxt;
+        }
+        self.counters.segments_out += 1;
+        self.counters.bytes_out += len as u64;
+        tracing::trace!(local = %self.local, remote = %self.remote, seq = seq.0, ack = repr.ack, %flags, len, "tcp out");
+        hl + len
+    }
+
+    // ------------------------------------------------------------------
+    // Application calls
+    // ------------------------------------------------------------------
+
+    fn take_error(&mut self) -> Option<io::Error> {
+        if self.error_reported {
+            return None;
+        }
+        let e = self.error?;
+        self.error_reported = true;
+        Some(io::Error::from(e))
+    }
+
+    pub fn send(&mut self, data: &[u8]) -> io::Result<usize> {
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
+        if self.fin_queued {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "socket is shut down for writing",
+            ));
+        }
+        match self.state {
+            TcpState::SynSent
+            | TcpState::SynReceived
+            | TcpState::Established
+            | TcpState::CloseWait => {}
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "connection is closed",
+                ))
+            }
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = self.tx.enqueue(data);
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    /// Returns Ok(n) with the bytes read.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.rx.is_empty() && !buf.is_empty() {
+            let n = self.rx.dequeue(buf);
+            if self.rx.is_empty() && self.ooo.is_empty() {
+                self.rx.shrink_if_empty();
+            }
+            return Ok(n);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if let Some(e) = self.take_error() {
+            return Err(e);
+        }
+        if self.fin_received || self.rd_shut {
+            return Ok(0);
+        }
+        match self.state {
+            TcpState::Closed
+            | TcpState::TimeWait
+            | TcpState::Closing
+            | TcpState::LastAck
+            | TcpState::CloseWait => Ok(0),
+            _ => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    /// The application is done writing (shutdown(Write) / close): RFC 9293
+    /// §3.10.4 CLOSE.
+    pub fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        self.fin_queued = true;
+        match self.state {
+            TcpState::Established => self.set_state(TcpState::FinWait1),
+            TcpState::CloseWait => self.set_state(TcpState::LastAck),
+            // SYN-SENT / SYN-RECEIVED: queue until ESTABLISHED.
+            _ => {}
+        }
+    }
+
+    pub fn shutdown_read(&mut self) {
+        self.rd_shut = true;
+        let n = self.rx.len();
+        self.rx.discard(n);
+        self.rx.shrink_if_empty();
+    }
+
+    /// close(): graceful unless unread data is pending (then RST, as Linux).
+    /// Returns true if the connection can be freed at once.
+    pub fn close(&mut self, now: Instant) -> bool {
+        self.orphaned = true;
+        match self.state {
+            TcpState::Closed => true,
+            TcpState::SynSent => {
+                self.close_now(None);
+                true
+            }
+            TcpState::TimeWait => false,
+            _ => {
+                if !self.rx.is_empty() && self.state.is_synchronized() {
+                    // Linux (tcp_close): unread data → send RST, not FIN.
+                    self.abort();
+                    return false;
+                }
+                self.shutdown_write();
+                if self.state == TcpState::FinWait2 {
+                    self.finwait2_deadline = Some(now + self.cfg_fin_timeout);
+                }
+                false
+            }
+        }
+    }
+
+    /// ABORT (RFC 9293 §3.10.5): RST if synchronized, then CLOSED.
+    pub fn abort(&mut self) {
+        match self.state {
+            TcpState::SynReceived
+            | TcpState::Established
+            | TcpState::FinWait1
+            | TcpState::FinWait2
+            | TcpState::CloseWait => {
+                self.rst_pending = true;
+            }
+            _ => self.close_now(None),
+        }
+    }
+
+    /// ICMP destination unreachable for this connection (RFC 5927 checks
+    /// done by the caller): hard error in SYN-SENT, else remembered.
+    pub fn on_icmp_unreachable(
+        &mut self,
+        hard: bool,
+        kind: io::ErrorKind,
+        quoted_seq: u32,
+    ) -> bool {
+        // RFC 5927 §4.1: the quoted sequence number must be in flight.
+        let s = Seq(quoted_seq);
+        if !(s.ge(self.snd_una) && s.lt(self.snd_max.max(self.snd_una + 1u32))) {
+            return false;
+        }
+        if hard && self.state == TcpState::SynSent {
+            self.close_now(Some(kind));
+        } else if self.error.is_none() && self.state == TcpState::SynSent {
+            // Soft error: reported if the connection later times out.
+            self.soft_error = Some(kind);
+        }
+        true
+    }
+
+    pub fn rcv_nxt(&self) -> Seq {
+        self.rcv_nxt
+    }
+}

@@ -1,0 +1,33 @@
+//! A listening socket: SYN queue and accept queue (backlog).
+use crate::stack::SocketHandle;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub local: SocketAddr,
+    pub backlog: usize,
+    /// Children in SYN-RECEIVED.
+    pub syn_queue: usize,
+    /// Established children waiting for `accept`.
+    pub accept_queue: VecDeque<SocketHandle>,
+    /// SO_REUSEADDR as set at bind time.
+    #[allow(dead_code)]
+    pub reuse_addr: bool,
+}
+
+impl Listener {
+    pub fn new(local: SocketAddr, backlog: usize, reuse_addr: bool) -> Listener {
+        Listener {
+            local,
+            backlog: backlog.max(1),
+            syn_queue: 0,
+            accept_queue: VecDeque::new(),
+            reuse_addr,
+        }
+    }
+    /// A full queue drops SYNs (it does not reset): Linux semantics.
+    pub fn is_full(&self) -> bool {
+        self.syn_queue >= self.backlog || self.accept_queue.len() >= self.backlog
+    }
+}
