@@ -123,6 +123,9 @@ pub(crate) struct Tcb {
     rtt: RttEstimator,
     /// Karn-safe timed segment: (sequence that must be acked, send time).
     rtt_sample: Option<(Seq, Instant)>,
+    /// TSval at the last RTO: echoes older than this are ambiguous (Karn's
+    /// rule applied to timestamps) and give no RTT sample.
+    ts_rto_floor: Option<u32>,
     retries: u32,
     syn_sent_at: Option<Instant>,
 
@@ -222,6 +225,7 @@ impl Tcb {
             finwait2_deadline: None,
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_sample: None,
+            ts_rto_floor: None,
             retries: 0,
             syn_sent_at: None,
             cc: Controller::new(cfg.congestion, smss as u32, cfg.initial_window),
@@ -774,7 +778,10 @@ impl Tcb {
         if self.ts_enabled {
             if let Some((_, tsecr)) = seg.options.timestamp {
                 let elapsed = self.ts_now(now).wrapping_sub(tsecr);
-                if tsecr != 0 && (elapsed as i32) >= 0 && elapsed < 600_000 {
+                let fresh = self
+                    .ts_rto_floor
+                    .is_none_or(|f| (tsecr.wrapping_sub(f) as i32) >= 0);
+                if tsecr != 0 && fresh && (elapsed as i32) >= 0 && elapsed < 600_000 {
                     sample = Some(Duration::from_millis(u64::from(elapsed)));
                 }
             }
@@ -1044,6 +1051,7 @@ impl Tcb {
         self.counters.timeouts += 1;
         self.rtt.back_off();
         self.rtt_sample = None;
+        self.ts_rto_floor = Some(self.ts_now(now));
         if syn_state {
             self.snd_nxt = self.iss;
         } else {
@@ -1069,8 +1077,9 @@ impl Tcb {
     pub fn poll_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if self.rst_pending {
             self.rst_pending = false;
-            // RFC 9293 §3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST>.
-            let n = self.emit(now, buf, self.snd_nxt, TcpFlags::RST | TcpFlags::ACK, 0, 0);
+            // RFC 9293 §3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST> (snd_max is
+            // RFC's SND.NXT; ours may have rewound).
+            let n = self.emit(now, buf, self.snd_max, TcpFlags::RST | TcpFlags::ACK, 0, 0);
             self.counters.rsts_out += 1;
             let err = self.error;
             self.close_now(err);
@@ -1130,7 +1139,11 @@ impl Tcb {
     }
 
     fn emit_ack(&mut self, now: Instant, buf: &mut [u8]) -> usize {
-        let seq = self.snd_nxt;
+        // A segment without data carries the next *unsent* sequence number
+        // (RFC 9293's SND.NXT, our snd_max): after an RTO rewind snd_nxt
+        // points into already-sent data, and the peer would find an ACK at
+        // that sequence unacceptable and ignore it (as 4.4BSD does).
+        let seq = self.snd_max;
         self.emit(now, buf, seq, TcpFlags::ACK, 0, 0)
     }
 

@@ -35,7 +35,7 @@ pub struct Pair {
     /// Return false to drop a packet: (to_b, bytes, index).
     pub filter: Box<dyn FnMut(bool, &[u8], u64) -> bool>,
     pub sent: u64,
-    pub log: Vec<(Instant, bool, Vec<u8>)>,
+    pub log: Vec<(Instant, bool, Vec<u8>, bool)>,
 }
 
 impl Pair {
@@ -75,8 +75,9 @@ impl Pair {
     fn push(&mut self, to_b: bool, p: Vec<u8>) {
         let idx = self.sent;
         self.sent += 1;
-        self.log.push((self.now, to_b, p.clone()));
-        if (self.filter)(to_b, &p, idx) {
+        let pass = (self.filter)(to_b, &p, idx);
+        self.log.push((self.now, to_b, p.clone(), pass));
+        if pass {
             let at = self.now + std::time::Duration::from_micros(self.delay_us);
             self.inflight.push_back((at, to_b, p));
         }
@@ -124,4 +125,32 @@ impl Pair {
             steps += 1;
         }
     }
+}
+
+/// One line per packet: time, direction, flags, seq, ack, len, dropped.
+pub fn describe(log: &[(Instant, bool, Vec<u8>, bool)]) -> String {
+    use ustack::wire::ipv4::Ipv4Packet;
+    use ustack::wire::tcp::{TcpPacket, TcpRepr};
+    let mut out = String::new();
+    for (t, to_b, p, pass) in log {
+        let dir = if *to_b { "A->B" } else { "B->A" };
+        let Ok(ip) = Ipv4Packet::new_checked(&p[..]) else {
+            continue;
+        };
+        let Ok(tp) = TcpPacket::new_checked(ip.payload()) else {
+            continue;
+        };
+        let Ok(r) = TcpRepr::parse(&tp) else { continue };
+        out += &format!(
+            "{t:?} {dir} {:?} seq={} ack={} win={} len={} ts={:?}{}\n",
+            r.flags,
+            r.seq,
+            r.ack,
+            r.window,
+            r.payload.len(),
+            r.options.timestamp,
+            if *pass { "" } else { "  DROPPED" }
+        );
+    }
+    out
 }
