@@ -29,6 +29,8 @@ pub enum DropReason {
     TcpOooLimit,
     /// Invalid in the current state (bad flags, bad ACK, ...).
     TcpInvalid,
+    /// Old duplicate rejected by PAWS (RFC 7323 §5).
+    TcpPaws,
     UdpMalformed,
     UdpChecksum,
     /// No socket on the port (ICMP port unreachable sent).
@@ -44,7 +46,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 23] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::IpMalformed,
         DropReason::IpChecksum,
         DropReason::IpNotForUs,
@@ -60,6 +62,7 @@ impl DropReason {
         DropReason::TcpOutOfWindow,
         DropReason::TcpOooLimit,
         DropReason::TcpInvalid,
+        DropReason::TcpPaws,
         DropReason::UdpMalformed,
         DropReason::UdpChecksum,
         DropReason::UdpNoSocket,
@@ -86,6 +89,7 @@ impl DropReason {
             DropReason::TcpOutOfWindow => "tcp_out_of_window",
             DropReason::TcpOooLimit => "tcp_ooo_limit",
             DropReason::TcpInvalid => "tcp_invalid",
+            DropReason::TcpPaws => "tcp_paws",
             DropReason::UdpMalformed => "udp_malformed",
             DropReason::UdpChecksum => "udp_checksum",
             DropReason::UdpNoSocket => "udp_no_socket",

@@ -49,12 +49,11 @@ impl Default for ReassemblyLimits {
     }
 }
 
-/// Largest reassembled payload accepted. A fragment whose data would end
-/// past this offset is refused with [`FragOutcome::NoMemory`] (the
-/// datagram it belongs to is kept). The IP header is not part of the
-/// payload, so this is deliberately lenient (a real datagram's payload is
-/// at most 65535 - 20 bytes).
-pub const MAX_PAYLOAD: usize = 65535;
+/// Largest reassembled payload accepted: an IPv4 datagram is at most
+/// 65535 bytes including its (at least 20-byte) header (RFC 791). A
+/// fragment whose data would end past this offset is refused with
+/// [`FragOutcome::NoMemory`] (the datagram it belongs to is kept).
+pub const MAX_PAYLOAD: usize = 65535 - 20;
 
 /// Datagram key as an ordered tuple (src, dst, protocol, ident).
 type Key = (u32, u32, u8, u16);
@@ -77,6 +76,9 @@ struct Datagram {
     bytes: usize,
     /// Payload length, known once the last fragment (MF = 0) arrived.
     total: Option<usize>,
+    /// Fragment zero's IP header and first payload bytes, for ICMP Time
+    /// Exceeded (set by the caller with `note_first_fragment`).
+    head: Option<Box<[u8]>>,
 }
 
 impl Datagram {
@@ -328,6 +330,7 @@ impl Reassembler {
             pieces: BTreeMap::new(),
             bytes: 0,
             total: if more { None } else { Some(end) },
+            head: None,
         };
         d.insert(offset, data);
         self.bytes += n;
@@ -364,12 +367,38 @@ impl Reassembler {
     /// Drops datagrams older than the timeout; returns how many were dropped.
     /// A datagram is dropped once `now >= first fragment arrival + timeout`.
     pub fn expire(&mut self, now: Instant) -> usize {
+        self.expire_with(now, |_, _| {})
+    }
+
+    /// Remembers fragment zero's header and first payload bytes (what an
+    /// ICMP Time Exceeded quotes) for a datagram still being reassembled.
+    pub fn note_first_fragment(&mut self, key: FragKey, quote: &[u8]) {
+        if let Some(d) = self.datagrams.get_mut(&key_of(&key)) {
+            if d.head.is_none() {
+                d.head = Some(quote[..quote.len().min(68)].into());
+            }
+        }
+    }
+
+    /// Like `expire`, calling `f` for each dropped datagram with its key
+    /// and, when fragment zero had arrived and was noted with
+    /// `note_first_fragment`, its quote, so that ICMP Time Exceeded can be
+    /// sent (RFC 1122 §3.3.2).
+    pub fn expire_with(&mut self, now: Instant, mut f: impl FnMut(FragKey, Option<&[u8]>)) -> usize {
         let mut dropped = 0;
         while let Some((&(first, _), &k)) = self.by_age.first_key_value() {
             if first + self.limits.timeout > now {
                 break;
             }
-            self.remove(k);
+            if let Some(d) = self.remove(k) {
+                let key = FragKey {
+                    src: k.0.into(),
+                    dst: k.1.into(),
+                    protocol: k.2,
+                    ident: k.3,
+                };
+                f(key, d.head.as_deref());
+            }
             dropped += 1;
         }
         dropped
@@ -563,7 +592,7 @@ mod tests {
     fn too_large_is_no_memory() {
         let mut r = Reassembler::new(ReassemblyLimits::default());
         assert_eq!(
-            r.add(t(0), key(1), 65528, true, &[0; 16]),
+            r.add(t(0), key(1), 65504, true, &[0; 16]),
             FragOutcome::NoMemory
         );
         assert_eq!(
@@ -571,10 +600,10 @@ mod tests {
             FragOutcome::NoMemory
         );
         assert_eq!(
-            r.add(t(0), key(1), 65528, false, &[0; 7]),
+            r.add(t(0), key(1), 65504, false, &[0; 11]),
             FragOutcome::Pending
         );
-        assert!(r.bytes_held() == 7);
+        assert!(r.bytes_held() == 11);
     }
 
     #[test]

@@ -103,6 +103,8 @@ struct Slot {
     generation: u32,
     socket: Option<Socket>,
     dirty: bool,
+    /// Queued in `events` (readiness may have changed).
+    event: bool,
     /// Earliest timer entry this slot has in the heap.
     timer_at: Option<Instant>,
 }
@@ -142,6 +144,7 @@ pub struct Stack {
     udp_binds: Map<SocketAddr, SocketHandle>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     dirty: VecDeque<SocketHandle>,
+    events: VecDeque<SocketHandle>,
     out_queue: VecDeque<Vec<u8>>,
     out_queue_bytes: usize,
     rst_queue: VecDeque<RstReply>,
@@ -206,6 +209,7 @@ impl Stack {
             udp_binds: HashMap::with_hasher(hk),
             timers: BinaryHeap::new(),
             dirty: VecDeque::new(),
+            events: VecDeque::new(),
             out_queue: VecDeque::new(),
             out_queue_bytes: 0,
             rst_queue: VecDeque::new(),
@@ -243,6 +247,7 @@ impl Stack {
             let slot = &mut self.slots[index as usize];
             slot.socket = Some(socket);
             slot.dirty = false;
+            slot.event = false;
             slot.timer_at = None;
             return Ok(SocketHandle {
                 index,
@@ -254,6 +259,7 @@ impl Stack {
             generation: 0,
             socket: Some(socket),
             dirty: false,
+            event: false,
             timer_at: None,
         });
         Ok(SocketHandle {
@@ -328,6 +334,32 @@ impl Stack {
                 self.dirty.push_back(h);
             }
         }
+        self.mark_event(h);
+    }
+
+    /// Records that `h`'s readiness may have changed.
+    fn mark_event(&mut self, h: SocketHandle) {
+        if let Some(slot) = self.slots.get_mut(h.index as usize) {
+            if slot.generation == h.generation && !slot.event && slot.socket.is_some() {
+                slot.event = true;
+                self.events.push_back(h);
+            }
+        }
+    }
+
+    /// Next socket whose readiness (readable, writable, accept, error) may
+    /// have changed since it was last returned. A runtime wakes the tasks
+    /// waiting on it; a caller that never asks loses nothing.
+    pub fn poll_event(&mut self) -> Option<SocketHandle> {
+        while let Some(h) = self.events.pop_front() {
+            if let Some(slot) = self.slots.get_mut(h.index as usize) {
+                if slot.generation == h.generation && slot.event {
+                    slot.event = false;
+                    return Some(h);
+                }
+            }
+        }
+        None
     }
 
     /// Re-arms the socket's heap entry if its deadline moved earlier.
@@ -443,6 +475,11 @@ impl Stack {
 
     /// Feeds one received IP packet. Malformed input is dropped and counted.
     pub fn receive(&mut self, now: Instant, packet: &[u8]) {
+        self.receive_inner(now, packet);
+        self.settle_timers();
+    }
+
+    fn receive_inner(&mut self, now: Instant, packet: &[u8]) {
         self.tick(now);
         self.counters.ip_in += 1;
         let pkt = match Ipv4Packet::new_checked(packet) {
@@ -480,11 +517,21 @@ impl Stack {
                 protocol,
                 ident: pkt.ident(),
             };
-            match self
-                .reassembler
-                .add(now, key, pkt.frag_offset(), pkt.more_frags(), pkt.payload())
-            {
-                FragOutcome::Pending => {}
+            let evicted = self.reassembler.evicted();
+            let outcome =
+                self.reassembler
+                    .add(now, key, pkt.frag_offset(), pkt.more_frags(), pkt.payload());
+            // Datagrams evicted to make room are lost: count them.
+            for _ in evicted..self.reassembler.evicted() {
+                self.counters.drop(DropReason::FragNoMemory);
+            }
+            match outcome {
+                FragOutcome::Pending => {
+                    if pkt.frag_offset() == 0 {
+                        let q = (pkt.header_len() + 8).min(pkt.total_len());
+                        self.reassembler.note_first_fragment(key, &packet[..q]);
+                    }
+                }
                 FragOutcome::Complete(data) => {
                     self.counters.ip_reassembled += 1;
                     // Quote for ICMP errors: a header as if unfragmented.
@@ -692,6 +739,7 @@ impl Stack {
             iss,
             ts_offset,
             mtu: self.config.mtu,
+            now: self.now,
         };
         let tcb = Tcb::new_passive(&params, seg);
         let sock = TcpSock {
@@ -740,6 +788,7 @@ impl Stack {
                         l.syn_queue = l.syn_queue.saturating_sub(1);
                         l.accept_queue.push_back(h);
                     }
+                    self.mark_event(p);
                 }
             }
         }
@@ -783,7 +832,7 @@ impl Stack {
         };
         if let Some(Socket::Udp(u)) = self.slot_mut(h) {
             match u.deliver(from, pkt.payload()) {
-                Delivery::Queued => {}
+                Delivery::Queued => self.mark_event(h),
                 Delivery::Full => self.counters.drop(DropReason::UdpQueueFull),
                 Delivery::Filtered => self.counters.drop(DropReason::UdpNoSocket),
             }
@@ -868,13 +917,17 @@ impl Stack {
                         ))
                         .copied()
                 });
-                match h.and_then(|h| self.slot_mut(h)) {
+                let hit = match h.and_then(|h| self.slot_mut(h)) {
                     Some(Socket::Udp(u)) if u.connected == Some(remote) => {
                         u.error = Some(kind);
                         true
                     }
                     _ => false,
+                };
+                if let (true, Some(h)) = (hit, h) {
+                    self.mark_event(h);
                 }
+                hit
             }
             _ => false,
         };
@@ -1007,6 +1060,7 @@ impl Stack {
                 None => self.after_tcp(h),
             }
         }
+        self.settle_timers();
         None
     }
 
@@ -1039,6 +1093,33 @@ impl Stack {
         repr.emit(&mut buf[..ipv4::HEADER_LEN]);
         self.counters.ip_out += 1;
         ipv4::HEADER_LEN + len
+    }
+
+    /// Makes the heap's top entry a real deadline: drops stale entries and
+    /// re-files sockets whose deadline moved later, so `poll_at` is exact.
+    fn settle_timers(&mut self) {
+        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
+            let Some(slot) = self.slots.get_mut(index as usize) else {
+                self.timers.pop();
+                continue;
+            };
+            if slot.generation != generation || slot.timer_at != Some(t) {
+                self.timers.pop();
+                continue;
+            }
+            let actual = match &slot.socket {
+                Some(Socket::Tcp(tcp)) => tcp.tcb.next_deadline(),
+                _ => None,
+            };
+            match actual {
+                Some(a) if a <= t => break,
+                _ => {
+                    self.timers.pop();
+                    slot.timer_at = None;
+                    self.schedule(SocketHandle { index, generation });
+                }
+            }
+        }
     }
 
     /// When `handle_timeout` (or `poll_transmit`) must next be called
@@ -1076,9 +1157,32 @@ impl Stack {
                 self.after_tcp(h);
             }
         }
-        let expired = self.reassembler.expire(now);
+        let mut timed_out: Vec<(FragKey, Vec<u8>)> = Vec::new();
+        let expired = self.reassembler.expire_with(now, |key, head| {
+            // RFC 1122 §3.3.2: if fragment zero arrived, send ICMP Time
+            // Exceeded (code 1) quoting it.
+            if let Some(head) = head {
+                timed_out.push((key, head.to_vec()));
+            }
+        });
         for _ in 0..expired {
             self.counters.drop(DropReason::FragTimeout);
+        }
+        self.settle_timers();
+        for (key, quote) in timed_out {
+            // Never about broadcast/multicast datagrams (RFC 1122 §3.2.2).
+            if !self.routes.is_local(IpAddr::V4(key.dst)) {
+                continue;
+            }
+            let msg = Icmpv4Repr::TimeExceeded {
+                code: 1,
+                quoted: &quote,
+            };
+            let mut buf = vec![0u8; msg.buffer_len()];
+            msg.emit(&mut buf);
+            if self.queue_ip(key.dst, key.src, ipv4::PROTO_ICMP, &buf) {
+                self.counters.icmp_out += 1;
+            }
         }
     }
 
@@ -1275,6 +1379,7 @@ impl Stack {
             iss,
             ts_offset,
             mtu: self.config.mtu,
+            now: self.now,
         };
         let tcb = Tcb::new_active(&params);
         let sock = TcpSock {
@@ -1436,6 +1541,55 @@ impl Stack {
             Some(Socket::Listener(l)) => Ok(l.local),
             _ => Ok(self.app_tcb(h)?.local),
         }
+    }
+
+    /// SO_ERROR: takes the connection's pending error (refused, reset,
+    /// timed out...), if any.
+    pub fn tcp_take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
+        Ok(self.app_tcb_mut(h)?.take_error_pub())
+    }
+
+    /// SO_SNDBUF.
+    pub fn tcp_set_send_buffer(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
+        self.app_tcb_mut(h)?.set_send_buffer(bytes);
+        self.mark_event(h);
+        Ok(())
+    }
+
+    /// SO_RCVBUF (set it before the handshake to size the window scale).
+    pub fn tcp_set_recv_buffer(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
+        self.app_tcb_mut(h)?.set_recv_buffer(bytes);
+        self.mark_dirty(h);
+        Ok(())
+    }
+
+    /// (send buffer, receive buffer) sizes.
+    pub fn tcp_buffer_sizes(&self, h: SocketHandle) -> io::Result<(usize, usize)> {
+        let t = self.app_tcb(h)?;
+        Ok((t.send_buffer(), t.recv_buffer()))
+    }
+
+    pub fn tcp_nodelay(&self, h: SocketHandle) -> io::Result<bool> {
+        Ok(self.app_tcb(h)?.nodelay)
+    }
+
+    /// Connections that still have work to do (not CLOSED or TIME-WAIT):
+    /// a runtime that shuts down waits for these to finish sending.
+    pub fn tcp_busy_count(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| match &s.socket {
+                Some(Socket::Tcp(t)) => !matches!(t.tcb.state, TcpState::Closed | TcpState::TimeWait),
+                _ => false,
+            })
+            .count()
+    }
+
+    /// Moves the stack's notion of "now" forward (never back). Runtimes
+    /// call it before socket calls so that new connections and timers
+    /// start from the current time.
+    pub fn advance_clock(&mut self, now: Instant) {
+        self.tick(now);
     }
 
     pub fn tcp_peer_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> {

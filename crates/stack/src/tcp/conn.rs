@@ -51,6 +51,7 @@ pub(crate) struct ConnParams<'a> {
     /// Offset added to our millisecond clock for TSval (RFC 7323 §5.4).
     pub ts_offset: u32,
     pub mtu: usize,
+    pub now: Instant,
 }
 
 /// The transmission control block.
@@ -105,6 +106,8 @@ pub(crate) struct Tcb {
     ts_enabled: bool,
     ts_offset: u32,
     ts_recent: u32,
+    /// When TS.Recent was last updated.
+    ts_recent_age: Instant,
     /// rcv_nxt carried by the last ACK we sent (RFC 7323 Last.ACK.sent).
     last_ack_sent: Seq,
     sack_permitted: bool,
@@ -211,6 +214,7 @@ impl Tcb {
             ts_enabled: false,
             ts_offset: p.ts_offset,
             ts_recent: 0,
+            ts_recent_age: Instant::ZERO,
             last_ack_sent: Seq(0),
             sack_permitted: false,
             peer_offered_ws: false,
@@ -267,12 +271,12 @@ impl Tcb {
     pub fn new_passive(p: &ConnParams<'_>, syn: &TcpRepr<'_>) -> Tcb {
         let mut t = Tcb::new(p, TcpState::SynReceived);
         t.passive = true;
-        t.accept_syn(syn);
+        t.accept_syn(p.now, syn);
         t
     }
 
     /// Records the peer's SYN: IRS, RCV.NXT and option negotiation.
-    fn accept_syn(&mut self, syn: &TcpRepr<'_>) {
+    fn accept_syn(&mut self, now: Instant, syn: &TcpRepr<'_>) {
         self.irs = Seq(syn.seq);
         self.rcv_nxt = self.irs + 1u32;
         self.rcv_adv = self.rcv_nxt;
@@ -296,6 +300,7 @@ impl Tcb {
         if let (Some((tsval, _)), true) = (o.timestamp, self.offer_ts) {
             self.ts_enabled = true;
             self.ts_recent = tsval;
+            self.ts_recent_age = now;
         } else {
             self.ts_enabled = false;
         }
@@ -478,7 +483,7 @@ impl Tcb {
             // SYN+FIN is never valid (Linux drops it too).
             return Outcome::Drop(DropReason::TcpInvalid);
         }
-        self.accept_syn(seg);
+        self.accept_syn(now, seg);
         if ack_ok {
             // Our SYN is acknowledged: ESTABLISHED.
             if self.retries == 0 {
@@ -491,6 +496,11 @@ impl Tcb {
             self.snd_nxt = self.snd_nxt.max(ack);
             self.snd_wl2 = ack;
             self.rtx_deadline = None;
+            if self.retries > 0 {
+                self.rtt.syn_fallback();
+            }
+            // The SYN was timed above (syn_sent_at); free the sampler.
+            self.rtt_sample = None;
             self.retries = 0;
             self.rtt.reset_backoff();
             self.establish();
@@ -548,6 +558,19 @@ impl Tcb {
             // A retransmitted SYN: our SYN,ACK was lost; send it again.
             self.snd_nxt = self.iss;
             return Outcome::Ok;
+        }
+
+        // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than
+        // TS.Recent is an old duplicate: ACK and drop (RSTs are exempt).
+        // TS.Recent is void after 24 days of idleness (§5.5).
+        if self.ts_enabled && !flags.rst() {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                let valid = now.saturating_since(self.ts_recent_age) < Duration::from_secs(24 * 86_400);
+                if valid && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                    self.ack_now = true;
+                    return Outcome::Drop(DropReason::TcpPaws);
+                }
+            }
         }
 
         // First, check sequence number (RFC 9293 §3.10.7.4, four cases).
@@ -634,6 +657,11 @@ impl Tcb {
         if self.state == TcpState::SynReceived {
             let ack = Seq(seg.ack);
             if self.snd_una.lt(ack) && ack.le(self.snd_max) {
+                if self.retries > 0 {
+                    // RFC 6298 (5.7); the Karn-timed SYN-ACK sample below
+                    // is void after a retransmission.
+                    self.rtt.syn_fallback();
+                }
                 self.establish();
                 // The window comes from this segment (RFC 9293 §3.10.7.4).
                 self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
@@ -656,7 +684,7 @@ impl Tcb {
         if zero_window_ack {
             // Text of a segment that did not fit a zero window is dropped,
             // but the ACK above was processed; tell the peer our window.
-            if seg.payload.len() > 0 || flags.fin() {
+            if !seg.payload.is_empty() || flags.fin() {
                 self.ack_now = true;
             }
             return outcome;
@@ -668,6 +696,7 @@ impl Tcb {
             if let Some((tsval, _)) = seg.options.timestamp {
                 if seq.le(self.last_ack_sent) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
                     self.ts_recent = tsval;
+                    self.ts_recent_age = now;
                 }
             }
         }
@@ -795,9 +824,10 @@ impl Tcb {
             }
         }
         if let Some(r) = sample {
+            // RFC 6298 (5.7 note) / Karn: the backed-off RTO is kept until
+            // a valid sample; `sample` resets the backoff.
             self.rtt.sample(r);
         }
-        self.rtt.reset_backoff();
         self.retries = 0;
 
         let flight = self.snd_max.since(self.snd_una);
@@ -1101,6 +1131,12 @@ impl Tcb {
                     self.snd_nxt = self.iss + 1u32;
                     self.snd_max = self.snd_max.max(self.snd_nxt);
                     self.syn_sent_at = Some(now);
+                    // Karn: only a SYN-ACK sent once is timed.
+                    self.rtt_sample = if self.retries == 0 {
+                        Some((self.snd_nxt, now))
+                    } else {
+                        None
+                    };
                     self.rtx_deadline = Some(now + self.rtt.rto());
                     return Some(n);
                 }
@@ -1412,6 +1448,40 @@ impl Tcb {
     // ------------------------------------------------------------------
     // Application calls
     // ------------------------------------------------------------------
+
+    /// SO_ERROR: the pending error, once.
+    pub fn take_error_pub(&mut self) -> Option<io::Error> {
+        self.take_error()
+    }
+
+    /// SO_SNDBUF: never below what is queued.
+    pub fn set_send_buffer(&mut self, n: usize) {
+        self.tx.set_capacity(n.max(self.tx.len()).max(1));
+    }
+
+    /// SO_RCVBUF: takes full effect before the handshake (window scale is
+    /// chosen from it); afterwards it can grow the buffer only.
+    pub fn set_recv_buffer(&mut self, n: usize) {
+        let n = n.max(1);
+        if self.state == TcpState::SynSent && self.snd_nxt == self.iss {
+            self.rx.set_capacity(n);
+            if self.offer_wscale {
+                self.rcv_wscale = wscale_for(n);
+            }
+        } else if n > self.rx.capacity() {
+            // The window can only be scaled as negotiated.
+            let cap = (65535usize << self.rcv_wscale).max(self.rx.capacity());
+            self.rx.set_capacity(n.min(cap));
+        }
+    }
+
+    pub fn send_buffer(&self) -> usize {
+        self.tx.capacity()
+    }
+
+    pub fn recv_buffer(&self) -> usize {
+        self.rx.capacity()
+    }
 
     fn take_error(&mut self) -> Option<io::Error> {
         if self.error_reported {

@@ -54,6 +54,16 @@ impl RttEstimator {
         self.backoff = 0;
     }
 
+    /// RFC 6298 (5.7): when the SYN (or SYN-ACK) had to be retransmitted
+    /// and no RTT sample exists once the connection is established, the
+    /// RTO is re-initialised to 3 seconds.
+    pub fn syn_fallback(&mut self) {
+        if self.srtt_us.is_none() {
+            self.rto = Duration::from_secs(3).clamp(self.min, self.max);
+        }
+        self.backoff = 0;
+    }
+
     /// RFC 6298 (5.5): double the RTO on expiry (bounded by max).
     pub fn back_off(&mut self) {
         self.backoff = (self.backoff + 1).min(16);

@@ -24,6 +24,9 @@ pub fn stack_with(addr: &str, seed: u64, f: impl FnOnce(&mut Config)) -> Stack {
     Stack::new(c).expect("stack")
 }
 
+/// A logged packet: (time, to_b, bytes, passed the filter).
+pub type LogEntry = (Instant, bool, Vec<u8>, bool);
+
 /// Two stacks, a clock and in-flight packets (a→b and b→a) with a delay.
 pub struct Pair {
     pub a: Stack,
@@ -35,7 +38,7 @@ pub struct Pair {
     /// Return false to drop a packet: (to_b, bytes, index).
     pub filter: Box<dyn FnMut(bool, &[u8], u64) -> bool>,
     pub sent: u64,
-    pub log: Vec<(Instant, bool, Vec<u8>, bool)>,
+    pub log: Vec<LogEntry>,
 }
 
 impl Pair {
@@ -128,7 +131,7 @@ impl Pair {
 }
 
 /// One line per packet: time, direction, flags, seq, ack, len, dropped.
-pub fn describe(log: &[(Instant, bool, Vec<u8>, bool)]) -> String {
+pub fn describe(log: &[LogEntry]) -> String {
     use ustack::wire::ipv4::Ipv4Packet;
     use ustack::wire::tcp::{TcpPacket, TcpRepr};
     let mut out = String::new();

@@ -1,0 +1,50 @@
+//! The device interface between a runtime and the wire: whole IP packets
+//! in and out, plus a file descriptor to wait on.
+use std::io;
+use std::os::fd::RawFd;
+
+/// A packet device (TUN, in-process pair, capture wrapper...). The runtime's
+/// driver thread and application threads share it, so methods take `&self`
+/// and implementations must be safe to call concurrently.
+pub trait Device: Send + Sync + 'static {
+    /// Largest IP packet the device carries.
+    fn mtu(&self) -> usize;
+    /// Receives one IP packet into `buf` without blocking; `Ok(None)` when
+    /// nothing is waiting. `buf` holds at least `mtu()` bytes.
+    fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+    /// Sends one IP packet. A full device queue drops the packet (as a NIC
+    /// would) and returns Ok; TCP recovers. Errors are for broken devices.
+    fn send(&self, packet: &[u8]) -> io::Result<()>;
+    /// A descriptor that polls readable when `recv` has a packet.
+    fn readable_fd(&self) -> RawFd;
+}
+
+impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
+    fn mtu(&self) -> usize {
+        (**self).mtu()
+    }
+    fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        (**self).recv(buf)
+    }
+    fn send(&self, packet: &[u8]) -> io::Result<()> {
+        (**self).send(packet)
+    }
+    fn readable_fd(&self) -> RawFd {
+        (**self).readable_fd()
+    }
+}
+
+impl Device for Box<dyn Device> {
+    fn mtu(&self) -> usize {
+        (**self).mtu()
+    }
+    fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        (**self).recv(buf)
+    }
+    fn send(&self, packet: &[u8]) -> io::Result<()> {
+        (**self).send(packet)
+    }
+    fn readable_fd(&self) -> RawFd {
+        (**self).readable_fd()
+    }
+}

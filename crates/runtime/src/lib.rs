@@ -1,0 +1,343 @@
+//! The ustack runtime: owns a sans-IO [`ustack::Stack`] and a [`Device`],
+//! runs a driver thread that moves packets between them and fires timers,
+//! and offers sockets with the `std::net` API ([`net`]) and, with the
+//! `tokio` feature, the `tokio::net` API ([`tokio_net`]).
+//!
+//! Design:
+//! - One mutex guards the stack. Application threads call into the stack
+//!   directly under the lock and flush the packets their call produced to
+//!   the device themselves, so a write costs no thread switch.
+//! - The driver thread sleeps in `ppoll` on the device's descriptor and an
+//!   eventfd, with the stack's next deadline as timeout: an idle stack
+//!   burns no CPU. Application calls that move a deadline earlier poke the
+//!   eventfd.
+//! - Readiness: the stack reports sockets whose readiness may have changed
+//!   (`Stack::poll_event`); the runtime wakes the read and write wakers
+//!   registered on them. Blocking calls register a waker that unparks their
+//!   thread, tokio calls register the task's waker. Registration happens
+//!   under the same lock as the failed attempt, so no wake-up is lost.
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::thread;
+use std::time::Duration;
+use ustack::{Config, SocketHandle, Stack};
+use ustack_devices::Device;
+
+pub mod net;
+#[cfg(feature = "tokio")]
+pub mod tokio_net;
+
+pub use ustack;
+pub use ustack_devices;
+
+/// What a waiter waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    Read,
+    Write,
+}
+
+#[derive(Default)]
+struct Wakers {
+    read: Vec<Waker>,
+    write: Vec<Waker>,
+}
+
+fn add_waker(list: &mut Vec<Waker>, w: &Waker) {
+    if !list.iter().any(|x| x.will_wake(w)) {
+        list.push(w.clone());
+    }
+}
+
+pub(crate) struct Inner {
+    pub stack: Stack,
+    wakers: HashMap<SocketHandle, Wakers>,
+    /// When the driver thread plans to wake up next.
+    driver_deadline: Option<ustack::Instant>,
+    tx_buf: Vec<u8>,
+}
+
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    device: Box<dyn Device>,
+    wake_fd: RawFd,
+    epoch: std::time::Instant,
+    shutdown: AtomicBool,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // SAFETY: wake_fd is an eventfd this struct created and owns.
+        unsafe {
+            libc::close(self.wake_fd);
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn now(&self) -> ustack::Instant {
+        ustack::Instant::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the stack in whatever state
+        // the engine left it; the engine never panics on input, so go on.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake_driver(&self) {
+        let one: u64 = 1;
+        // SAFETY: writing 8 bytes from a valid u64 to our own eventfd.
+        unsafe {
+            libc::write(self.wake_fd, (&one as *const u64).cast(), 8);
+        }
+    }
+
+    /// Sends what the stack has queued, wakes waiters of sockets whose
+    /// readiness changed, and pokes the driver if the next deadline moved
+    /// earlier than it planned.
+    fn flush(&self, g: &mut Inner, now: ustack::Instant, poke: bool) {
+        let Inner {
+            stack,
+            tx_buf,
+            wakers,
+            driver_deadline,
+        } = g;
+        while let Some(n) = stack.poll_transmit(now, tx_buf) {
+            if let Err(e) = self.device.send(&tx_buf[..n]) {
+                tracing::warn!("device send failed: {e}");
+            }
+        }
+        while let Some(h) = stack.poll_event() {
+            if let Some(w) = wakers.get_mut(&h) {
+                for w in w.read.drain(..).chain(w.write.drain(..)) {
+                    w.wake();
+                }
+            }
+        }
+        if !poke {
+            return;
+        }
+        if let Some(d) = stack.poll_at() {
+            if driver_deadline.is_none_or(|planned| d < planned) {
+                *driver_deadline = Some(d);
+                self.wake_driver();
+            }
+        }
+    }
+
+    /// Runs one socket call under the lock and flushes its effects.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Stack) -> T) -> T {
+        let mut g = self.lock();
+        let now = self.now();
+        g.stack.advance_clock(now);
+        let r = f(&mut g.stack);
+        self.flush(&mut g, now, true);
+        r
+    }
+
+    /// Tries `f`; on WouldBlock registers `waker` for `interest` on `h`
+    /// under the same lock (so a readiness change cannot slip between).
+    pub(crate) fn try_or_register<T>(
+        &self,
+        h: SocketHandle,
+        interest: Interest,
+        waker: &Waker,
+        f: impl FnOnce(&mut Stack) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut g = self.lock();
+        let now = self.now();
+        g.stack.advance_clock(now);
+        let r = f(&mut g.stack);
+        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+            let w = g.wakers.entry(h).or_default();
+            match interest {
+                Interest::Read => add_waker(&mut w.read, waker),
+                Interest::Write => add_waker(&mut w.write, waker),
+            }
+        }
+        self.flush(&mut g, now, true);
+        r
+    }
+
+    /// Forgets the wakers of a socket that is being closed.
+    pub(crate) fn forget(&self, g: &mut Inner, h: SocketHandle) {
+        if let Some(w) = g.wakers.remove(&h) {
+            for w in w.read.into_iter().chain(w.write) {
+                w.wake();
+            }
+        }
+    }
+
+    /// Closes/releases a socket (`f` does the stack call) and forgets its
+    /// wakers.
+    pub(crate) fn release(&self, h: SocketHandle, f: impl FnOnce(&mut Stack)) {
+        let mut g = self.lock();
+        let now = self.now();
+        g.stack.advance_clock(now);
+        f(&mut g.stack);
+        self.forget(&mut g, h);
+        self.flush(&mut g, now, true);
+    }
+}
+
+/// How long a dropped [`Netstack`] keeps running so that closed
+/// connections can still deliver their queued data.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Keeps the driver alive; when the last handle goes, the driver lingers
+/// while connections still have data to deliver, then stops.
+struct DriverGuard {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        self.shared.wake_driver();
+        let t = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = t {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A running ustack instance: the stack, its device and its driver thread.
+/// Cheap to clone; sockets hold a clone. When the last clone is dropped the
+/// driver lets closing connections finish (up to 5 s) and stops.
+#[derive(Clone)]
+pub struct Netstack {
+    pub(crate) shared: Arc<Shared>,
+    _guard: Arc<DriverGuard>,
+}
+
+impl std::fmt::Debug for Netstack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Netstack").finish_non_exhaustive()
+    }
+}
+
+impl Netstack {
+    /// Starts a stack with `config` on `device`, driven by a new thread.
+    pub fn new(config: Config, device: impl Device) -> io::Result<Netstack> {
+        let mut config = config;
+        if config.mtu > device.mtu() {
+            config.mtu = device.mtu();
+        }
+        let mtu = config.mtu;
+        let stack = Stack::new(config)?;
+        // SAFETY: plain syscall; the result is checked.
+        let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if wake_fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                stack,
+                wakers: HashMap::new(),
+                driver_deadline: None,
+                tx_buf: vec![0u8; mtu.max(65536)],
+            }),
+            device: Box::new(device),
+            wake_fd,
+            epoch: std::time::Instant::now(),
+            shutdown: AtomicBool::new(false),
+        });
+        let s2 = shared.clone();
+        let handle = thread::Builder::new()
+            .name("ustack-driver".into())
+            .spawn(move || driver(s2))?;
+        let guard = Arc::new(DriverGuard {
+            shared: shared.clone(),
+            thread: Mutex::new(Some(handle)),
+        });
+        Ok(Netstack {
+            shared,
+            _guard: guard,
+        })
+    }
+
+    /// Runs `f` on the stack under the lock (counters, tcp_info, ...).
+    pub fn with_stack<T>(&self, f: impl FnOnce(&mut Stack) -> T) -> T {
+        self.shared.with(f)
+    }
+
+    /// Stack counters.
+    pub fn counters(&self) -> ustack::Counters {
+        self.shared.with(|s| s.counters())
+    }
+}
+
+/// The driver thread: device → stack, timers, stack → device, sleep.
+fn driver(shared: Arc<Shared>) {
+    let mtu = shared.device.mtu().max(65536);
+    let mut rx = vec![0u8; mtu];
+    let mut linger_until: Option<std::time::Instant> = None;
+    loop {
+        let deadline;
+        let now;
+        {
+            let mut g = shared.lock();
+            now = shared.now();
+            for _ in 0..512 {
+                match shared.device.recv(&mut rx) {
+                    Ok(Some(n)) => g.stack.receive(now, &rx[..n]),
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!("device receive failed: {e}");
+                        break;
+                    }
+                }
+            }
+            g.stack.handle_timeout(now);
+            shared.flush(&mut g, now, false);
+            deadline = g.stack.poll_at();
+            g.driver_deadline = deadline;
+            if shared.shutdown.load(Ordering::SeqCst) {
+                let until = *linger_until.get_or_insert_with(|| std::time::Instant::now() + LINGER);
+                if g.stack.tcp_busy_count() == 0 || std::time::Instant::now() >= until {
+                    return;
+                }
+            }
+        }
+        // Sleep until a packet, a poke, or the deadline.
+        let mut timeout = deadline.map(|d| d.saturating_since(now));
+        if linger_until.is_some() {
+            timeout = Some(timeout.unwrap_or(Duration::from_millis(50)).min(Duration::from_millis(50)));
+        }
+        let ts = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs() as libc::time_t,
+            tv_nsec: t.subsec_nanos() as libc::c_long,
+        });
+        let mut fds = [
+            libc::pollfd {
+                fd: shared.device.readable_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: shared.wake_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: fds points to two valid pollfd structs; tsp is null or
+        // points to a timespec that lives across the call.
+        unsafe {
+            libc::ppoll(fds.as_mut_ptr(), 2, tsp, std::ptr::null());
+        }
+        if fds[1].revents != 0 {
+            let mut v: u64 = 0;
+            // SAFETY: reading 8 bytes into a valid u64 from our eventfd.
+            unsafe {
+                libc::read(shared.wake_fd, (&mut v as *mut u64).cast(), 8);
+            }
+        }
+    }
+}

@@ -1,0 +1,581 @@
+//! Blocking sockets that mirror `std::net`: [`TcpListener`], [`TcpStream`],
+//! [`UdpSocket`]. Errors are `std::io::Error` with the kinds a Linux user
+//! expects (ConnectionRefused, ConnectionReset, TimedOut, AddrInUse,
+//! BrokenPipe, WouldBlock with non-blocking mode...).
+use crate::{Interest, Netstack, Shared};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+use ustack::{SocketHandle, Stack, TcpState};
+
+/// Default listen backlog (Linux's default somaxconn is 4096; std uses 128).
+pub const DEFAULT_BACKLOG: usize = 128;
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+}
+
+fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Retries `f` until it does not return WouldBlock, parking in between;
+/// `timeout` None waits forever. Non-blocking sockets return at once.
+fn block_on<T>(
+    shared: &Shared,
+    h: SocketHandle,
+    interest: Interest,
+    timeout: Option<Duration>,
+    nonblocking: bool,
+    mut f: impl FnMut(&mut Stack) -> io::Result<T>,
+) -> io::Result<T> {
+    if nonblocking {
+        return shared.with(f);
+    }
+    let deadline = timeout.map(|t| Instant::now() + t);
+    THREAD_WAKER.with(|waker| loop {
+        match shared.try_or_register(h, interest, waker, &mut f) {
+            Err(e) if would_block(&e) => {}
+            other => return other,
+        }
+        match deadline {
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "operation timed out",
+                    ));
+                }
+                thread::park_timeout(d - now);
+            }
+            None => thread::park(),
+        }
+    })
+}
+
+fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
+    let v: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+    if v.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        ));
+    }
+    Ok(v)
+}
+
+// ---------------------------------------------------------------------
+// TCP listener
+// ---------------------------------------------------------------------
+
+/// A TCP socket server, listening for connections (like
+/// `std::net::TcpListener`).
+#[derive(Debug)]
+pub struct TcpListener {
+    ns: Netstack,
+    h: SocketHandle,
+    nonblocking: AtomicBool,
+}
+
+impl TcpListener {
+    /// Binds and listens with the default backlog (128).
+    pub fn bind(ns: &Netstack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with(ns, addr, DEFAULT_BACKLOG, true)
+    }
+
+    /// Binds and listens with an explicit backlog and SO_REUSEADDR choice
+    /// (std sets SO_REUSEADDR on Unix, so `bind` does too).
+    pub fn bind_with(
+        ns: &Netstack,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+        reuse_addr: bool,
+    ) -> io::Result<TcpListener> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match ns
+                .shared
+                .with(|s| s.tcp_listen_reuse(a, backlog, reuse_addr))
+            {
+                Ok(h) => {
+                    return Ok(TcpListener {
+                        ns: ns.clone(),
+                        h,
+                        nonblocking: AtomicBool::new(false),
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::InvalidInput)))
+    }
+
+    /// Waits for a connection.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let nb = self.nonblocking.load(Ordering::Relaxed);
+        let (h, peer) = block_on(&self.ns.shared, self.h, Interest::Read, None, nb, |s| {
+            s.tcp_accept(self.h)
+        })?;
+        Ok((TcpStream::from_handle(&self.ns, h), peer))
+    }
+
+    /// An iterator over incoming connections (never returns None).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.ns.shared.with(|s| s.tcp_local_addr(self.h))
+    }
+
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The stack this listener lives on.
+    pub fn netstack(&self) -> &Netstack {
+        &self.ns
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let h = self.h;
+        self.ns.shared.release(h, |s| s.tcp_close(h));
+    }
+}
+
+/// Iterator returned by [`TcpListener::incoming`].
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(s, _)| s))
+    }
+}
+
+// ---------------------------------------------------------------------
+// TCP stream
+// ---------------------------------------------------------------------
+
+/// Shared by clones of one stream; the connection closes when the last
+/// clone goes.
+#[derive(Debug)]
+struct StreamInner {
+    ns: Netstack,
+    h: SocketHandle,
+    read_timeout: Mutex<Option<Duration>>,
+    write_timeout: Mutex<Option<Duration>>,
+    nonblocking: AtomicBool,
+}
+
+impl Drop for StreamInner {
+    fn drop(&mut self) {
+        let h = self.h;
+        // Graceful close: queued data is still delivered, then FIN; with
+        // unread received data the stack sends RST (Linux behaviour).
+        self.ns.shared.release(h, |s| s.tcp_close(h));
+    }
+}
+
+/// A TCP connection (like `std::net::TcpStream`). Dropping the last clone
+/// closes it gracefully.
+#[derive(Debug, Clone)]
+pub struct TcpStream {
+    inner: Arc<StreamInner>,
+}
+
+impl TcpStream {
+    fn from_handle(ns: &Netstack, h: SocketHandle) -> TcpStream {
+        TcpStream {
+            inner: Arc::new(StreamInner {
+                ns: ns.clone(),
+                h,
+                read_timeout: Mutex::new(None),
+                write_timeout: Mutex::new(None),
+                nonblocking: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Opens a connection; waits for the handshake. A RST answer is
+    /// `ConnectionRefused`; no answer after the SYN retries is `TimedOut`.
+    pub fn connect(ns: &Netstack, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match Self::connect_one(ns, a, None) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::InvalidInput)))
+    }
+
+    /// Like `connect`, giving up after `timeout`.
+    pub fn connect_timeout(
+        ns: &Netstack,
+        addr: &SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot set a 0 duration timeout",
+            ));
+        }
+        Self::connect_one(ns, *addr, Some(timeout))
+    }
+
+    fn connect_one(
+        ns: &Netstack,
+        addr: SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<TcpStream> {
+        let h = ns.shared.with(|s| s.tcp_connect(addr, None))?;
+        // The stream owns the handle from here (its drop releases it).
+        let stream = TcpStream::from_handle(ns, h);
+        block_on(&ns.shared, h, Interest::Write, timeout, false, |s| {
+            wait_established(s, h)
+        })?;
+        Ok(stream)
+    }
+
+    fn h(&self) -> SocketHandle {
+        self.inner.h
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.ns.shared
+    }
+
+    fn nb(&self) -> bool {
+        self.inner.nonblocking.load(Ordering::Relaxed)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_peer_addr(h))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_local_addr(h))
+    }
+
+    /// Shuts down reading, writing or both (FIN is sent for writing).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_shutdown(h, how))
+    }
+
+    /// A new handle to the same connection.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(self.clone())
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_nodelay(h, nodelay))
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_nodelay(h))
+    }
+
+    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+        check_timeout(dur)?;
+        *self
+            .inner
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = dur;
+        Ok(())
+    }
+
+    pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+        check_timeout(dur)?;
+        *self
+            .inner
+            .write_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = dur;
+        Ok(())
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(*self
+            .inner
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(*self
+            .inner
+            .write_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.inner.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// SO_SNDBUF.
+    pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_send_buffer(h, bytes))
+    }
+
+    /// SO_RCVBUF (grows the buffer; the window scale was fixed at connect).
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_recv_buffer(h, bytes))
+    }
+
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_buffer_sizes(h)).map(|b| b.0)
+    }
+
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_buffer_sizes(h)).map(|b| b.1)
+    }
+
+    /// SO_ERROR: takes the pending error, if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_take_error(h))
+    }
+
+    /// TCP_INFO-like snapshot (state, cwnd, RTT, counters).
+    pub fn info(&self) -> io::Result<ustack::TcpInfo> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_info(h))
+    }
+
+    /// Closes with RST at once (SO_LINGER 0): the peer sees
+    /// ConnectionReset; queued data is discarded.
+    pub fn abort(self) {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_abort(h));
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.h();
+        let timeout = *self
+            .inner
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        block_on(self.shared(), h, Interest::Read, timeout, self.nb(), |s| {
+            s.tcp_recv(h, buf)
+        })
+        .map_err(fix_timeout_kind)
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        let h = self.h();
+        let timeout = *self
+            .inner
+            .write_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        block_on(self.shared(), h, Interest::Write, timeout, self.nb(), |s| {
+            s.tcp_send(h, buf)
+        })
+        .map_err(fix_timeout_kind)
+    }
+}
+
+/// std reports an expired socket timeout as WouldBlock on Unix.
+fn fix_timeout_kind(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::TimedOut && e.to_string() == "operation timed out" {
+        io::Error::new(io::ErrorKind::WouldBlock, "socket timeout expired")
+    } else {
+        e
+    }
+}
+
+fn check_timeout(dur: Option<Duration>) -> io::Result<()> {
+    if dur == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    Ok(())
+}
+
+/// Connect completion: Ok once synchronized, the pending error if the
+/// attempt failed, WouldBlock while the handshake runs.
+pub(crate) fn wait_established(s: &mut Stack, h: SocketHandle) -> io::Result<()> {
+    match s.tcp_state(h)? {
+        TcpState::SynSent | TcpState::SynReceived => Err(io::ErrorKind::WouldBlock.into()),
+        TcpState::Closed => Err(s.tcp_take_error(h)?.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::ConnectionRefused, "connection refused")
+        })),
+        _ => Ok(()),
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------
+// UDP
+// ---------------------------------------------------------------------
+
+/// A UDP socket (like `std::net::UdpSocket`). Message boundaries are
+/// kept; [`UdpSocket::recv_from_full`] also says whether a datagram was
+/// truncated by a short buffer.
+#[derive(Debug)]
+pub struct UdpSocket {
+    ns: Netstack,
+    h: SocketHandle,
+    peer: Mutex<Option<SocketAddr>>,
+    read_timeout: Mutex<Option<Duration>>,
+    nonblocking: AtomicBool,
+}
+
+impl UdpSocket {
+    pub fn bind(ns: &Netstack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        let mut last = None;
+        for a in resolve(addr)? {
+            match ns.shared.with(|s| s.udp_bind(a)) {
+                Ok(h) => {
+                    return Ok(UdpSocket {
+                        ns: ns.clone(),
+                        h,
+                        peer: Mutex::new(None),
+                        read_timeout: Mutex::new(None),
+                        nonblocking: AtomicBool::new(false),
+                    })
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::InvalidInput)))
+    }
+
+    pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
+        let to = resolve(addr)?[0];
+        let h = self.h;
+        self.ns.shared.with(|s| s.udp_send_to(h, buf, to))
+    }
+
+    /// Receives one datagram; returns (bytes copied, sender). A datagram
+    /// longer than `buf` is truncated (as std does).
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_full(buf).map(|r| (r.len, r.from))
+    }
+
+    /// Receives one datagram, reporting truncation and the full length.
+    pub fn recv_from_full(&self, buf: &mut [u8]) -> io::Result<ustack::UdpRecv> {
+        let h = self.h;
+        let timeout = *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner());
+        let nb = self.nonblocking.load(Ordering::Relaxed);
+        block_on(&self.ns.shared, h, Interest::Read, timeout, nb, |s| {
+            s.udp_recv_from(h, buf)
+        })
+        .map_err(fix_timeout_kind)
+    }
+
+    /// Sets the default peer for `send`/`recv` and filters input to it.
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        let peer = resolve(addr)?[0];
+        let h = self.h;
+        self.ns.shared.with(|s| s.udp_connect(h, peer))?;
+        *self.peer.lock().unwrap_or_else(|e| e.into_inner()) = Some(peer);
+        Ok(())
+    }
+
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        let peer = (*self.peer.lock().unwrap_or_else(|e| e.into_inner()))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "not connected"))?;
+        self.send_to(buf, peer)
+    }
+
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_from(buf).map(|(n, _)| n)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        (*self.peer.lock().unwrap_or_else(|e| e.into_inner()))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "not connected"))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.h;
+        self.ns.shared.with(|s| s.udp_local_addr(h))
+    }
+
+    pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
+        check_timeout(dur)?;
+        *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()) = dur;
+        Ok(())
+    }
+
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        let h = self.h;
+        self.ns.shared.release(h, |s| s.udp_close(h));
+    }
+}

@@ -1,0 +1,270 @@
+//! Async sockets that mirror `tokio::net`: [`TcpListener`], [`TcpStream`]
+//! (`AsyncRead + AsyncWrite`, so `tokio::io::copy`, `tokio_util::codec`
+//! and hyper work), [`UdpSocket`]. Each socket has separate read and write
+//! wakers; registration happens under the stack lock, so no wake-up is
+//! lost.
+use crate::net::wait_established;
+use crate::{Interest, Netstack};
+use std::future::poll_fn;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use ustack::SocketHandle;
+
+fn ready<T>(r: io::Result<T>) -> Poll<io::Result<T>> {
+    match r {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+        other => Poll::Ready(other),
+    }
+}
+
+/// An async TCP listener.
+#[derive(Debug)]
+pub struct TcpListener {
+    ns: Netstack,
+    h: SocketHandle,
+}
+
+impl TcpListener {
+    /// Binds with SO_REUSEADDR (as tokio does) and a backlog of 1024.
+    pub async fn bind(ns: &Netstack, addr: SocketAddr) -> io::Result<TcpListener> {
+        let h = ns.shared.with(|s| s.tcp_listen_reuse(addr, 1024, true))?;
+        Ok(TcpListener { ns: ns.clone(), h })
+    }
+
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<io::Result<(TcpStream, SocketAddr)>> {
+        let h = self.h;
+        let r = self
+            .ns
+            .shared
+            .try_or_register(h, Interest::Read, cx.waker(), |s| s.tcp_accept(h));
+        ready(r).map_ok(|(c, peer)| (TcpStream::from_handle(&self.ns, c), peer))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.ns.shared.with(|s| s.tcp_local_addr(self.h))
+    }
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        let h = self.h;
+        self.ns.shared.release(h, |s| s.tcp_close(h));
+    }
+}
+
+#[derive(Debug)]
+struct Owned {
+    ns: Netstack,
+    h: SocketHandle,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let h = self.h;
+        self.ns.shared.release(h, |s| s.tcp_close(h));
+    }
+}
+
+/// An async TCP connection. Dropping it closes gracefully (RST if unread
+/// data remains, as Linux).
+#[derive(Debug)]
+pub struct TcpStream {
+    inner: Arc<Owned>,
+}
+
+impl TcpStream {
+    fn from_handle(ns: &Netstack, h: SocketHandle) -> TcpStream {
+        TcpStream {
+            inner: Arc::new(Owned { ns: ns.clone(), h }),
+        }
+    }
+
+    pub async fn connect(ns: &Netstack, addr: SocketAddr) -> io::Result<TcpStream> {
+        let h = ns.shared.with(|s| s.tcp_connect(addr, None))?;
+        let stream = TcpStream::from_handle(ns, h);
+        poll_fn(|cx| {
+            ready(
+                ns.shared
+                    .try_or_register(h, Interest::Write, cx.waker(), |s| wait_established(s, h)),
+            )
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    fn h(&self) -> SocketHandle {
+        self.inner.h
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_peer_addr(h))
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_local_addr(h))
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_set_nodelay(h, nodelay))
+    }
+
+    pub fn info(&self) -> io::Result<ustack::TcpInfo> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_info(h))
+    }
+
+    /// Splits into owned read and write halves (the connection closes when
+    /// both are dropped).
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                inner: self.inner.clone(),
+            },
+            OwnedWriteHalf { inner: self.inner },
+        )
+    }
+}
+
+fn poll_read_inner(o: &Owned, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    let h = o.h;
+    let dst = buf.initialize_unfilled();
+    let r = o
+        .ns
+        .shared
+        .try_or_register(h, Interest::Read, cx.waker(), |s| s.tcp_recv(h, dst));
+    match ready(r) {
+        Poll::Ready(Ok(n)) => {
+            buf.advance(n);
+            Poll::Ready(Ok(()))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+fn poll_write_inner(o: &Owned, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    let h = o.h;
+    ready(
+        o.ns.shared
+            .try_or_register(h, Interest::Write, cx.waker(), |s| s.tcp_send(h, buf)),
+    )
+}
+
+fn poll_shutdown_inner(o: &Owned) -> Poll<io::Result<()>> {
+    let h = o.h;
+    Poll::Ready(o.ns.shared.with(|s| s.tcp_shutdown(h, Shutdown::Write)))
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        poll_read_inner(&self.inner, cx, buf)
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        poll_write_inner(&self.inner, cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_shutdown_inner(&self.inner)
+    }
+}
+
+/// Read half of [`TcpStream::into_split`].
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    inner: Arc<Owned>,
+}
+
+/// Write half of [`TcpStream::into_split`]; shutting it down sends FIN.
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    inner: Arc<Owned>,
+}
+
+impl AsyncRead for OwnedReadHalf {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        poll_read_inner(&self.inner, cx, buf)
+    }
+}
+
+impl AsyncWrite for OwnedWriteHalf {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        poll_write_inner(&self.inner, cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        poll_shutdown_inner(&self.inner)
+    }
+}
+
+/// An async UDP socket.
+#[derive(Debug)]
+pub struct UdpSocket {
+    ns: Netstack,
+    h: SocketHandle,
+}
+
+impl UdpSocket {
+    pub async fn bind(ns: &Netstack, addr: SocketAddr) -> io::Result<UdpSocket> {
+        let h = ns.shared.with(|s| s.udp_bind(addr))?;
+        Ok(UdpSocket { ns: ns.clone(), h })
+    }
+
+    pub async fn send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        let h = self.h;
+        poll_fn(|cx| {
+            ready(
+                self.ns
+                    .shared
+                    .try_or_register(h, Interest::Write, cx.waker(), |s| s.udp_send_to(h, buf, to)),
+            )
+        })
+        .await
+    }
+
+    /// One datagram: (bytes copied, sender). Truncates like tokio.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_full(buf).await.map(|r| (r.len, r.from))
+    }
+
+    /// One datagram, with truncation reported.
+    pub async fn recv_from_full(&self, buf: &mut [u8]) -> io::Result<ustack::UdpRecv> {
+        let h = self.h;
+        poll_fn(|cx| {
+            ready(
+                self.ns
+                    .shared
+                    .try_or_register(h, Interest::Read, cx.waker(), |s| s.udp_recv_from(h, buf)),
+            )
+        })
+        .await
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.ns.shared.with(|s| s.udp_local_addr(self.h))
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        let h = self.h;
+        self.ns.shared.release(h, |s| s.udp_close(h));
+    }
+}
