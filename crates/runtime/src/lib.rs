@@ -308,7 +308,11 @@ fn driver(shared: Arc<Shared>) {
         // Sleep until a packet, a poke, or the deadline.
         let mut timeout = deadline.map(|d| d.saturating_since(now));
         if linger_until.is_some() {
-            timeout = Some(timeout.unwrap_or(Duration::from_millis(50)).min(Duration::from_millis(50)));
+            timeout = Some(
+                timeout
+                    .unwrap_or(Duration::from_millis(50))
+                    .min(Duration::from_millis(50)),
+            );
         }
         let ts = timeout.map(|t| libc::timespec {
             tv_sec: t.as_secs() as libc::time_t,
@@ -326,7 +330,9 @@ fn driver(shared: Arc<Shared>) {
                 revents: 0,
             },
         ];
-        let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
         // SAFETY: fds points to two valid pollfd structs; tsp is null or
         // points to a timespec that lives across the call.
         unsafe {

@@ -139,10 +139,9 @@ impl TcpStream {
 fn poll_read_inner(o: &Owned, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
     let h = o.h;
     let dst = buf.initialize_unfilled();
-    let r = o
-        .ns
-        .shared
-        .try_or_register(h, Interest::Read, cx.waker(), |s| s.tcp_recv(h, dst));
+    let r =
+        o.ns.shared
+            .try_or_register(h, Interest::Read, cx.waker(), |s| s.tcp_recv(h, dst));
     match ready(r) {
         Poll::Ready(Ok(n)) => {
             buf.advance(n);
@@ -167,13 +166,21 @@ fn poll_shutdown_inner(o: &Owned) -> Poll<io::Result<()>> {
 }
 
 impl AsyncRead for TcpStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         poll_read_inner(&self.inner, cx, buf)
     }
 }
 
 impl AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         poll_write_inner(&self.inner, cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -197,13 +204,21 @@ pub struct OwnedWriteHalf {
 }
 
 impl AsyncRead for OwnedReadHalf {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         poll_read_inner(&self.inner, cx, buf)
     }
 }
 
 impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         poll_write_inner(&self.inner, cx, buf)
     }
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -233,7 +248,9 @@ impl UdpSocket {
             ready(
                 self.ns
                     .shared
-                    .try_or_register(h, Interest::Write, cx.waker(), |s| s.udp_send_to(h, buf, to)),
+                    .try_or_register(h, Interest::Write, cx.waker(), |s| {
+                        s.udp_send_to(h, buf, to)
+                    }),
             )
         })
         .await

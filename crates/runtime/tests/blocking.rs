@@ -59,8 +59,12 @@ fn refused_and_timeouts() {
     let e = TcpStream::connect(&a, "198.18.0.2:9".parse::<SocketAddr>().unwrap()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
     // No host at .3: connect_timeout gives up.
-    let e = TcpStream::connect_timeout(&a, &"198.18.0.3:9".parse().unwrap(), Duration::from_millis(300))
-        .unwrap_err();
+    let e = TcpStream::connect_timeout(
+        &a,
+        &"198.18.0.3:9".parse().unwrap(),
+        Duration::from_millis(300),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
 }
 
@@ -70,7 +74,8 @@ fn read_timeout_and_reset() {
     let l = TcpListener::bind(&b, "198.18.0.2:7001").unwrap();
     let mut c = TcpStream::connect(&a, "198.18.0.2:7001").unwrap();
     let (s, _) = l.accept().unwrap();
-    c.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let mut buf = [0u8; 16];
     let e = c.read(&mut buf).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
@@ -110,7 +115,10 @@ fn udp_boundaries_and_truncation() {
     sa.send_to(&vec![7u8; 3000], "198.18.0.2:5000").unwrap();
     let mut buf = [0u8; 100];
     let (n, from) = sb.recv_from(&mut buf).unwrap();
-    assert_eq!((&buf[..n], from), (&b"first"[..], "198.18.0.1:5000".parse().unwrap()));
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"first"[..], "198.18.0.1:5000".parse().unwrap())
+    );
     let r = sb.recv_from_full(&mut buf).unwrap();
     assert!(r.truncated);
     assert_eq!((r.len, r.datagram_len), (100, 3000));

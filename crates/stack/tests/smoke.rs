@@ -53,3 +53,72 @@ fn handshake_transfer_close() {
     assert_eq!(p.a.socket_count(), 1, "TIME_WAIT remains");
     assert!(p.run_until(120, |p| p.a.socket_count() == 0));
 }
+
+/// SO_REUSEADDR (Linux semantics): a port held by a TIME_WAIT connection
+/// can be listened on only with SO_REUSEADDR; a port with a listener never.
+#[test]
+fn reuseaddr_and_time_wait() {
+    let mut p = Pair::new(7);
+    let server: SocketAddr = format!("{B}:8080").parse().unwrap();
+    let l = p.b.tcp_listen(server, 8).unwrap();
+    assert_eq!(
+        p.b.tcp_listen(server, 8).unwrap_err().kind(),
+        std::io::ErrorKind::AddrInUse,
+        "second listener on the same port"
+    );
+    let c = p.a.tcp_connect(server, None).unwrap();
+    let mut s = None;
+    assert!(p.run_until(5, |p| {
+        if let Ok((h, _)) = p.b.tcp_accept(l) {
+            s = Some(h);
+        }
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    // The server closes first: it ends in TIME_WAIT on port 8080.
+    p.b.tcp_shutdown(s, Shutdown::Write).unwrap();
+    assert!(p.run_until(5, |p| p.a.tcp_recv(c, &mut [0u8; 8]).ok() == Some(0)));
+    p.a.tcp_close(c);
+    assert!(p.run_until(5, |p| p.b.tcp_state(s).unwrap() == TcpState::TimeWait));
+    p.b.tcp_close(s);
+    p.b.tcp_close(l);
+    assert_eq!(
+        p.b.socket_count(),
+        1,
+        "only the TIME_WAIT connection is left"
+    );
+    assert_eq!(
+        p.b.tcp_listen(server, 8).unwrap_err().kind(),
+        std::io::ErrorKind::AddrInUse,
+        "TIME_WAIT holds the port without SO_REUSEADDR"
+    );
+    let l2 = p.b.tcp_listen_reuse(server, 8, true).unwrap();
+    assert_eq!(p.b.tcp_state(l2).unwrap(), TcpState::Listen);
+    // After 2*MSL the TIME_WAIT is gone and a plain bind works again.
+    p.b.tcp_close(l2);
+    assert!(p.run_until(70, |p| p.b.socket_count() == 0));
+    let l3 = p.b.tcp_listen(server, 8).unwrap();
+    p.b.tcp_close(l3);
+}
+
+/// Ephemeral ports come from the configured range, differ per connection,
+/// and port 0 listeners get one too.
+#[test]
+fn ephemeral_ports() {
+    let mut p = Pair::new(9);
+    let server: SocketAddr = format!("{B}:80").parse().unwrap();
+    let _l = p.b.tcp_listen(server, 64).unwrap();
+    let mut ports = std::collections::BTreeSet::new();
+    for _ in 0..50 {
+        let c = p.a.tcp_connect(server, None).unwrap();
+        let port = p.a.tcp_local_addr(c).unwrap().port();
+        assert!((32768..=60999).contains(&port), "{port}");
+        ports.insert(port);
+    }
+    assert_eq!(ports.len(), 50, "distinct ports");
+    let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+    let l = p.a.tcp_listen(any, 4).unwrap();
+    let lp = p.a.tcp_local_addr(l).unwrap().port();
+    assert!((32768..=60999).contains(&lp));
+    assert!(!ports.contains(&lp));
+}

@@ -1,0 +1,60 @@
+mod common;
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ustack_runtime::tokio_net::{TcpListener, TcpStream, UdpSocket};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_echo_many_clients() {
+    let (a, b) = common::two_stacks();
+    let addr: SocketAddr = "198.18.0.2:7100".parse().unwrap();
+    let listener = TcpListener::bind(&b, addr).await.unwrap();
+    let server = tokio::spawn(async move {
+        for _ in 0..50 {
+            let (s, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                tokio::io::copy(&mut r, &mut w).await.unwrap();
+                w.shutdown().await.unwrap();
+            });
+        }
+    });
+    let mut tasks = Vec::new();
+    for i in 0..50usize {
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = TcpStream::connect(&a, addr).await.unwrap();
+            let msg: Vec<u8> = (0..(i * 997 + 1)).map(|j| (i + j) as u8).collect();
+            s.write_all(&msg).await.unwrap();
+            s.shutdown().await.unwrap();
+            let mut back = Vec::new();
+            s.read_to_end(&mut back).await.unwrap();
+            assert!(back == msg, "client {i}: echo differs");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    server.await.unwrap();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_udp_and_refused() {
+    let (a, b) = common::two_stacks();
+    let ua = UdpSocket::bind(&a, "198.18.0.1:6000".parse().unwrap())
+        .await
+        .unwrap();
+    let ub = UdpSocket::bind(&b, "198.18.0.2:6000".parse().unwrap())
+        .await
+        .unwrap();
+    ua.send_to(&[9u8; 2000], "198.18.0.2:6000".parse().unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let r = ub.recv_from_full(&mut buf).await.unwrap();
+    assert!(r.truncated);
+    assert_eq!(r.datagram_len, 2000);
+    let e = TcpStream::connect(&a, "198.18.0.2:1".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+}
