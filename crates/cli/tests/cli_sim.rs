@@ -1,0 +1,105 @@
+//! Runs the built `ustack` binary.
+use std::process::Command;
+
+fn ustack() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ustack"))
+}
+
+#[test]
+fn sim_json_with_loss() {
+    let out = ustack()
+        .args([
+            "sim", "--bytes", "200000", "--loss", "0.02", "--json", "--seed", "3",
+        ])
+        .output()
+        .expect("run ustack");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "status {:?}\nstdout {stdout}\nstderr {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "exactly one JSON line expected: {stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("valid JSON");
+    assert_eq!(v["intact"], serde_json::Value::Bool(true), "{v}");
+    assert_eq!(v["seed"], 3);
+    assert_eq!(v["bytes_delivered"], 200_000);
+    for key in [
+        "sim_seconds",
+        "goodput_mbps",
+        "retransmits",
+        "fast_retransmits",
+        "timeouts",
+        "client_final_state",
+        "server_final_state",
+        "packets_dropped_by_link",
+        "checksum_drops",
+        "trace_hash",
+        "wall_ms",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}: {v}");
+    }
+    assert!(
+        v["packets_dropped_by_link"].as_u64().is_some_and(|n| n > 0),
+        "{v}"
+    );
+}
+
+#[test]
+fn sim_human_output() {
+    let out = ustack()
+        .args(["sim", "--bytes", "100000", "--seed", "2"])
+        .output()
+        .expect("run ustack");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("intact:          yes"), "{stdout}");
+    assert!(stdout.contains("goodput"), "{stdout}");
+}
+
+#[test]
+fn bad_probability_is_rejected_clearly() {
+    let out = ustack()
+        .args(["sim", "--loss", "2"])
+        .output()
+        .expect("run ustack");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--loss") && stderr.contains("[0, 1]"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn bad_numbers_are_rejected_clearly() {
+    for args in [
+        ["sim", "--delay", "-3"],
+        ["sim", "--mtu", "20"],
+        ["sim", "--rate", "zero"],
+    ] {
+        let out = ustack().args(args).output().expect("run ustack");
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("invalid value"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn small_campaign_json() {
+    let out = ustack()
+        .args(["sim", "--campaign", "4", "--seed", "10", "--json"])
+        .output()
+        .expect("run ustack");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("valid JSON");
+    assert_eq!(v["runs"], 4, "{v}");
+    assert_eq!(v["failures"], 0, "{v}");
+    assert!(out.status.success());
+}

@@ -1,0 +1,426 @@
+//! A deterministic simulated network: hosts (each a sans-IO
+//! [`ustack::Stack`]) joined by simulated [`Link`]s, driven by a virtual
+//! clock that jumps from event to event.
+//!
+//! ```text
+//!   loop {
+//!       net.step()?;          // advance the clock, deliver, fire timers, transmit
+//!       /* application logic: tcp_send / tcp_recv on net.stack_mut(h) */
+//!   }
+//! ```
+//!
+//! Each [`Network::step`] moves the clock to the next event — the earliest
+//! pending delivery on any link or the earliest `poll_at()` of any stack —
+//! then, in a fixed order: delivers every packet due (links in the order
+//! they were added, packets by (time, sequence)), calls `handle_timeout` on
+//! every stack whose deadline has come (hosts in order), and drains
+//! `poll_transmit` of every stack into its links. Application calls made
+//! between steps happen at [`Network::now`]; a stack that then has output
+//! pending reports `poll_at() <= now`, so the next step transmits it
+//! without moving the clock.
+//!
+//! Nothing reads the wall clock, nothing iterates a hash map and all
+//! randomness is seeded, so the same seed gives a byte-identical packet
+//! trace; [`Network::trace_hash`] digests it for determinism tests.
+pub mod campaign;
+pub mod link;
+pub mod transfer;
+
+pub use link::{Link, LinkConfig, LinkCounters, LinkVerdict};
+
+use crate::pcap::PcapWriter;
+use siphasher::sip::SipHasher13;
+use std::hash::Hasher;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use ustack::rng::Rng;
+use ustack::{Instant, Stack};
+
+/// Size of the buffer handed to `poll_transmit`.
+pub const TX_BUF_LEN: usize = 65536;
+
+/// Index of a host in a [`Network`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub usize);
+
+/// Index of a link (one direction) in a [`Network`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LinkId(pub usize);
+
+/// Where packets are recorded to the pcap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CapturePoint {
+    /// As the sending stack emits them (before loss, corruption, ...).
+    #[default]
+    Transmit,
+    /// As they are handed to the receiving stack (after impairments).
+    Deliver,
+    /// Both (every delivered packet appears twice).
+    Both,
+}
+
+struct Host {
+    name: String,
+    stack: Stack,
+    addrs: Vec<IpAddr>,
+    packets_out: u64,
+    packets_in: u64,
+    unroutable: u64,
+}
+
+struct LinkEntry {
+    from: usize,
+    to: usize,
+    link: Link,
+}
+
+/// Why a step could not proceed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepError {
+    /// No packet in flight and no timer armed: nothing will ever happen.
+    Idle,
+    /// Writing the pcap failed.
+    Pcap(String),
+}
+
+impl core::fmt::Display for StepError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            StepError::Idle => f.write_str("network idle: no packet in flight and no timer armed"),
+            StepError::Pcap(e) => write!(f, "writing pcap: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// Hosts, links, a virtual clock, an optional capture and a trace digest.
+pub struct Network {
+    now: Instant,
+    hosts: Vec<Host>,
+    links: Vec<LinkEntry>,
+    pcap: Option<PcapWriter<Box<dyn Write + Send>>>,
+    capture: CapturePoint,
+    trace: SipHasher13,
+    trace_packets: u64,
+    steps: u64,
+    buf: Vec<u8>,
+}
+
+const DIR_TX: u8 = 0;
+const DIR_RX: u8 = 1;
+
+impl Default for Network {
+    fn default() -> Self {
+        Network::new()
+    }
+}
+
+impl Network {
+    /// An empty network at time zero.
+    pub fn new() -> Network {
+        Network::starting_at(Instant::ZERO)
+    }
+
+    /// An empty network whose clock starts at `start`.
+    pub fn starting_at(start: Instant) -> Network {
+        Network {
+            now: start,
+            hosts: Vec::new(),
+            links: Vec::new(),
+            pcap: None,
+            capture: CapturePoint::default(),
+            trace: SipHasher13::new_with_keys(0x7573_7461_636b, 0x0074_7261_6365),
+            trace_packets: 0,
+            steps: 0,
+            buf: vec![0; TX_BUF_LEN],
+        }
+    }
+
+    /// Adds a host; `addrs` are the addresses it owns (used to pick a link
+    /// when it has several).
+    pub fn add_host(
+        &mut self,
+        name: impl Into<String>,
+        stack: Stack,
+        addrs: Vec<IpAddr>,
+    ) -> HostId {
+        self.hosts.push(Host {
+            name: name.into(),
+            stack,
+            addrs,
+            packets_out: 0,
+            packets_in: 0,
+            unroutable: 0,
+        });
+        HostId(self.hosts.len() - 1)
+    }
+
+    /// Adds a one-way link `from → to`. Panics on an unknown host id (a
+    /// programming error, not input).
+    pub fn add_link(&mut self, from: HostId, to: HostId, cfg: LinkConfig, rng: Rng) -> LinkId {
+        assert!(
+            from.0 < self.hosts.len() && to.0 < self.hosts.len(),
+            "unknown host"
+        );
+        self.links.push(LinkEntry {
+            from: from.0,
+            to: to.0,
+            link: Link::new(cfg, rng),
+        });
+        LinkId(self.links.len() - 1)
+    }
+
+    /// Adds links both ways with the same configuration, each with its own
+    /// random stream forked from `rng`. Returns (a→b, b→a).
+    pub fn connect(
+        &mut self,
+        a: HostId,
+        b: HostId,
+        cfg: LinkConfig,
+        rng: &mut Rng,
+    ) -> (LinkId, LinkId) {
+        let ab = self.add_link(a, b, cfg.clone(), rng.fork());
+        let ba = self.add_link(b, a, cfg, rng.fork());
+        (ab, ba)
+    }
+
+    /// Records packets to `out` as a pcap stream.
+    pub fn set_pcap(
+        &mut self,
+        out: Box<dyn Write + Send>,
+        capture: CapturePoint,
+    ) -> io::Result<()> {
+        self.pcap = Some(PcapWriter::new(out)?);
+        self.capture = capture;
+        Ok(())
+    }
+
+    /// Flushes the pcap stream, if any.
+    pub fn flush_pcap(&mut self) -> io::Result<()> {
+        match &mut self.pcap {
+            Some(p) => p.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops recording, flushing and returning the pcap stream.
+    pub fn take_pcap(&mut self) -> io::Result<Option<Box<dyn Write + Send>>> {
+        match self.pcap.take() {
+            Some(p) => p.into_inner().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn stack(&self, h: HostId) -> &Stack {
+        &self.hosts[h.0].stack
+    }
+
+    pub fn stack_mut(&mut self, h: HostId) -> &mut Stack {
+        &mut self.hosts[h.0].stack
+    }
+
+    pub fn host_name(&self, h: HostId) -> &str {
+        &self.hosts[h.0].name
+    }
+
+    pub fn hosts(&self) -> usize {
+        self.hosts.len()
+    }
+
+    pub fn link(&self, l: LinkId) -> &Link {
+        &self.links[l.0].link
+    }
+
+    /// Counters summed over every link.
+    pub fn link_counters(&self) -> LinkCounters {
+        let mut c = LinkCounters::default();
+        for l in &self.links {
+            c.add(&l.link.counters());
+        }
+        c
+    }
+
+    /// Packets a host emitted, received, and could not route.
+    pub fn host_packets(&self, h: HostId) -> (u64, u64, u64) {
+        let host = &self.hosts[h.0];
+        (host.packets_out, host.packets_in, host.unroutable)
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Digest of every packet transmitted and delivered so far, with its
+    /// time, direction and endpoint.
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.finish()
+    }
+
+    /// Packets folded into the trace hash.
+    pub fn trace_packets(&self) -> u64 {
+        self.trace_packets
+    }
+
+    /// The time of the next event, if any: the earliest pending delivery or
+    /// stack deadline. May be `<= now` (work to do at once).
+    pub fn next_event(&self) -> Option<Instant> {
+        let links = self.links.iter().filter_map(|l| l.link.next_delivery());
+        let stacks = self.hosts.iter().filter_map(|h| h.stack.poll_at());
+        links.chain(stacks).min()
+    }
+
+    /// Advances the clock to the next event and processes everything due
+    /// then. Returns the new time.
+    pub fn step(&mut self) -> Result<Instant, StepError> {
+        let t = self.next_event().ok_or(StepError::Idle)?;
+        self.now = self.now.max(t);
+        self.process()?;
+        Ok(self.now)
+    }
+
+    /// Processes events until the next one is later than `until`, then sets
+    /// the clock to `until`; `max_steps` bounds the work (returns false if
+    /// it ran out).
+    pub fn run_until(&mut self, until: Instant, max_steps: u64) -> Result<bool, StepError> {
+        let mut n = 0;
+        while let Some(t) = self.next_event() {
+            if t > until {
+                break;
+            }
+            if n >= max_steps {
+                return Ok(false);
+            }
+            self.step()?;
+            n += 1;
+        }
+        self.now = self.now.max(until);
+        Ok(true)
+    }
+
+    /// Delivers, fires timers and transmits at the current time without
+    /// moving the clock (what `step` does after advancing it).
+    pub fn process(&mut self) -> Result<(), StepError> {
+        self.steps += 1;
+        let now = self.now;
+        // 1. Deliveries, link by link, in (time, sequence) order.
+        for li in 0..self.links.len() {
+            while let Some((_, pkt)) = self.links[li].link.pop_due(now) {
+                let to = self.links[li].to;
+                self.record(
+                    DIR_RX,
+                    li,
+                    &pkt,
+                    matches!(self.capture, CapturePoint::Deliver | CapturePoint::Both),
+                )?;
+                let host = &mut self.hosts[to];
+                host.packets_in += 1;
+                host.stack.receive(now, &pkt);
+            }
+        }
+        // 2. Timers.
+        for host in &mut self.hosts {
+            if host.stack.poll_at().is_some_and(|t| t <= now) {
+                host.stack.handle_timeout(now);
+            }
+        }
+        // 3. Transmissions.
+        self.transmit_all()
+    }
+
+    fn transmit_all(&mut self) -> Result<(), StepError> {
+        let now = self.now;
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut result = Ok(());
+        'hosts: for hi in 0..self.hosts.len() {
+            while let Some(n) = self.hosts[hi].stack.poll_transmit(now, &mut buf) {
+                let pkt = &buf[..n.min(buf.len())];
+                self.hosts[hi].packets_out += 1;
+                let Some(li) = self.route(hi, pkt) else {
+                    self.hosts[hi].unroutable += 1;
+                    tracing::debug!(host = %self.hosts[hi].name, len = pkt.len(), "sim: unroutable packet dropped");
+                    continue;
+                };
+                let capture = matches!(self.capture, CapturePoint::Transmit | CapturePoint::Both);
+                if let Err(e) = self.record(DIR_TX, li, pkt, capture) {
+                    result = Err(e);
+                    break 'hosts;
+                }
+                let verdict = self.links[li].link.send(now, pkt);
+                tracing::trace!(link = li, len = pkt.len(), ?verdict, "sim: packet sent");
+            }
+        }
+        self.buf = buf;
+        result
+    }
+
+    /// Picks the outgoing link of host `from` for `pkt`: the link to the
+    /// host owning the IPv4 destination, else the host's only link.
+    fn route(&self, from: usize, pkt: &[u8]) -> Option<usize> {
+        let dst = ipv4_dst(pkt);
+        let mut only = None;
+        let mut count = 0;
+        for (i, l) in self.links.iter().enumerate() {
+            if l.from != from {
+                continue;
+            }
+            if let Some(d) = dst {
+                if self.hosts[l.to].addrs.contains(&IpAddr::V4(d)) {
+                    return Some(i);
+                }
+            }
+            count += 1;
+            only = Some(i);
+        }
+        if count == 1 {
+            only
+        } else {
+            None
+        }
+    }
+
+    fn record(&mut self, dir: u8, link: usize, pkt: &[u8], capture: bool) -> Result<(), StepError> {
+        // Fixed byte order, so the digest is the same on every platform.
+        self.trace.write(&self.now.total_micros().to_le_bytes());
+        self.trace.write(&[dir]);
+        self.trace.write(&(link as u64).to_le_bytes());
+        self.trace.write(&(pkt.len() as u64).to_le_bytes());
+        self.trace.write(pkt);
+        self.trace_packets += 1;
+        if capture {
+            if let Some(p) = &mut self.pcap {
+                p.write_packet(self.now, pkt)
+                    .map_err(|e| StepError::Pcap(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The IPv4 destination of a packet, if it looks like IPv4.
+fn ipv4_dst(pkt: &[u8]) -> Option<Ipv4Addr> {
+    if pkt.len() < 20 || pkt[0] >> 4 != 4 {
+        return None;
+    }
+    Some(Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_destination_is_parsed_safely() {
+        assert_eq!(ipv4_dst(&[]), None);
+        assert_eq!(ipv4_dst(&[0x60; 40]), None);
+        let mut p = [0u8; 20];
+        p[0] = 0x45;
+        p[16..20].copy_from_slice(&[198, 18, 0, 2]);
+        assert_eq!(ipv4_dst(&p), Some(Ipv4Addr::new(198, 18, 0, 2)));
+    }
+}

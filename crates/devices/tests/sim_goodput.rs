@@ -1,0 +1,79 @@
+//! Throughput on clean links.
+use ustack::Duration;
+use ustack_devices::sim::link::LinkConfig;
+use ustack_devices::sim::transfer::{run_transfer, TransferConfig};
+
+#[test]
+fn clean_100mbit_20ms_rtt_reaches_90mbit() {
+    let cfg = TransferConfig {
+        bytes: 50_000_000,
+        link: LinkConfig {
+            rate_mbps: Some(100.0),
+            delay: Duration::from_millis(10),
+            ..LinkConfig::default()
+        },
+        seed: 1,
+        ..TransferConfig::default()
+    };
+    let r = run_transfer(&cfg);
+    eprintln!(
+        "50 MB over 100 Mbit/s, 20 ms RTT: {:.2} Mbit/s, {:.3} s simulated, {:.0} ms wall, {} retransmits, {} queue drops",
+        r.goodput_mbps, r.sim_seconds, r.wall_ms, r.retransmits, r.dropped_queue
+    );
+    assert!(r.intact, "{r:?}");
+    assert_eq!(r.bytes_delivered, 50_000_000);
+    assert!(
+        r.goodput_mbps >= 90.0,
+        "goodput {:.2} Mbit/s < 90: {r:?}",
+        r.goodput_mbps
+    );
+    assert!(r.goodput_mbps <= 100.0, "faster than the link: {r:?}");
+}
+
+#[test]
+fn ten_megabytes_on_a_clean_unlimited_link() {
+    // The `ustack sim` defaults: unlimited rate, 10 ms one-way delay.
+    let link = LinkConfig {
+        delay: Duration::from_millis(10),
+        ..LinkConfig::default()
+    };
+    let cfg = TransferConfig {
+        bytes: 10_000_000,
+        link,
+        seed: 1,
+        ..TransferConfig::default()
+    };
+    let r = run_transfer(&cfg);
+    eprintln!(
+        "10 MB unlimited, 10 ms delay: {:.1} Mbit/s, {:.3} s simulated, {:.0} ms wall, states {} / {}",
+        r.goodput_mbps, r.sim_seconds, r.wall_ms, r.client_final_state, r.server_final_state
+    );
+    assert!(r.intact, "{r:?}");
+    assert_eq!(r.bytes_delivered, 10_000_000);
+    assert_eq!(r.retransmits, 0, "{r:?}");
+    assert_eq!(r.packets_dropped_by_link, 0, "{r:?}");
+    for s in [&r.client_final_state, &r.server_final_state] {
+        assert!(s == "CLOSED" || s == "TIME-WAIT", "{r:?}");
+    }
+}
+
+#[test]
+fn ten_megabytes_with_zero_delay_both_ways() {
+    // Everything happens at t = 0: many steps without the clock moving.
+    let cfg = TransferConfig {
+        bytes: 10_000_000,
+        reverse_bytes: 10_000_000,
+        seed: 2,
+        ..TransferConfig::default()
+    };
+    let r = run_transfer(&cfg);
+    eprintln!(
+        "10 MB each way, zero delay: {:.6} s simulated, {} steps, {:.0} ms wall",
+        r.sim_seconds, r.steps, r.wall_ms
+    );
+    assert!(r.intact, "{r:?}");
+    assert_eq!(
+        (r.bytes_delivered, r.reverse_bytes_delivered),
+        (10_000_000, 10_000_000)
+    );
+}
