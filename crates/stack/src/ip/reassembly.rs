@@ -384,7 +384,11 @@ impl Reassembler {
     /// and, when fragment zero had arrived and was noted with
     /// `note_first_fragment`, its quote, so that ICMP Time Exceeded can be
     /// sent (RFC 1122 §3.3.2).
-    pub fn expire_with(&mut self, now: Instant, mut f: impl FnMut(FragKey, Option<&[u8]>)) -> usize {
+    pub fn expire_with(
+        &mut self,
+        now: Instant,
+        mut f: impl FnMut(FragKey, Option<&[u8]>),
+    ) -> usize {
         let mut dropped = 0;
         while let Some((&(first, _), &k)) = self.by_age.first_key_value() {
             if first + self.limits.timeout > now {

@@ -1579,7 +1579,9 @@ impl Stack {
         self.slots
             .iter()
             .filter(|s| match &s.socket {
-                Some(Socket::Tcp(t)) => !matches!(t.tcb.state, TcpState::Closed | TcpState::TimeWait),
+                Some(Socket::Tcp(t)) => {
+                    !matches!(t.tcb.state, TcpState::Closed | TcpState::TimeWait)
+                }
                 _ => false,
             })
             .count()

@@ -565,7 +565,8 @@ impl Tcb {
         // TS.Recent is void after 24 days of idleness (§5.5).
         if self.ts_enabled && !flags.rst() {
             if let Some((tsval, _)) = seg.options.timestamp {
-                let valid = now.saturating_since(self.ts_recent_age) < Duration::from_secs(24 * 86_400);
+                let valid =
+                    now.saturating_since(self.ts_recent_age) < Duration::from_secs(24 * 86_400);
                 if valid && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
                     self.ack_now = true;
                     return Outcome::Drop(DropReason::TcpPaws);

@@ -43,10 +43,23 @@ impl CongestionControl for NewReno {
         self.ssthresh
     }
     fn on_ack(&mut self, _now: Instant, acked: u32, _flight: u32, _rtt: Option<Duration>) {
+        let mut acked = acked;
         if self.cwnd < self.ssthresh {
-            // RFC 5681 §3.1 slow start with RFC 3465 byte counting (L = 2*SMSS).
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
-        } else {
+            // RFC 5681 §3.1 slow start with RFC 3465 byte counting. Like
+            // Linux (tcp_slow_start) we count every acknowledged byte
+            // instead of capping at L = 2*SMSS per ACK: receivers that
+            // coalesce (GRO, batched polling) send stretch ACKs, and a cap
+            // would stall the exponential growth. The growth stops at
+            // ssthresh; the rest of the ACK counts in avoidance.
+            let room = self.ssthresh - self.cwnd;
+            let grow = acked.min(room);
+            self.cwnd = self.cwnd.saturating_add(grow);
+            acked -= grow;
+            if acked == 0 {
+                return;
+            }
+        }
+        {
             // RFC 5681 §3.1 congestion avoidance, byte counting: one SMSS
             // per cwnd of data acknowledged.
             self.acked_accum = self.acked_accum.saturating_add(acked);
@@ -111,6 +124,23 @@ mod tests {
         c.on_congestion_event(t, 1000);
         assert_eq!(c.ssthresh(), 2000, "floor of 2*SMSS");
     }
+    #[test]
+    fn stretch_acks_grow_slow_start_up_to_ssthresh() {
+        let t = Instant::ZERO;
+        let mut c = NewReno::new(1000, 10);
+        // One ACK covering 10 segments doubles the window.
+        c.on_ack(t, 10_000, 0, None);
+        assert_eq!(c.cwnd(), 20_000);
+        c.on_congestion_event(t, 20_000);
+        c.on_recovery_exit(t, 0);
+        assert!(c.cwnd() <= c.ssthresh());
+        let before = c.cwnd();
+        c.on_ack(t, 100_000, 0, None);
+        assert!(c.cwnd() >= c.ssthresh(), "reaches ssthresh");
+        assert!(c.cwnd() <= c.ssthresh() + 1000, "then grows by at most 1 MSS per cwnd in avoidance");
+        assert!(c.cwnd() > before);
+    }
+
     #[test]
     fn iw_rfc6928() {
         assert_eq!(NewReno::iw(1460, 10), 14600);
