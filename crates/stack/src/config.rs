@@ -44,6 +44,11 @@ pub struct TcpConfig {
     pub fin_timeout: Duration,
     /// Maximum listen backlog accepted (Linux somaxconn 4096).
     pub max_backlog: usize,
+    /// Answer SYNs with SYN cookies (RFC 4987) when a listener's SYN queue
+    /// is full (Linux tcp_syncookies = 1).
+    pub syn_cookies: bool,
+    /// RFC 5961 §7: challenge ACKs per second, stack-wide (Linux 1000).
+    pub challenge_ack_limit: u32,
 }
 
 impl Default for TcpConfig {
@@ -67,6 +72,8 @@ impl Default for TcpConfig {
             max_ooo_ranges: 32,
             fin_timeout: Duration::from_secs(60),
             max_backlog: 4096,
+            syn_cookies: true,
+            challenge_ack_limit: 1000,
         }
     }
 }
@@ -93,6 +100,9 @@ pub struct Config {
     pub max_sockets: usize,
     /// Default UDP receive buffer (bytes of queued datagrams).
     pub udp_recv_buffer: usize,
+    /// ICMP errors per second we may send, with bursts of up to 50
+    /// (Linux icmp_ratelimit/icmp_msgs_per_sec spirit). 0 = unlimited.
+    pub icmp_error_rate: u32,
 }
 
 impl Default for Config {
@@ -108,6 +118,7 @@ impl Default for Config {
             ephemeral_ports: (32768, 60999),
             max_sockets: 1 << 20,
             udp_recv_buffer: 256 * 1024,
+            icmp_error_rate: 1000,
         }
     }
 }

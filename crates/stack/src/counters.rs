@@ -160,6 +160,15 @@ pub struct Counters {
     pub tcp_connections_opened: u64,
     pub tcp_connections_accepted: u64,
     pub tcp_connections_closed: u64,
+    /// RFC 5961 challenge ACKs sent, and suppressed by the rate limit.
+    pub tcp_challenge_acks: u64,
+    pub tcp_challenge_acks_limited: u64,
+    /// SYN cookies sent, accepted (connection created) and rejected.
+    pub syn_cookies_sent: u64,
+    pub syn_cookies_accepted: u64,
+    pub syn_cookies_rejected: u64,
+    /// ICMP errors not sent because of the rate limit.
+    pub icmp_errors_limited: u64,
     drops: [u64; DropReason::ALL.len()],
 }
 

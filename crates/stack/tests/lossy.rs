@@ -65,10 +65,11 @@ fn run(seed: u64, loss: f64, a_bytes: usize, b_bytes: usize) -> Result<(), Strin
                     }
                 }
             }
-            if side.sent == side.data.len() && !side.shut {
-                if st.tcp_shutdown(h, Shutdown::Write).is_ok() {
-                    side.shut = true;
-                }
+            if side.sent == side.data.len()
+                && !side.shut
+                && st.tcp_shutdown(h, Shutdown::Write).is_ok()
+            {
+                side.shut = true;
             }
             loop {
                 match st.tcp_recv(h, &mut buf) {

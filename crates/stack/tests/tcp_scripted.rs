@@ -7,6 +7,7 @@ use scripted::*;
 use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
+use ustack::wire::tcp::TcpOptions;
 use ustack::{DropReason, TcpState};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -731,7 +732,8 @@ fn full_backlog_drops_syn_silently() {
 
 #[test]
 fn full_syn_queue_drops_syn_silently() {
-    let mut h = Harness::new();
+    // Without SYN cookies a full SYN queue drops (no RST, Linux).
+    let mut h = Harness::with(|c| c.tcp.syn_cookies = false);
     let _l = h.listen(1);
     h.peer_syn(65535, mss_opt(1460));
     h.peer_port = PEER_PORT + 1;
@@ -1833,4 +1835,102 @@ fn harness_addresses() {
         h.peer_addr(),
         "198.18.0.2:40000".parse::<SocketAddr>().unwrap()
     );
+}
+
+// ======================================================================
+// SYN cookies (RFC 4987 §3.6)
+// ======================================================================
+
+#[test]
+fn full_syn_queue_answers_with_syn_cookie_and_ack_completes() {
+    let mut h = Harness::new();
+    let l = h.listen(1);
+    // One half-open connection fills the SYN queue (backlog 1).
+    h.peer_syn(65535, mss_opt(1460));
+    let sockets = h.stack.socket_count();
+    // The next client gets a stateless SYN-ACK carrying a cookie.
+    h.peer_port = PEER_PORT + 1;
+    h.inject(7000, 0, SYN, 65535, mss_opt(1460), &[]);
+    let synack = h.expect_segment();
+    synack.check(SYN | ACK, synack.seq, 7001);
+    assert_eq!(synack.options.mss, Some(1460));
+    h.expect_nothing();
+    assert_eq!(
+        h.stack.socket_count(),
+        sockets,
+        "no state for the cookie SYN"
+    );
+    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
+    // The ACK (with data) completes the handshake from the cookie alone.
+    h.inject(
+        7001,
+        synack.seq.wrapping_add(1),
+        ACK,
+        65535,
+        no_opts(),
+        b"hi",
+    );
+    let c = h.stack.counters();
+    assert_eq!(c.syn_cookies_accepted, 1);
+    let (conn, peer) = h.stack.tcp_accept(l).expect("cookie connection accepted");
+    assert_eq!(peer.port(), PEER_PORT + 1);
+    assert_eq!(h.stack.tcp_state(conn).unwrap(), TcpState::Established);
+    let mut buf = [0u8; 8];
+    assert_eq!(h.stack.tcp_recv(conn, &mut buf).unwrap(), 2);
+    assert_eq!(&buf[..2], b"hi");
+    // It sends with the MSS the cookie carried.
+    h.stack.tcp_set_nodelay(conn, true).unwrap();
+    h.stack.tcp_send(conn, &[1u8; 3000]).unwrap();
+    let mut seen = 0;
+    while let Some(seg) = h.poll_segment() {
+        if !seg.payload.is_empty() {
+            assert!(seg.payload.len() <= 1460);
+            seen += seg.payload.len();
+        }
+    }
+    assert!(seen >= 1460, "data flows on the cookie connection ({seen})");
+}
+
+#[test]
+fn forged_cookie_ack_gets_rst() {
+    let mut h = Harness::new();
+    let _l = h.listen(1);
+    h.peer_syn(65535, mss_opt(1460));
+    h.peer_port = PEER_PORT + 1;
+    h.inject(7000, 0, SYN, 65535, mss_opt(1460), &[]);
+    let synack = h.expect_segment();
+    // An ACK with a wrong cookie (off by one bit) is refused with a RST.
+    let bad = synack.seq ^ 0x10;
+    h.inject(7001, bad.wrapping_add(1), ACK, 65535, no_opts(), &[]);
+    let rst = h.expect_segment();
+    rst.check(RST, bad.wrapping_add(1), 0);
+    let c = h.stack.counters();
+    assert_eq!((c.syn_cookies_accepted, c.syn_cookies_rejected), (0, 1));
+}
+
+#[test]
+fn syn_cookie_carries_window_scale_in_timestamps() {
+    let mut h = Harness::with_defaults(|_| {});
+    let l = h.listen(1);
+    let ts_ws = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        timestamp: Some((1000, 0)),
+        ..TcpOptions::default()
+    };
+    h.peer_syn(65535, ts_ws);
+    h.peer_port = PEER_PORT + 1;
+    h.inject(7000, 0, SYN, 65535, ts_ws, &[]);
+    let synack = h.expect_segment();
+    let (tsval, tsecr) = synack.options.timestamp.expect("timestamps echoed");
+    assert_eq!(tsecr, 1000);
+    assert!(synack.options.window_scale.is_some());
+    let ack_opts = TcpOptions {
+        timestamp: Some((1001, tsval)),
+        ..TcpOptions::default()
+    };
+    // Window 100 scaled by 7 = 12800 bytes.
+    h.inject(7001, synack.seq.wrapping_add(1), ACK, 100, ack_opts, &[]);
+    let (conn, _) = h.stack.tcp_accept(l).expect("accepted");
+    assert_eq!(h.stack.tcp_info(conn).unwrap().snd_wnd, 100 << 7);
 }

@@ -12,7 +12,7 @@ use crate::ip::fragment;
 use crate::ip::reassembly::{FragKey, FragOutcome, Reassembler};
 use crate::ip::route::Routes;
 use crate::rng::Rng;
-use crate::tcp::conn::{ConnParams, Outcome, Tcb};
+use crate::tcp::conn::{ConnParams, CookieOptions, Outcome, Tcb};
 use crate::tcp::listener::Listener;
 use crate::tcp::TcpState;
 use crate::time::{Duration, Instant};
@@ -115,14 +115,60 @@ struct PortUse {
     listeners: u32,
 }
 
-/// A RST answering a segment that has no connection (or a bad one).
+/// A RST answering a segment that has no connection (or a bad one), or a
+/// stateless SYN-ACK carrying a SYN cookie.
 #[derive(Debug, Clone, Copy)]
 struct RstReply {
     local: SocketAddr,
     remote: SocketAddr,
     seq: u32,
     ack: Option<u32>,
+    /// Some: a SYN-ACK (window, options) instead of a RST.
+    synack: Option<(u16, TcpOptions)>,
 }
+
+/// A token bucket: `rate` per second, bursts of `burst`.
+#[derive(Debug, Clone)]
+struct RateLimit {
+    tokens: u64,
+    last: Instant,
+    rate: u64,
+    burst: u64,
+}
+
+impl RateLimit {
+    fn new(rate: u32, burst: u32) -> RateLimit {
+        RateLimit {
+            tokens: u64::from(burst),
+            last: Instant::ZERO,
+            rate: u64::from(rate),
+            burst: u64::from(burst),
+        }
+    }
+    /// Takes a token if one is available (rate 0 = unlimited).
+    fn take(&mut self, now: Instant) -> bool {
+        if self.rate == 0 {
+            return true;
+        }
+        let elapsed = now.saturating_since(self.last).as_micros() as u64;
+        let refill = elapsed.saturating_mul(self.rate) / 1_000_000;
+        if refill > 0 {
+            self.tokens = (self.tokens + refill).min(self.burst);
+            self.last = now;
+        }
+        if self.tokens > 0 {
+            self.tokens -= 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// MSS values a SYN cookie can carry (3 bits).
+const COOKIE_MSS: [u16; 8] = [216, 536, 1024, 1220, 1300, 1440, 1460, 8960];
+/// A cookie's time slot (RFC 4987 §3.6: a slowly incrementing counter).
+const COOKIE_SLOT_US: u64 = 64_000_000;
 
 /// Bound on prebuilt packets (UDP, ICMP) waiting for `poll_transmit`.
 const OUT_QUEUE_BYTES: usize = 4 << 20;
@@ -135,6 +181,9 @@ pub struct Stack {
     now: Instant,
     rng: Rng,
     isn_key: (u64, u64),
+    cookie_key: (u64, u64),
+    challenge_limit: RateLimit,
+    icmp_limit: RateLimit,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
@@ -194,12 +243,21 @@ impl Stack {
         let mut rng = Rng::new(config.seed);
         let hk = KeyedHash(rng.next_u64(), rng.next_u64());
         let isn_key = (rng.next_u64(), rng.next_u64());
+        let cookie_key = (rng.next_u64(), rng.next_u64());
+        let challenge_limit = RateLimit::new(
+            config.tcp.challenge_ack_limit,
+            config.tcp.challenge_ack_limit.max(1),
+        );
+        let icmp_limit = RateLimit::new(config.icmp_error_rate, 50);
         let ip_ident = rng.next_u32() as u16;
         Ok(Stack {
             routes,
             now: Instant::ZERO,
             rng,
             isn_key,
+            cookie_key,
+            challenge_limit,
+            icmp_limit,
             slots: Vec::new(),
             free_slots: Vec::new(),
             live: 0,
@@ -668,6 +726,7 @@ impl Stack {
                 remote,
                 seq: seg.ack,
                 ack: None,
+                synack: None,
             }
         } else {
             let len =
@@ -677,6 +736,7 @@ impl Stack {
                 remote,
                 seq: 0,
                 ack: Some(seg.seq.wrapping_add(len)),
+                synack: None,
             }
         };
         if self.rst_queue.len() < RST_QUEUE_MAX {
@@ -705,6 +765,12 @@ impl Stack {
             // First, an incoming RST is ignored.
             return self.counters.drop(DropReason::TcpInvalid);
         }
+        if flags.ack() && !flags.syn() && self.config.tcp.syn_cookies {
+            // RFC 4987 §3.6: an ACK may complete a SYN-cookie handshake.
+            if let Some(c) = self.check_cookie(local, remote, seg) {
+                return self.cookie_connection(lh, local, remote, seg, c);
+            }
+        }
         if flags.ack() {
             // Second, any ACK is bad: <SEQ=SEG.ACK><CTL=RST>.
             self.counters.drop(DropReason::TcpInvalid);
@@ -714,6 +780,7 @@ impl Stack {
                     remote,
                     seq: seg.ack,
                     ack: None,
+                    synack: None,
                 });
             }
             return;
@@ -723,11 +790,15 @@ impl Stack {
         }
         // Third, a SYN: queue a child in SYN-RECEIVED, unless the queues
         // are full (then drop: the client retries; Linux does not reset).
-        let full = match self.slot(lh) {
-            Some(Socket::Listener(l)) => l.is_full(),
-            _ => true,
+        let (syn_full, accept_full) = match self.slot(lh) {
+            Some(Socket::Listener(l)) => (l.syn_queue_full(), l.accept_queue_full()),
+            _ => (true, true),
         };
-        if full || self.live >= self.config.max_sockets {
+        if syn_full && !accept_full && self.config.tcp.syn_cookies {
+            // RFC 4987 §3.6: answer statelessly with a SYN cookie.
+            return self.send_cookie(local, remote, seg);
+        }
+        if syn_full || accept_full || self.live >= self.config.max_sockets {
             return self.counters.drop(DropReason::TcpListenOverflow);
         }
         self.tick(self.now);
@@ -760,6 +831,178 @@ impl Stack {
         self.after_tcp(h);
     }
 
+    fn cookie_slot(&self) -> u32 {
+        (self.now.total_micros() / COOKIE_SLOT_US) as u32
+    }
+
+    /// RFC 4987 §3.6 cookie: 5 bits of time slot, 3 bits of MSS index, 24
+    /// bits of a keyed SipHash over the 4-tuple, the client ISN, slot and
+    /// MSS index.
+    fn syn_cookie(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        irs: u32,
+        slot: u32,
+        mss_idx: u32,
+    ) -> u32 {
+        let mut h = SipHasher24::new_with_keys(self.cookie_key.0, self.cookie_key.1);
+        local.hash(&mut h);
+        remote.hash(&mut h);
+        irs.hash(&mut h);
+        slot.hash(&mut h);
+        mss_idx.hash(&mut h);
+        ((slot & 0x1f) << 27) | ((mss_idx & 7) << 24) | (h.finish() as u32 & 0x00ff_ffff)
+    }
+
+    /// Per-flow offset of the TSval clock for cookie connections (the
+    /// connection created later must continue the SYN-ACK's clock).
+    fn cookie_ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        let mut h = SipHasher24::new_with_keys(self.cookie_key.1, self.cookie_key.0);
+        local.hash(&mut h);
+        remote.hash(&mut h);
+        h.finish() as u32
+    }
+
+    fn send_cookie(&mut self, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr<'_>) {
+        let peer_mss = seg.options.mss.unwrap_or(536);
+        let mss_idx = COOKIE_MSS.iter().rposition(|m| *m <= peer_mss).unwrap_or(0) as u32;
+        let cookie = self.syn_cookie(local, remote, seg.seq, self.cookie_slot(), mss_idx);
+        let cfg = &self.config.tcp;
+        let mut options = TcpOptions {
+            mss: Some(self.config.mtu.saturating_sub(40).min(65535) as u16),
+            ..TcpOptions::default()
+        };
+        if let Some((tsval, _)) = seg.options.timestamp.filter(|_| cfg.timestamps) {
+            // Like Linux, the options the cookie cannot hold ride in the
+            // low 5 bits of our TSval, echoed back in the ACK's TSecr:
+            // bits 0-3 the peer's window scale (15 = none), bit 4 SACK
+            // permitted. Our own shift follows from the configuration.
+            let ws = match seg.options.window_scale {
+                Some(peer) if cfg.window_scaling => {
+                    let mut s = 0u8;
+                    while s < 14 && (cfg.recv_buffer >> s) > 65535 {
+                        s += 1;
+                    }
+                    options.window_scale = Some(s);
+                    u32::from(peer.min(14))
+                }
+                _ => 15,
+            };
+            let sack = seg.options.sack_permitted && cfg.sack;
+            options.sack_permitted = sack;
+            let clock =
+                (self.now.total_millis() as u32).wrapping_add(self.cookie_ts_offset(local, remote));
+            let ours = (clock & !0x1f) | ws | (u32::from(sack) << 4);
+            options.timestamp = Some((ours, tsval));
+        }
+        let window = cfg.recv_buffer.min(65535) as u16;
+        self.counters.syn_cookies_sent += 1;
+        if self.rst_queue.len() < RST_QUEUE_MAX {
+            self.rst_queue.push_back(RstReply {
+                local,
+                remote,
+                seq: cookie,
+                ack: Some(seg.seq.wrapping_add(1)),
+                synack: Some((window, options)),
+            });
+        }
+    }
+
+    /// Validates the cookie in an ACK to a listener (current or previous
+    /// time slot); returns the options it carries.
+    fn check_cookie(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+    ) -> Option<CookieOptions> {
+        let cookie = seg.ack.wrapping_sub(1);
+        let irs = seg.seq.wrapping_sub(1);
+        let now_slot = self.cookie_slot();
+        let mss_idx = (cookie >> 24) & 7;
+        let valid = [now_slot, now_slot.wrapping_sub(1)]
+            .into_iter()
+            .any(|slot| {
+                (slot & 0x1f) == cookie >> 27
+                    && self.syn_cookie(local, remote, irs, slot, mss_idx) == cookie
+            });
+        if !valid {
+            self.counters.syn_cookies_rejected += 1;
+            return None;
+        }
+        let (window_scale, sack, timestamps) = match seg.options.timestamp {
+            Some((_, tsecr)) => {
+                let ws = (tsecr & 0xf) as u8;
+                (
+                    if ws == 15 { None } else { Some(ws) },
+                    tsecr & 0x10 != 0,
+                    true,
+                )
+            }
+            None => (None, false, false),
+        };
+        Some(CookieOptions {
+            mss: COOKIE_MSS[mss_idx as usize],
+            window_scale,
+            sack,
+            timestamps,
+        })
+    }
+
+    /// Creates the ESTABLISHED connection a valid cookie stands for.
+    fn cookie_connection(
+        &mut self,
+        lh: SocketHandle,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+        c: CookieOptions,
+    ) {
+        let accept_full = match self.slot(lh) {
+            Some(Socket::Listener(l)) => l.accept_queue_full(),
+            _ => true,
+        };
+        if accept_full || self.live >= self.config.max_sockets {
+            return self.counters.drop(DropReason::TcpListenOverflow);
+        }
+        let params = ConnParams {
+            cfg: &self.config.tcp,
+            local,
+            remote,
+            iss: seg.ack.wrapping_sub(1),
+            ts_offset: self.cookie_ts_offset(local, remote),
+            mtu: self.config.mtu,
+            now: self.now,
+        };
+        let tcb = Tcb::new_from_cookie(&params, seg, c);
+        let sock = TcpSock {
+            tcb: Box::new(tcb),
+            parent: Some(lh),
+            app_holds: false,
+            in_map: true,
+        };
+        let Ok(h) = self.alloc(Socket::Tcp(sock)) else {
+            return self.counters.drop(DropReason::TcpListenOverflow);
+        };
+        self.counters.syn_cookies_accepted += 1;
+        self.tcp_conns.insert((local, remote), h);
+        self.use_port(local.port(), false);
+        if let Some(Socket::Listener(l)) = self.slot_mut(lh) {
+            l.accept_queue.push_back(h);
+        }
+        self.mark_event(lh);
+        // The ACK may carry data: let the new connection process it.
+        let now = self.now;
+        let outcome = match self.tcp_mut(h) {
+            Some(t) => t.tcb.on_segment(now, seg),
+            None => return,
+        };
+        self.handle_outcome(h, local, remote, outcome);
+        self.mark_dirty(h);
+        self.after_tcp(h);
+    }
+
     fn handle_outcome(
         &mut self,
         h: SocketHandle,
@@ -770,6 +1013,19 @@ impl Stack {
         match outcome {
             Outcome::Ok => {}
             Outcome::Drop(r) => self.counters.drop(r),
+            Outcome::Challenge => {
+                // RFC 5961 §7: challenge ACKs are throttled stack-wide.
+                self.counters.drop(DropReason::TcpInvalid);
+                let now = self.now;
+                if self.challenge_limit.take(now) {
+                    self.counters.tcp_challenge_acks += 1;
+                    if let Some(t) = self.tcp_mut(h) {
+                        t.tcb.send_ack();
+                    }
+                } else {
+                    self.counters.tcp_challenge_acks_limited += 1;
+                }
+            }
             Outcome::ResetReply { seq } => {
                 self.counters.drop(DropReason::TcpInvalid);
                 if self.rst_queue.len() < RST_QUEUE_MAX {
@@ -778,6 +1034,7 @@ impl Stack {
                         remote,
                         seq: seq.0,
                         ack: None,
+                        synack: None,
                     });
                 }
             }
@@ -977,6 +1234,10 @@ impl Stack {
     /// ICMP destination unreachable about a datagram we received (RFC 792;
     /// never about ICMP errors or non-first fragments, RFC 1122 §3.2.2).
     fn send_icmp_error(&mut self, to: Ipv4Addr, from: Ipv4Addr, code: u8, quote: &[u8]) {
+        if !self.icmp_limit.take(self.now) {
+            self.counters.icmp_errors_limited += 1;
+            return;
+        }
         let q = &quote[..quote.len().min(icmp::MAX_QUOTE)];
         let msg = Icmpv4Repr::DstUnreachable {
             code,
@@ -1007,10 +1268,12 @@ impl Stack {
             return Some(p.len());
         }
         if let Some(r) = self.rst_queue.pop_front() {
-            let flags = if r.ack.is_some() {
-                TcpFlags::RST | TcpFlags::ACK
-            } else {
-                TcpFlags::RST
+            let (flags, window, options) = match r.synack {
+                Some((window, options)) => (TcpFlags::SYN | TcpFlags::ACK, window, options),
+                None if r.ack.is_some() => {
+                    (TcpFlags::RST | TcpFlags::ACK, 0, TcpOptions::default())
+                }
+                None => (TcpFlags::RST, 0, TcpOptions::default()),
             };
             let repr = TcpRepr {
                 src_port: r.local.port(),
@@ -1018,13 +1281,15 @@ impl Stack {
                 seq: r.seq,
                 ack: r.ack.unwrap_or(0),
                 flags,
-                window: 0,
+                window,
                 urgent: 0,
-                options: TcpOptions::default(),
+                options,
                 payload: &[],
             };
             let n = repr.emit(&mut buf[ipv4::HEADER_LEN..], r.local.ip(), r.remote.ip());
-            self.counters.tcp.rsts_out += 1;
+            if r.synack.is_none() {
+                self.counters.tcp.rsts_out += 1;
+            }
             self.counters.tcp.segments_out += 1;
             return Some(self.finish_ip(
                 buf,
@@ -1172,6 +1437,10 @@ impl Stack {
         for (key, quote) in timed_out {
             // Never about broadcast/multicast datagrams (RFC 1122 §3.2.2).
             if !self.routes.is_local(IpAddr::V4(key.dst)) {
+                continue;
+            }
+            if !self.icmp_limit.take(now) {
+                self.counters.icmp_errors_limited += 1;
                 continue;
             }
             let msg = Icmpv4Repr::TimeExceeded {

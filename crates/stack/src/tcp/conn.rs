@@ -40,6 +40,18 @@ pub(crate) enum Outcome {
     },
     /// A passive open completed (SYN-RECEIVED → ESTABLISHED).
     Established,
+    /// RFC 5961 challenge ACK due (segment dropped): the stack sends it
+    /// unless the stack-wide challenge-ACK budget (§7) is spent.
+    Challenge,
+}
+
+/// Options recovered from a SYN cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CookieOptions {
+    pub mss: u16,
+    pub window_scale: Option<u8>,
+    pub sack: bool,
+    pub timestamps: bool,
 }
 
 /// Parameters fixed when the connection is created.
@@ -273,6 +285,51 @@ impl Tcb {
         t.passive = true;
         t.accept_syn(p.now, syn);
         t
+    }
+
+    /// A connection validated by a SYN cookie (RFC 4987 §3.6): the ACK
+    /// `seg` completes a handshake whose SYN-ACK we sent without state.
+    /// `iss` (in `p`) is SEG.ACK - 1; the options come from the cookie.
+    pub fn new_from_cookie(p: &ConnParams<'_>, seg: &TcpRepr<'_>, c: CookieOptions) -> Tcb {
+        let mut t = Tcb::new(p, TcpState::Established);
+        t.passive = true;
+        t.irs = Seq(seg.seq.wrapping_sub(1));
+        t.rcv_nxt = t.irs + 1u32;
+        t.last_ack_sent = t.rcv_nxt;
+        t.peer_mss = c.mss.max(MIN_MSS);
+        t.peer_offered_ws = c.window_scale.is_some();
+        match c.window_scale {
+            Some(ws) if t.offer_wscale => {
+                t.snd_wscale = ws.min(MAX_WSCALE);
+                t.rcv_wscale = wscale_for(t.rx.capacity());
+            }
+            _ => {
+                t.snd_wscale = 0;
+                t.rcv_wscale = 0;
+            }
+        }
+        // The SYN-ACK advertised an unscaled window of at most 64 KiB.
+        t.rcv_adv = t.rcv_nxt + (t.rx.capacity().min(65535) as u32);
+        if let (Some((tsval, _)), true) = (seg.options.timestamp, c.timestamps && t.offer_ts) {
+            t.ts_enabled = true;
+            t.ts_recent = tsval;
+            t.ts_recent_age = p.now;
+        }
+        t.sack_permitted = c.sack && t.offer_sack;
+        t.snd_una = t.iss + 1u32;
+        t.snd_nxt = t.snd_una;
+        t.snd_max = t.snd_una;
+        t.snd_wnd = u32::from(seg.window) << t.snd_wscale;
+        t.max_snd_wnd = t.snd_wnd;
+        t.snd_wl1 = Seq(seg.seq);
+        t.snd_wl2 = Seq(seg.ack);
+        t.update_smss();
+        t
+    }
+
+    /// Sends an ACK at the next poll (challenge ACKs the stack allowed).
+    pub fn send_ack(&mut self) {
+        self.ack_now = true;
     }
 
     /// Records the peer's SYN: IRS, RCV.NXT and option negotiation.
@@ -615,8 +672,7 @@ impl Tcb {
         if flags.rst() {
             if seq != self.rcv_nxt {
                 // In window but not exact: challenge ACK.
-                self.ack_now = true;
-                return Outcome::Drop(DropReason::TcpInvalid);
+                return Outcome::Challenge;
             }
             match self.state {
                 TcpState::SynReceived => {
@@ -646,8 +702,7 @@ impl Tcb {
         // Fourth, check the SYN bit: RFC 5961 §4.2 challenge ACK in any
         // synchronized state (and SYN-RECEIVED of an active open).
         if flags.syn() {
-            self.ack_now = true;
-            return Outcome::Drop(DropReason::TcpInvalid);
+            return Outcome::Challenge;
         }
 
         // Fifth, check the ACK field.
@@ -726,8 +781,7 @@ impl Tcb {
         }
         let max_wnd = self.max_snd_wnd.max(65535);
         if ack.lt(self.snd_una - max_wnd) {
-            self.ack_now = true;
-            return Err(Outcome::Drop(DropReason::TcpInvalid));
+            return Err(Outcome::Challenge);
         }
         let window = u32::from(seg.window) << self.snd_wscale;
 

@@ -27,7 +27,10 @@ impl Listener {
         }
     }
     /// A full queue drops SYNs (it does not reset): Linux semantics.
-    pub fn is_full(&self) -> bool {
-        self.syn_queue >= self.backlog || self.accept_queue.len() >= self.backlog
+    pub fn syn_queue_full(&self) -> bool {
+        self.syn_queue >= self.backlog
+    }
+    pub fn accept_queue_full(&self) -> bool {
+        self.accept_queue.len() >= self.backlog
     }
 }

@@ -24,6 +24,9 @@ pub fn stack_with(addr: &str, seed: u64, f: impl FnOnce(&mut Config)) -> Stack {
     Stack::new(c).expect("stack")
 }
 
+/// Decides whether a packet passes: (to_b, bytes, index) → deliver?
+pub type Filter = Box<dyn FnMut(bool, &[u8], u64) -> bool>;
+
 /// A logged packet: (time, to_b, bytes, passed the filter).
 pub type LogEntry = (Instant, bool, Vec<u8>, bool);
 
@@ -36,7 +39,7 @@ pub struct Pair {
     /// (deliver_at, to_b, bytes)
     pub inflight: VecDeque<(Instant, bool, Vec<u8>)>,
     /// Return false to drop a packet: (to_b, bytes, index).
-    pub filter: Box<dyn FnMut(bool, &[u8], u64) -> bool>,
+    pub filter: Filter,
     pub sent: u64,
     pub log: Vec<LogEntry>,
 }

@@ -137,7 +137,10 @@ mod tests {
         let before = c.cwnd();
         c.on_ack(t, 100_000, 0, None);
         assert!(c.cwnd() >= c.ssthresh(), "reaches ssthresh");
-        assert!(c.cwnd() <= c.ssthresh() + 1000, "then grows by at most 1 MSS per cwnd in avoidance");
+        assert!(
+            c.cwnd() <= c.ssthresh() + 1000,
+            "then grows by at most 1 MSS per cwnd in avoidance"
+        );
         assert!(c.cwnd() > before);
     }
 
