@@ -72,6 +72,12 @@ pub struct SimArgs {
     /// Disable Nagle's algorithm on both sides.
     #[arg(long)]
     pub nodelay: bool,
+    /// Congestion control of both sides: newreno or cubic.
+    #[arg(long, value_name = "ALGO", default_value = "newreno")]
+    pub cc: ustack::tcp::cc::CongestionKind,
+    /// Do not negotiate TCP timestamps (RFC 7323).
+    #[arg(long)]
+    pub no_timestamps: bool,
     /// Write every transmitted packet to this pcap file (with --campaign:
     /// only for a campaign of 1, which then reports that run in full).
     #[arg(long, value_name = "FILE")]
@@ -149,7 +155,11 @@ impl SimArgs {
             seed: self.seed,
             nodelay: self.nodelay,
             pcap: self.pcap.clone(),
-            tcp: None,
+            tcp: Some(ustack::TcpConfig {
+                congestion: self.cc,
+                timestamps: !self.no_timestamps,
+                ..ustack::TcpConfig::default()
+            }),
             time_limit: Duration::from_secs(self.time_limit),
             check_no_state_left: self.check_state,
             ..TransferConfig::default()

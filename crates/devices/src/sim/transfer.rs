@@ -116,6 +116,9 @@ pub struct TransferReport {
     pub dup_acks: u64,
     pub ooo_segments: u64,
     pub rsts: u64,
+    /// TCP mechanisms in effect: congestion control and timestamps.
+    pub congestion_control: String,
+    pub timestamps: bool,
     pub client_final_state: String,
     pub server_final_state: String,
     /// Packets offered to the links (both directions).
@@ -500,7 +503,7 @@ impl Run {
     }
 
     /// Fills the report from the run's state (also after a failure).
-    fn fill(&mut self, _cfg: &TransferConfig, report: &mut TransferReport) {
+    fn fill(&mut self, cfg: &TransferConfig, report: &mut TransferReport) {
         if !self.counted {
             self.count();
             self.end = self.net.now();
@@ -524,6 +527,9 @@ impl Run {
         report.dup_acks = t.dup_acks;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;
+        let tcp = tcp_config(cfg);
+        report.congestion_control = tcp.congestion.as_str().to_string();
+        report.timestamps = tcp.timestamps;
         report.client_final_state = self.client.state_name();
         report.server_final_state = self.server.state_name();
         let l = self.net.link_counters();

@@ -2,8 +2,10 @@
 //! be swapped per connection. Loss *detection* and recovery bookkeeping
 //! (dup ACKs, recover point, window inflation) live in the sender; the
 //! controller only owns cwnd and ssthresh.
+mod cubic;
 mod newreno;
 
+pub use cubic::Cubic;
 pub use newreno::NewReno;
 
 use crate::time::{Duration, Instant};
@@ -14,6 +16,30 @@ pub enum CongestionKind {
     /// RFC 5681 + RFC 6582.
     #[default]
     NewReno,
+    /// RFC 9438.
+    Cubic,
+}
+
+impl core::str::FromStr for CongestionKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "newreno" | "reno" => Ok(CongestionKind::NewReno),
+            "cubic" => Ok(CongestionKind::Cubic),
+            other => Err(format!(
+                "unknown congestion control '{other}' (expected newreno or cubic)"
+            )),
+        }
+    }
+}
+
+impl CongestionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CongestionKind::NewReno => "newreno",
+            CongestionKind::Cubic => "cubic",
+        }
+    }
 }
 
 /// Window control events from the sender.
@@ -38,22 +64,26 @@ pub trait CongestionControl {
 #[derive(Debug, Clone)]
 pub enum Controller {
     NewReno(NewReno),
+    Cubic(Cubic),
 }
 
 impl Controller {
     pub fn new(kind: CongestionKind, mss: u32, initial_window: u32) -> Controller {
         match kind {
             CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss, initial_window)),
+            CongestionKind::Cubic => Controller::Cubic(Cubic::new(mss, initial_window)),
         }
     }
     fn inner(&self) -> &dyn CongestionControl {
         match self {
             Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
         }
     }
     fn inner_mut(&mut self) -> &mut dyn CongestionControl {
         match self {
             Controller::NewReno(c) => c,
+            Controller::Cubic(c) => c,
         }
     }
 }

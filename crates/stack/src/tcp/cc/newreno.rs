@@ -12,6 +12,12 @@ pub struct NewReno {
     initial_window: u32,
 }
 
+/// RFC 6928 §2: IW = min(10*MSS, max(2*MSS, 14600)) for IW10;
+/// generalised to `segments`.
+pub(super) fn initial_window(mss: u32, segments: u32) -> u32 {
+    NewReno::iw(mss, segments)
+}
+
 impl NewReno {
     pub fn new(mss: u32, initial_window: u32) -> NewReno {
         let mss = mss.max(1);

@@ -1,0 +1,270 @@
+//! CUBIC congestion control (RFC 9438), in integer arithmetic.
+//!
+//! Units: windows in bytes, time in milliseconds. C = 0.4, β = 0.7.
+//! W_cubic(t) = C·(t − K)³ + W_max (in segments), K = ∛(W_max·(1−β)/C).
+use super::CongestionControl;
+use crate::time::{Duration, Instant};
+
+/// β_cubic = 7/10 (RFC 9438 §4.6).
+const BETA_NUM: u64 = 7;
+const BETA_DEN: u64 = 10;
+
+#[derive(Debug, Clone)]
+pub struct Cubic {
+    mss: u32,
+    cwnd: u32,
+    ssthresh: u32,
+    /// W_max in bytes: the window before the last reduction.
+    w_max: u64,
+    /// W_max before that, for fast convergence (§4.7).
+    w_last_max: u64,
+    /// Start of the current congestion-avoidance epoch.
+    epoch_start: Option<Instant>,
+    /// K in milliseconds.
+    k_ms: u64,
+    /// Reno-friendly estimate W_est in bytes (§4.3), scaled by 1000.
+    w_est_milli: u64,
+    /// Smoothed RTT in ms (for W_cubic(t + RTT)).
+    srtt_ms: u64,
+    initial_window: u32,
+}
+
+/// Integer cube root (floor) of `x`.
+fn icbrt(x: u128) -> u64 {
+    if x == 0 {
+        return 0;
+    }
+    // Newton iteration from an upper bound.
+    let bits = 128 - x.leading_zeros();
+    let mut y: u128 = 1u128 << bits.div_ceil(3);
+    loop {
+        let next = (2 * y + x / (y * y)) / 3;
+        if next >= y {
+            break;
+        }
+        y = next;
+    }
+    while y * y * y > x {
+        y -= 1;
+    }
+    while (y + 1) * (y + 1) * (y + 1) <= x {
+        y += 1;
+    }
+    y as u64
+}
+
+impl Cubic {
+    pub fn new(mss: u32, initial_window: u32) -> Cubic {
+        let mss = mss.max(1);
+        Cubic {
+            mss,
+            cwnd: super::newreno::initial_window(mss, initial_window),
+            ssthresh: u32::MAX,
+            w_max: 0,
+            w_last_max: 0,
+            epoch_start: None,
+            k_ms: 0,
+            w_est_milli: 0,
+            srtt_ms: 100,
+            initial_window,
+        }
+    }
+
+    /// W_cubic(t) in bytes, t in ms since the epoch start (RFC 9438 eq. 1).
+    fn w_cubic(&self, t_ms: u64) -> u64 {
+        let d = (t_ms as i128 - self.k_ms as i128).clamp(-1_000_000, 1_000_000);
+        // C·d³ segments with d in ms: 0.4·d³/1e9 segments.
+        let seg_delta = 4 * d * d * d * i128::from(self.mss) / 10_000_000_000;
+        (self.w_max as i128 + seg_delta).clamp(0, i128::from(u32::MAX)) as u64
+    }
+
+    /// Starts a new congestion-avoidance epoch (§4.2).
+    fn start_epoch(&mut self, now: Instant) {
+        self.epoch_start = Some(now);
+        if u64::from(self.cwnd) < self.w_max {
+            // K = ∛(W_max·(1−β)/C) seconds, computed from the bytes still
+            // to regain: ∛((W_max − cwnd)/C) in segments (RFC 9438 eq. 2
+            // with cwnd the reduced window).
+            let gap_seg_milli = (self.w_max - u64::from(self.cwnd)) * 1000 / u64::from(self.mss);
+            // K³ [s³] = gap / 0.4 → in ms³: gap_seg * 2.5e9.
+            let k3_ms = u128::from(gap_seg_milli) * 2_500_000_000 / 1000;
+            self.k_ms = icbrt(k3_ms);
+        } else {
+            self.k_ms = 0;
+            self.w_max = u64::from(self.cwnd);
+        }
+        self.w_est_milli = u64::from(self.cwnd) * 1000;
+    }
+
+    fn reduce(&mut self) {
+        let cwnd = u64::from(self.cwnd);
+        // §4.7 fast convergence.
+        if cwnd < self.w_last_max {
+            self.w_last_max = cwnd;
+            self.w_max = cwnd * (BETA_DEN + BETA_NUM) / (2 * BETA_DEN);
+        } else {
+            self.w_last_max = cwnd;
+            self.w_max = cwnd;
+        }
+        // §4.6: ssthresh = cwnd·β (at least 2 segments).
+        let reduced = (cwnd * BETA_NUM / BETA_DEN).max(2 * u64::from(self.mss));
+        self.ssthresh = reduced.min(u64::from(u32::MAX)) as u32;
+        self.epoch_start = None;
+    }
+}
+
+impl CongestionControl for Cubic {
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+    fn on_ack(&mut self, now: Instant, acked: u32, _flight: u32, rtt: Option<Duration>) {
+        if let Some(r) = rtt {
+            let r = r.as_millis().max(1) as u64;
+            self.srtt_ms = (7 * self.srtt_ms + r) / 8;
+        }
+        let mut acked = acked;
+        if self.cwnd < self.ssthresh {
+            // Slow start as in RFC 5681 (§4.10), counting all acked bytes.
+            let grow = acked.min(self.ssthresh - self.cwnd);
+            self.cwnd = self.cwnd.saturating_add(grow);
+            acked -= grow;
+            if acked == 0 {
+                return;
+            }
+        }
+        let start = match self.epoch_start {
+            Some(s) => s,
+            None => {
+                self.start_epoch(now);
+                now
+            }
+        };
+        let cwnd = u64::from(self.cwnd);
+        let t = now.saturating_since(start).as_millis() as u64;
+        // §4.4: target = W_cubic(t + RTT), bounded to [cwnd, 1.5·cwnd].
+        let target = self.w_cubic(t + self.srtt_ms).clamp(cwnd, cwnd * 3 / 2);
+        // cwnd += (target − cwnd)/cwnd per acked segment (in bytes).
+        let inc = (target - cwnd) * u64::from(acked) / cwnd.max(1);
+        // §4.3 Reno-friendly region: W_est += α·acked/cwnd, α = 3(1−β)/(1+β).
+        let alpha_milli = 3000 * (BETA_DEN - BETA_NUM) / (BETA_DEN + BETA_NUM);
+        self.w_est_milli += alpha_milli * u64::from(acked) * u64::from(self.mss) / cwnd.max(1);
+        let mut new = cwnd + inc;
+        let w_est = self.w_est_milli / 1000;
+        if w_est > new {
+            new = w_est;
+        }
+        self.cwnd = new.min(u64::from(u32::MAX)) as u32;
+    }
+    fn on_congestion_event(&mut self, _now: Instant, _flight: u32) {
+        self.reduce();
+        self.cwnd = self.ssthresh;
+    }
+    fn on_recovery_exit(&mut self, _now: Instant, _flight: u32) {
+        self.cwnd = self.ssthresh;
+        self.epoch_start = None;
+    }
+    fn on_rto(&mut self, _now: Instant, _flight: u32) {
+        // §4.8: as a congestion event, then cwnd = 1 segment.
+        self.reduce();
+        self.cwnd = self.mss;
+    }
+    fn set_mss(&mut self, mss: u32) {
+        let mss = mss.max(1);
+        if self.cwnd == super::newreno::initial_window(self.mss, self.initial_window) {
+            self.cwnd = super::newreno::initial_window(mss, self.initial_window);
+        }
+        self.mss = mss;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cube_root() {
+        for x in [
+            0u128,
+            1,
+            7,
+            8,
+            9,
+            26,
+            27,
+            28,
+            1_000_000,
+            999_999_999,
+            12_345_678_901_234,
+        ] {
+            let r = icbrt(x) as u128;
+            assert!(r * r * r <= x && (r + 1) * (r + 1) * (r + 1) > x, "{x}");
+        }
+    }
+
+    #[test]
+    fn reduction_is_beta() {
+        let t = Instant::ZERO;
+        let mut c = Cubic::new(1000, 10);
+        c.ssthresh = 0; // skip slow start
+        c.cwnd = 100_000;
+        c.on_congestion_event(t, 100_000);
+        assert_eq!(c.cwnd(), 70_000);
+        assert_eq!(c.ssthresh(), 70_000);
+        assert_eq!(c.w_max, 100_000);
+    }
+
+    /// Window growth follows W_cubic(t) = C(t−K)³ + W_max: after a loss at
+    /// W_max = 100 segments, K = ∛(100·0.3/0.4) ≈ 4.217 s; the window
+    /// returns to W_max at t ≈ K and grows cubically beyond.
+    #[test]
+    fn growth_follows_the_cubic_formula() {
+        let mss = 1000u32;
+        let mut c = Cubic::new(mss, 10);
+        c.ssthresh = 0;
+        c.cwnd = 100 * mss;
+        let t0 = Instant::from_secs(10);
+        c.on_congestion_event(t0, c.cwnd);
+        c.on_recovery_exit(t0, 0);
+        let rtt = Duration::from_millis(100);
+        let mut now = t0;
+        let mut samples = Vec::new();
+        // One ACK per segment, one RTT per window.
+        for _round in 0..120 {
+            let acks = c.cwnd() / mss;
+            for _ in 0..acks {
+                c.on_ack(now, mss, 0, Some(rtt));
+            }
+            now += rtt;
+            samples.push((
+                now.saturating_since(t0).as_secs_f64(),
+                f64::from(c.cwnd()) / f64::from(mss),
+            ));
+        }
+        let k = (100.0f64 * 0.3 / 0.4).cbrt();
+        assert!(
+            (c.k_ms as f64 / 1000.0 - k).abs() < 0.01,
+            "K {} vs {k}",
+            c.k_ms
+        );
+        // Compare with W_cubic(t) (evaluated one RTT ahead, as the window
+        // aims at W_cubic(t + RTT)); allow a few segments of slack for
+        // per-ACK discreteness and the Reno-friendly floor.
+        for (t, w) in samples.iter().filter(|(t, _)| *t > 1.0 && *t < 9.0) {
+            let expect = 0.4 * (t - k).powi(3) + 100.0;
+            assert!(
+                (w - expect).abs() < 6.0 + expect * 0.05,
+                "t={t:.1}s w={w:.1} expected {expect:.1}"
+            );
+        }
+        // Plateau near W_max around t = K.
+        let near_k = samples
+            .iter()
+            .find(|(t, _)| (*t - k).abs() < 0.1)
+            .map(|s| s.1)
+            .unwrap_or(0.0);
+        assert!((near_k - 100.0).abs() < 6.0, "at K: {near_k}");
+    }
+}
