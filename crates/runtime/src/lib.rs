@@ -97,6 +97,16 @@ impl Shared {
         }
     }
 
+    /// Sends what the stack has queued.
+    fn send_pending(&self, g: &mut Inner, now: ustack::Instant) {
+        let Inner { stack, tx_buf, .. } = g;
+        while let Some(n) = stack.poll_transmit(now, tx_buf) {
+            if let Err(e) = self.device.send(&tx_buf[..n]) {
+                tracing::warn!("device send failed: {e}");
+            }
+        }
+    }
+
     /// Sends what the stack has queued, wakes waiters of sockets whose
     /// readiness changed, and pokes the driver if the next deadline moved
     /// earlier than it planned.
@@ -286,7 +296,13 @@ fn driver(shared: Arc<Shared>) {
             now = shared.now();
             for _ in 0..512 {
                 match shared.device.recv(&mut rx) {
-                    Ok(Some(n)) => g.stack.receive(now, &rx[..n]),
+                    Ok(Some(n)) => {
+                        g.stack.receive(now, &rx[..n]);
+                        // Answer each packet before the next: one duplicate
+                        // ACK per out-of-order segment, an ACK per two
+                        // in-order segments (RFC 5681 §4.2), no stretch ACKs.
+                        shared.send_pending(&mut g, now);
+                    }
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!("device receive failed: {e}");

@@ -32,7 +32,8 @@ pub struct TcpConfig {
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323).
     pub timestamps: bool,
-    /// Offer SACK (RFC 2018). Off until the scoreboard lands.
+    /// Offer SACK (RFC 2018). We report SACK blocks (and D-SACK) as a
+    /// receiver; as a sender we do not use the peer's blocks yet.
     pub sack: bool,
     /// Congestion controller for new connections.
     pub congestion: CongestionKind,
@@ -66,7 +67,7 @@ impl Default for TcpConfig {
             nodelay: false,
             window_scaling: true,
             timestamps: true,
-            sack: false,
+            sack: true,
             congestion: CongestionKind::NewReno,
             initial_window: 10,
             max_ooo_ranges: 32,

@@ -157,6 +157,14 @@ pub(crate) struct Tcb {
 
     // ---- output flags ----
     ack_now: bool,
+    /// Further duplicate ACKs owed: RFC 5681 §4.2 wants one per
+    /// out-of-order segment even when several arrive between two polls.
+    extra_acks: u8,
+    /// RFC 2883 D-SACK block to report in the next ACK.
+    dsack: Option<(Seq, Seq)>,
+    /// A sequence number inside the most recently received out-of-order
+    /// segment (RFC 2018 §4: its block is reported first).
+    last_ooo: Option<Seq>,
     rst_pending: bool,
     probe_pending: bool,
 
@@ -252,6 +260,9 @@ impl Tcb {
             rtx_pending: false,
             force_send: false,
             ack_now: false,
+            extra_acks: 0,
+            dsack: None,
+            last_ooo: None,
             rst_pending: false,
             probe_pending: false,
             nodelay: cfg.nodelay,
@@ -663,6 +674,11 @@ impl Tcb {
             }
             if seg_len > 0 && seq.lt(self.rcv_nxt) {
                 self.counters.dup_segments += 1;
+                if self.sack_permitted && !seg.payload.is_empty() {
+                    // RFC 2883: report the duplicate as the first block.
+                    let end = (seq + seg.payload.len()).min(self.rcv_nxt);
+                    self.dsack = Some((seq, end));
+                }
             }
             self.ack_now = true;
             return Outcome::Drop(DropReason::TcpOutOfWindow);
@@ -1029,6 +1045,10 @@ impl Tcb {
             if had_ooo {
                 // RFC 5681 §4.2: ACK at once when a segment fills a gap.
                 self.ack_now = true;
+                self.extra_acks = 0;
+                if self.ooo.is_empty() {
+                    self.last_ooo = None;
+                }
             } else {
                 self.schedule_ack(now, written);
             }
@@ -1038,8 +1058,13 @@ impl Tcb {
                 // Too many holes: the data is not kept (bounded memory).
                 self.pending_drop = Some(DropReason::TcpOooLimit);
             }
-            // RFC 5681 §4.2: out-of-order data → immediate duplicate ACK.
+            // RFC 5681 §4.2: out-of-order data → an immediate duplicate
+            // ACK per segment.
+            if self.ack_now {
+                self.extra_acks = self.extra_acks.saturating_add(1).min(16);
+            }
             self.ack_now = true;
+            self.last_ooo = Some(self.rcv_nxt + offset);
         }
     }
 
@@ -1224,6 +1249,10 @@ impl Tcb {
             return Some(n);
         }
         if self.ack_now || self.window_update_due() {
+            return Some(self.emit_ack(now, buf));
+        }
+        if self.extra_acks > 0 {
+            self.extra_acks -= 1;
             return Some(self.emit_ack(now, buf));
         }
         None
@@ -1421,6 +1450,43 @@ impl Tcb {
         field as u16
     }
 
+    /// RFC 2018 §4 / RFC 2883: SACK blocks for an outgoing ACK: a D-SACK
+    /// block first if one is pending, then the block holding the most
+    /// recently received segment, then the others, highest first. Up to 3
+    /// blocks fit beside timestamps, 4 without.
+    fn fill_sack_blocks(&mut self, options: &mut TcpOptions) {
+        let max = if options.timestamp.is_some() { 3 } else { 4 };
+        let mut n = 0;
+        if let Some((l, r)) = self.dsack.take() {
+            options.sack_blocks[n] = Some((l.0, r.0));
+            n += 1;
+        }
+        let base = self.rcv_nxt;
+        let recent = self.last_ooo.map(|s| s.since(base) as usize);
+        let mut first: Option<(usize, usize)> = None;
+        if let Some(r) = recent {
+            first = self.ooo.ranges().find(|(s, e)| *s <= r && r < *e);
+        }
+        if let Some((s, e)) = first {
+            if n < max {
+                options.sack_blocks[n] = Some(((base + s).0, (base + e).0));
+                n += 1;
+            }
+        }
+        let ranges: Vec<(usize, usize)> = if n < max {
+            self.ooo.ranges().filter(|r| Some(*r) != first).collect()
+        } else {
+            Vec::new()
+        };
+        for (s, e) in ranges.into_iter().rev() {
+            if n >= max {
+                break;
+            }
+            options.sack_blocks[n] = Some(((base + s).0, (base + e).0));
+            n += 1;
+        }
+    }
+
     /// Builds one segment into `buf`. Payload: `len` bytes of `tx` from
     /// `offset`.
     fn emit(
@@ -1465,6 +1531,20 @@ impl Tcb {
             }
         } else if self.ts_enabled && !flags.rst() {
             options.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        if self.sack_permitted && !syn && flags.ack() && !flags.rst() {
+            // SACK blocks ride where they fit: full-sized data segments
+            // have no room, pure ACKs carry all of them.
+            let room = buf.len().saturating_sub(20 + len).min(40);
+            let mut with_sack = options;
+            self.fill_sack_blocks(&mut with_sack);
+            while with_sack.emit_len() > room && with_sack.sack_count() > 0 {
+                let last = with_sack.sack_count() - 1;
+                with_sack.sack_blocks[last] = None;
+            }
+            if with_sack.emit_len() <= room {
+                options = with_sack;
+            }
         }
         let with_ack = flags.ack();
         let window = if flags.rst() {

@@ -1,0 +1,911 @@
+//! Interop with the Linux kernel's TCP/IP stack over a TUN interface.
+//!
+//! Each test builds its own network namespace `ustk-<test>-<pid>` holding
+//! the kernel end of a TUN (198.18.X.1/24, a distinct X per test) while
+//! ustack drives the other end from this process (198.18.X.2/24). Kernel
+//! peers are real programs run in the namespace (`curl`, `python3`,
+//! `ping`) or std sockets opened on a thread that entered the namespace.
+//!
+//! Needs root, /dev/net/tun and `ip` (iproute2); without them a test
+//! prints "skipping: ..." and passes, unless `USTACK_REQUIRE_TUN=1`, which
+//! turns skips into failures. Other knobs:
+//! - `USTACK_INTEROP_BULK_MB`: size of each direction of the bulk test
+//!   (default 1024 MiB).
+//! - `USTACK_INTEROP_PCAP=DIR`: write ustack's traffic to `DIR/<test>.pcap`.
+mod interop_support;
+
+use interop_support::{
+    gbps, hash_to_eof, http_header, kernel_accept, kernel_counters, kernel_tcp_delta,
+    read_http_head, send_generated, sha256_hex, tun_tx_stats, Env, Gen, KillOnDrop, TempDir,
+    TimedBarrier,
+};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+use ustack_runtime::net::{TcpListener, TcpStream, UdpSocket};
+
+const T5: Duration = Duration::from_secs(5);
+const T30: Duration = Duration::from_secs(30);
+
+/// 20 MiB: the HTTP download size.
+const HTTP_FILE_LEN: usize = 20 << 20;
+
+// ---------------------------------------------------------------------
+// 1. curl downloads from ustack
+// ---------------------------------------------------------------------
+
+/// A minimal HTTP/1.1 responder on a ustack socket: answers one request
+/// with `body` and closes. (Stands in for `ustack_apps::http` until that
+/// server lands.) Returns the request line.
+fn serve_one_http(listener: &TcpListener, body: &[u8]) -> io::Result<String> {
+    let (mut s, _) = listener.accept()?;
+    s.set_read_timeout(Some(T30))?;
+    s.set_write_timeout(Some(T30))?;
+    let (head, _) = read_http_head(&mut s)?;
+    let request_line = head.lines().next().unwrap_or_default().to_string();
+    let header = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(header.as_bytes())?;
+    s.write_all(body)?;
+    s.shutdown(Shutdown::Write)?;
+    // Let the client close first; whatever it does, our FIN is queued.
+    let mut sink = [0u8; 1024];
+    while s.read(&mut sink)? > 0 {}
+    Ok(request_line)
+}
+
+#[test]
+fn interop_curl_downloads_20mb_from_ustack() {
+    let Some(env) = Env::setup("curl-get", 101, &["curl"]) else {
+        return;
+    };
+    let body = Arc::new(Gen::new(101).bytes(HTTP_FILE_LEN));
+    let want = sha256_hex(&body);
+    let listener = TcpListener::bind(&env.stack, env.ustack_addr(8080)).unwrap();
+    let b2 = body.clone();
+    let server = thread::spawn(move || serve_one_http(&listener, &b2));
+
+    let dir = TempDir::new("ustk-curl-get").unwrap();
+    let file = dir.path().join("20mb.bin");
+    let url = format!("http://{}:8080/20mb.bin", env.ustack_ip());
+    let t0 = Instant::now();
+    let out = env.exec(
+        "curl",
+        &[
+            "-sS",
+            "--fail",
+            "--max-time",
+            "60",
+            "-o",
+            file.to_str().unwrap(),
+            "-w",
+            "%{http_code} %{size_download}",
+            &url,
+        ],
+        Duration::from_secs(90),
+    );
+    let dt = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "curl failed: {} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request_line = server.join().unwrap().expect("ustack HTTP server");
+    assert_eq!(request_line, "GET /20mb.bin HTTP/1.1");
+    let w = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(w, format!("200 {HTTP_FILE_LEN}"));
+    let got = std::fs::read(&file).unwrap();
+    assert_eq!(got.len(), HTTP_FILE_LEN);
+    assert_eq!(sha256_hex(&got), want, "downloaded file differs");
+    eprintln!(
+        "[curl-get] curl fetched {} MiB from ustack in {dt:?} ({:.2} Gbit/s incl. process start)",
+        HTTP_FILE_LEN >> 20,
+        gbps(HTTP_FILE_LEN as u64, dt)
+    );
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 2. ustack downloads from python3 -m http.server
+// ---------------------------------------------------------------------
+
+/// Connects from ustack, retrying while the kernel refuses (the server
+/// is still starting), up to `limit`.
+fn connect_retry(env: &Env, addr: SocketAddr, limit: Duration) -> TcpStream {
+    let deadline = Instant::now() + limit;
+    loop {
+        match TcpStream::connect_timeout(&env.stack, &addr, T5) {
+            Ok(s) => return s,
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused && Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("ustack cannot connect to {addr}: {e}"),
+        }
+    }
+}
+
+/// A minimal HTTP GET over a ustack connection: (status line, body).
+fn http_get(mut s: TcpStream, host: SocketAddr, path: &str) -> io::Result<(String, Vec<u8>)> {
+    s.set_read_timeout(Some(T30))?;
+    s.set_write_timeout(Some(T30))?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes())?;
+    let (head, mut body) = read_http_head(&mut s)?;
+    let status = head.lines().next().unwrap_or_default().to_string();
+    let len: usize = http_header(&head, "content-length")
+        .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, format!("no length: {head}")))?
+        .parse()
+        .map_err(|e| io::Error::new(ErrorKind::InvalidData, format!("bad length: {e}")))?;
+    if body.len() > len {
+        return Err(io::Error::new(ErrorKind::InvalidData, "body too long"));
+    }
+    let start = body.len();
+    body.resize(len, 0);
+    s.read_exact(&mut body[start..])?;
+    // The server closes after the response (HTTP/1.0 or Connection: close).
+    let mut extra = [0u8; 16];
+    let n = s.read(&mut extra)?;
+    if n != 0 {
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            "data after the body",
+        ));
+    }
+    Ok((status, body))
+}
+
+#[test]
+fn interop_ustack_downloads_20mb_from_python_http_server() {
+    let Some(env) = Env::setup("py-http", 102, &["python3"]) else {
+        return;
+    };
+    let dir = TempDir::new("ustk-py-http").unwrap();
+    let body = Gen::new(102).bytes(HTTP_FILE_LEN);
+    let want = sha256_hex(&body);
+    std::fs::write(dir.path().join("20mb.bin"), &body).unwrap();
+    drop(body);
+    let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+    let kernel_ip = env.kernel_ip().to_string();
+    let _server = KillOnDrop(
+        env.ns
+            .command("python3")
+            .args(["-m", "http.server", "8000", "--bind", &kernel_ip])
+            .arg("--directory")
+            .arg(dir.path())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start python3 -m http.server"),
+    );
+    let addr = env.kernel_addr(8000);
+    let t0 = Instant::now();
+    let s = connect_retry(&env, addr, Duration::from_secs(15));
+    let t1 = Instant::now();
+    let r = http_get(s, addr, "/20mb.bin");
+    let dt = t1.elapsed();
+    let (status, got) = r.unwrap_or_else(|e| {
+        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        panic!("GET failed: {e}; server log:\n{log}")
+    });
+    assert!(status.ends_with(" 200 OK"), "status: {status}");
+    assert_eq!(got.len(), HTTP_FILE_LEN);
+    assert_eq!(sha256_hex(&got), want, "downloaded file differs");
+    eprintln!(
+        "[py-http] server up after {:?}; ustack fetched {} MiB in {dt:?} ({:.2} Gbit/s)",
+        t1 - t0,
+        HTTP_FILE_LEN >> 20,
+        gbps(HTTP_FILE_LEN as u64, dt)
+    );
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 3. Bulk transfer both ways
+// ---------------------------------------------------------------------
+
+fn bulk_bytes() -> u64 {
+    let mb: u64 = std::env::var("USTACK_INTEROP_BULK_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    mb << 20
+}
+
+const BULK_CHUNK: usize = 256 * 1024;
+
+#[test]
+fn interop_bulk_each_direction() {
+    let Some(env) = Env::setup_exclusive("bulk", 103, &[]) else {
+        return;
+    };
+    let total = bulk_bytes();
+    let mib = total >> 20;
+
+    // Kernel → ustack.
+    let listener = TcpListener::bind(&env.stack, env.ustack_addr(5001)).unwrap();
+    let dst = env.ustack_addr(5001);
+    let before = env.stack.counters();
+    let k_before = kernel_counters(&env.ns);
+    let tun_before = tun_tx_stats(&env);
+    let t0 = Instant::now();
+    let sender = env
+        .ns
+        .spawn("kernel-sender", move || -> io::Result<String> {
+            let s = std::net::TcpStream::connect_timeout(&dst, T5)?;
+            s.set_write_timeout(Some(T30))?;
+            let h = send_generated(&s, 0x5eed_0001, total, BULK_CHUNK)?;
+            s.shutdown(Shutdown::Write)?;
+            Ok(h)
+        });
+    let (s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(T30)).unwrap();
+    let (n, got) = hash_to_eof(&s, BULK_CHUNK).expect("ustack receive");
+    let dt_in = t0.elapsed();
+    let sent = sender.join().unwrap().expect("kernel send");
+    drop(s);
+    let mid = env.stack.counters();
+    let k_mid = kernel_counters(&env.ns);
+    let tun_mid = tun_tx_stats(&env);
+    assert_eq!(n, total, "ustack received a wrong byte count");
+    assert_eq!(got, sent, "kernel → ustack: hashes differ");
+    eprintln!(
+        "[bulk] kernel → ustack: {mib} MiB in {dt_in:?}: {:.2} Gbit/s\n\
+         [bulk]   ustack: segs in {} out {}, out-of-order segs {}, duplicate segs {}\n\
+         [bulk]   kernel: {}; TUN queue to ustack: {} packets, {} dropped",
+        gbps(total, dt_in),
+        mid.tcp.segments_in - before.tcp.segments_in,
+        mid.tcp.segments_out - before.tcp.segments_out,
+        mid.tcp.ooo_segments - before.tcp.ooo_segments,
+        mid.tcp.dup_segments - before.tcp.dup_segments,
+        kernel_tcp_delta(&k_before, &k_mid),
+        tun_mid.0 - tun_before.0,
+        tun_mid.1 - tun_before.1,
+    );
+
+    // ustack → kernel.
+    let kaddr = env.kernel_addr(5002);
+    let kl = env
+        .ns
+        .run(|| std::net::TcpListener::bind(kaddr))
+        .expect("kernel listener");
+    let receiver = thread::spawn(move || -> io::Result<(u64, String)> {
+        let (s, _) = kernel_accept(&kl, T30)?;
+        s.set_read_timeout(Some(T30))?;
+        hash_to_eof(&s, BULK_CHUNK)
+    });
+    let t0 = Instant::now();
+    let c = TcpStream::connect_timeout(&env.stack, &kaddr, T5).unwrap();
+    c.set_write_timeout(Some(T30)).unwrap();
+    let sent = send_generated(&c, 0x5eed_0002, total, BULK_CHUNK).expect("ustack send");
+    c.shutdown(Shutdown::Write).unwrap();
+    let (n, got) = receiver.join().unwrap().expect("kernel receive");
+    let dt_out = t0.elapsed();
+    drop(c);
+    let end = env.stack.counters();
+    let k_end = kernel_counters(&env.ns);
+    assert_eq!(n, total, "kernel received a wrong byte count");
+    assert_eq!(got, sent, "ustack → kernel: hashes differ");
+    eprintln!(
+        "[bulk] ustack → kernel: {mib} MiB in {dt_out:?}: {:.2} Gbit/s\n\
+         [bulk]   ustack: segs out {} in {}, retransmits {} (fast {}, timeouts {}), dup ACKs in {}\n\
+         [bulk]   kernel: {}",
+        gbps(total, dt_out),
+        end.tcp.segments_out - mid.tcp.segments_out,
+        end.tcp.segments_in - mid.tcp.segments_in,
+        end.tcp.retransmits - mid.tcp.retransmits,
+        end.tcp.fast_retransmits - mid.tcp.fast_retransmits,
+        end.tcp.timeouts - mid.tcp.timeouts,
+        end.tcp.dup_acks - mid.tcp.dup_acks,
+        kernel_tcp_delta(&k_mid, &k_end),
+    );
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 4. Many concurrent kernel clients against a ustack echo server
+// ---------------------------------------------------------------------
+
+const CLIENTS: usize = 200;
+const ROUNDS: usize = 3;
+
+#[test]
+fn interop_200_kernel_clients_echo() {
+    use tokio::io::AsyncWriteExt;
+    let Some(env) = Env::setup("echo200", 104, &[]) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = env.ustack_addr(7);
+    let listener = rt
+        .block_on(ustack_runtime::tokio_net::TcpListener::bind(
+            &env.stack, addr,
+        ))
+        .unwrap();
+    let server = rt.spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        for _ in 0..CLIENTS {
+            let (s, _) = tokio::time::timeout(T30, listener.accept())
+                .await
+                .map_err(|_| io::Error::new(ErrorKind::TimedOut, "accept"))??;
+            conns.spawn(async move {
+                let (mut r, mut w) = s.into_split();
+                let n = tokio::io::copy(&mut r, &mut w).await?;
+                w.shutdown().await?;
+                io::Result::Ok(n)
+            });
+        }
+        let mut total = 0u64;
+        while let Some(r) = conns.join_next().await {
+            total += r.expect("echo task")?;
+        }
+        io::Result::Ok(total)
+    });
+
+    let start = Arc::new(TimedBarrier::new(CLIENTS));
+    let all_open = Arc::new(TimedBarrier::new(CLIENTS));
+    let t0 = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            let start = start.clone();
+            let all_open = all_open.clone();
+            env.ns
+                .spawn(&format!("client-{id}"), move || -> Result<u64, String> {
+                    let fail = |what: &str, e: io::Error| format!("client {id}: {what}: {e}");
+                    start.wait(T30);
+                    let mut s =
+                        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+                            .map_err(|e| fail("connect", e))?;
+                    s.set_read_timeout(Some(T30)).unwrap();
+                    s.set_write_timeout(Some(T30)).unwrap();
+                    let mut g = Gen::new(1000 + id as u64);
+                    let mut bytes = 0u64;
+                    for round in 0..ROUNDS {
+                        let len = match (id, round) {
+                            (0, 0) => 1,
+                            (1, 0) => 65536,
+                            _ => g.range(1, 65536),
+                        };
+                        let msg = g.bytes(len);
+                        s.write_all(&msg).map_err(|e| fail("write", e))?;
+                        let mut back = vec![0u8; len];
+                        s.read_exact(&mut back).map_err(|e| fail("read", e))?;
+                        if back != msg {
+                            return Err(format!(
+                                "client {id}: round {round}: echo of {len} B differs"
+                            ));
+                        }
+                        bytes += len as u64;
+                        if round == 0 && !all_open.wait(T30) {
+                            return Err(format!(
+                                "client {id}: the others never got their first echo"
+                            ));
+                        }
+                    }
+                    s.shutdown(Shutdown::Write)
+                        .map_err(|e| fail("shutdown", e))?;
+                    let mut rest = Vec::new();
+                    s.read_to_end(&mut rest)
+                        .map_err(|e| fail("read to EOF", e))?;
+                    if !rest.is_empty() {
+                        return Err(format!("client {id}: {} unexpected bytes", rest.len()));
+                    }
+                    Ok(bytes)
+                })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut sent = 0u64;
+    for c in clients {
+        match c.join().unwrap() {
+            Ok(n) => sent += n,
+            Err(e) => errors.push(e),
+        }
+    }
+    let dt = t0.elapsed();
+    assert!(
+        errors.is_empty(),
+        "{} of {CLIENTS} clients failed: {:#?}",
+        errors.len(),
+        &errors[..errors.len().min(10)]
+    );
+    let echoed = rt
+        .block_on(async { tokio::time::timeout(T30, server).await })
+        .expect("server finishes")
+        .unwrap()
+        .expect("ustack echo server");
+    assert_eq!(echoed, sent);
+    eprintln!(
+        "[echo200] {CLIENTS} concurrent kernel clients × {ROUNDS} messages, {:.1} MiB echoed in {dt:?}",
+        sent as f64 / (1 << 20) as f64
+    );
+    let c = env.stack.counters();
+    assert!(c.tcp_connections_accepted >= CLIENTS as u64);
+    drop(rt);
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 5. UDP both ways, truncation, fragmentation
+// ---------------------------------------------------------------------
+
+/// Datagram sizes: tiny, the largest unfragmented at MTU 1500 (1472),
+/// the smallest fragmented (1473), and larger ones up to the IPv4 maximum.
+const UDP_SIZES: [usize; 8] = [1, 100, 1472, 1473, 3000, 8000, 30000, 65507];
+
+/// Sends `msg` and waits for its echo with `send`/`recv` closures,
+/// retrying (UDP may lose) up to 3 times; returns the attempts used.
+fn udp_exchange(
+    msg: &[u8],
+    from: SocketAddr,
+    mut send: impl FnMut(&[u8]) -> io::Result<usize>,
+    mut recv: impl FnMut(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+) -> Result<usize, String> {
+    let mut buf = vec![0u8; 65536];
+    for attempt in 1..=3 {
+        let n = send(msg).map_err(|e| format!("send {} B: {e}", msg.len()))?;
+        if n != msg.len() {
+            return Err(format!("sent {n} of {} B", msg.len()));
+        }
+        loop {
+            match recv(&mut buf) {
+                Ok((n, a)) if n == msg.len() && buf[..n] == *msg => {
+                    if a != from {
+                        return Err(format!("echo from {a}, expected {from}"));
+                    }
+                    return Ok(attempt);
+                }
+                Ok(_) => continue, // a late echo of an earlier message
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                Err(e) => return Err(format!("recv: {e}")),
+            }
+        }
+    }
+    Err(format!("no echo of {} B after 3 attempts", msg.len()))
+}
+
+#[test]
+fn interop_udp_echo_both_ways() {
+    let Some(env) = Env::setup("udp", 105, &[]) else {
+        return;
+    };
+    let quit = b"quit".as_slice();
+
+    // Kernel client → ustack echo server.
+    let srv = UdpSocket::bind(&env.stack, env.ustack_addr(7)).unwrap();
+    srv.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let ustack_echo = thread::spawn(move || -> io::Result<usize> {
+        let mut buf = vec![0u8; 65536];
+        let mut served = 0;
+        loop {
+            let r = srv.recv_from_full(&mut buf)?;
+            if r.truncated {
+                return Err(io::Error::other(format!(
+                    "a {} B datagram was truncated",
+                    r.datagram_len
+                )));
+            }
+            if &buf[..r.len] == quit {
+                return Ok(served);
+            }
+            srv.send_to(&buf[..r.len], r.from)?;
+            served += 1;
+        }
+    });
+    let uaddr = env.ustack_addr(7);
+    let kip = env.kernel_ip();
+    let attempts = env.ns.run(move || -> Result<Vec<usize>, String> {
+        let s = std::net::UdpSocket::bind((kip, 0)).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut g = Gen::new(105);
+        let mut attempts = Vec::new();
+        for len in UDP_SIZES {
+            let msg = g.bytes(len);
+            let a = udp_exchange(&msg, uaddr, |m| s.send_to(m, uaddr), |b| s.recv_from(b))
+                .map_err(|e| format!("kernel → ustack echo: {e}"))?;
+            attempts.push(a);
+        }
+        s.send_to(quit, uaddr).map_err(|e| e.to_string())?;
+        Ok(attempts)
+    });
+    let attempts = attempts.unwrap();
+    let served = ustack_echo.join().unwrap().expect("ustack echo server");
+    assert!(served >= UDP_SIZES.len());
+    eprintln!("[udp] kernel → ustack echo: sizes {UDP_SIZES:?} ok, attempts {attempts:?}");
+
+    // ustack client → kernel echo server.
+    let kaddr = env.kernel_addr(7);
+    let ks = env
+        .ns
+        .run(|| std::net::UdpSocket::bind(kaddr))
+        .expect("kernel UDP socket");
+    ks.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let kernel_echo = thread::spawn(move || -> io::Result<usize> {
+        let mut buf = vec![0u8; 65536];
+        let mut served = 0;
+        loop {
+            let (n, from) = ks.recv_from(&mut buf)?;
+            if &buf[..n] == quit {
+                return Ok(served);
+            }
+            ks.send_to(&buf[..n], from)?;
+            served += 1;
+        }
+    });
+    let c = UdpSocket::bind(&env.stack, env.ustack_addr(0)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut g = Gen::new(1105);
+    let mut attempts = Vec::new();
+    for len in UDP_SIZES {
+        let msg = g.bytes(len);
+        let a = udp_exchange(&msg, kaddr, |m| c.send_to(m, kaddr), |b| c.recv_from(b))
+            .unwrap_or_else(|e| panic!("ustack → kernel echo: {e}"));
+        attempts.push(a);
+    }
+    eprintln!("[udp] ustack → kernel echo: sizes {UDP_SIZES:?} ok, attempts {attempts:?}");
+
+    // Truncation: a 3000 B echo read into a 1000 B buffer.
+    let msg = g.bytes(3000);
+    let mut small = [0u8; 1000];
+    let mut seen = None;
+    for _ in 0..3 {
+        c.send_to(&msg, kaddr).unwrap();
+        match c.recv_from_full(&mut small) {
+            Ok(r) => {
+                seen = Some(r);
+                break;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => continue,
+            Err(e) => panic!("recv_from_full: {e}"),
+        }
+    }
+    let r = seen.expect("no echo of the 3000 B datagram");
+    assert!(
+        r.truncated,
+        "3000 B datagram into 1000 B: not reported truncated"
+    );
+    assert_eq!((r.len, r.datagram_len, r.from), (1000, 3000, kaddr));
+    assert_eq!(&small[..], &msg[..1000]);
+    c.send_to(quit, kaddr).unwrap();
+    let served = kernel_echo.join().unwrap().expect("kernel echo server");
+    assert!(served > UDP_SIZES.len());
+
+    let cn = env.stack.counters();
+    assert!(
+        cn.ip_reassembled > 0,
+        "no datagram was reassembled by ustack"
+    );
+    assert!(cn.ip_fragments_out > 0, "ustack sent no fragments");
+    eprintln!(
+        "[udp] truncation reported (1000 of 3000 B); ustack fragments in {}, out {}, reassembled {}",
+        cn.ip_fragments_in, cn.ip_fragments_out, cn.ip_reassembled
+    );
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 6. ping
+// ---------------------------------------------------------------------
+
+#[test]
+fn interop_ping() {
+    let Some(env) = Env::setup("ping", 106, &["ping"]) else {
+        return;
+    };
+    let target = env.ustack_ip().to_string();
+    for size in [None, Some("3000")] {
+        let mut args = vec!["-c", "3", "-W", "2", "-i", "0.2"];
+        if let Some(s) = size {
+            args.extend(["-s", s]);
+        }
+        args.push(&target);
+        let t0 = Instant::now();
+        let out = env.exec("ping", &args, Duration::from_secs(20));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "ping {args:?}: {}\n{text}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(" 3 received"), "ping {args:?}:\n{text}");
+        let reply = format!(
+            "{} bytes from {target}",
+            size.map_or(56, |s| s.parse().unwrap()) + 8
+        );
+        assert_eq!(text.matches(&reply).count(), 3, "ping {args:?}:\n{text}");
+        let summary = text.lines().last().unwrap_or_default();
+        eprintln!(
+            "[ping] {args:?}: 3/3 replies in {:?}; {summary}",
+            t0.elapsed()
+        );
+    }
+    let c = env.stack.counters();
+    assert!(
+        c.ip_reassembled >= 3 && c.ip_fragments_out >= 6,
+        "large pings not fragmented?"
+    );
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 7. Connection refused both ways
+// ---------------------------------------------------------------------
+
+#[test]
+fn interop_connection_refused() {
+    let Some(env) = Env::setup("refused", 107, &["curl"]) else {
+        return;
+    };
+    let quick = Duration::from_secs(1);
+
+    // Kernel → closed ustack port: RST at once.
+    let closed = env.ustack_addr(9);
+    let (r, dt) = env.ns.run(move || {
+        let t0 = Instant::now();
+        let r = std::net::TcpStream::connect_timeout(&closed, T5);
+        (r.map(drop), t0.elapsed())
+    });
+    let e = r.expect_err("connected to a closed port");
+    assert_eq!(
+        e.kind(),
+        ErrorKind::ConnectionRefused,
+        "kernel connect: {e}"
+    );
+    assert!(dt < quick, "kernel saw the refusal after {dt:?}");
+    eprintln!("[refused] kernel connect to closed ustack port: refused in {dt:?}");
+
+    // curl: exit code 7 (couldn't connect), timed by curl itself so that
+    // process start-up does not count.
+    let url = format!("http://{closed}/");
+    let t0 = Instant::now();
+    let out = env.exec(
+        "curl",
+        &["-sS", "--max-time", "5", "-w", "%{time_total}", &url],
+        T5 * 2,
+    );
+    let wall = t0.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let curl_time: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("curl -w time_total");
+    assert!(curl_time < 1.0, "curl gave up after {curl_time} s");
+    eprintln!(
+        "[refused] curl to closed ustack port: exit 7 after {curl_time} s ({wall:?} with start-up)"
+    );
+
+    // ustack → closed kernel port.
+    let t0 = Instant::now();
+    let e = TcpStream::connect_timeout(&env.stack, &env.kernel_addr(9), T5)
+        .expect_err("ustack connected to a closed kernel port");
+    let dt = t0.elapsed();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::ConnectionRefused,
+        "ustack connect: {e}"
+    );
+    assert!(dt < quick, "ustack saw the refusal after {dt:?}");
+    eprintln!("[refused] ustack connect to closed kernel port: refused in {dt:?}");
+
+    // UDP to a closed ustack port: ICMP port unreachable → ECONNREFUSED.
+    let r = env.ns.run(move || -> io::Result<()> {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
+        s.connect(closed)?;
+        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+        s.send(b"anyone?")?;
+        let mut b = [0u8; 16];
+        s.recv(&mut b).map(drop)
+    });
+    let e = r.expect_err("UDP reply from a closed port");
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "kernel UDP: {e}");
+    eprintln!("[refused] kernel UDP to closed ustack port: ICMP port unreachable seen");
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 8. Half-close
+// ---------------------------------------------------------------------
+
+fn reply_for(n: u64, hash: &str) -> String {
+    format!("received {n} bytes, sha256 {hash}\n")
+}
+
+#[test]
+fn interop_half_close() {
+    let Some(env) = Env::setup("halfclose", 108, &[]) else {
+        return;
+    };
+    const LEN: u64 = 1 << 20;
+
+    // Kernel client sends, shuts down writing, reads ustack's reply.
+    let listener = TcpListener::bind(&env.stack, env.ustack_addr(7)).unwrap();
+    let server = thread::spawn(move || -> io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        s.set_read_timeout(Some(T30))?;
+        let (n, hash) = hash_to_eof(&s, 65536)?;
+        s.write_all(reply_for(n, &hash).as_bytes())?;
+        Ok(()) // drop: FIN after the reply
+    });
+    let dst = env.ustack_addr(7);
+    let (sent, reply) = env
+        .ns
+        .run(move || -> io::Result<(String, String)> {
+            let mut s = std::net::TcpStream::connect_timeout(&dst, T5)?;
+            s.set_read_timeout(Some(T30))?;
+            s.set_write_timeout(Some(T30))?;
+            let h = send_generated(&s, 108, LEN, 65536)?;
+            s.shutdown(Shutdown::Write)?;
+            let mut reply = String::new();
+            s.read_to_string(&mut reply)?;
+            Ok((h, reply))
+        })
+        .expect("kernel client");
+    server.join().unwrap().expect("ustack server");
+    assert_eq!(reply, reply_for(LEN, &sent));
+    eprintln!(
+        "[halfclose] kernel half-closed, then read ustack's reply: {}",
+        reply.trim()
+    );
+
+    // ustack client sends, shuts down writing, reads the kernel's reply.
+    let kaddr = env.kernel_addr(7);
+    let kl = env
+        .ns
+        .run(|| std::net::TcpListener::bind(kaddr))
+        .expect("kernel listener");
+    let kserver = thread::spawn(move || -> io::Result<()> {
+        let (mut s, _) = kernel_accept(&kl, T30)?;
+        s.set_read_timeout(Some(T30))?;
+        let (n, hash) = hash_to_eof(&s, 65536)?;
+        s.write_all(reply_for(n, &hash).as_bytes())?;
+        Ok(())
+    });
+    let mut c = TcpStream::connect_timeout(&env.stack, &kaddr, T5).unwrap();
+    c.set_read_timeout(Some(T30)).unwrap();
+    c.set_write_timeout(Some(T30)).unwrap();
+    let sent = send_generated(&c, 1108, LEN, 65536).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    c.read_to_string(&mut reply)
+        .expect("ustack reads after half-close");
+    kserver.join().unwrap().expect("kernel server");
+    assert_eq!(reply, reply_for(LEN, &sent));
+    eprintln!(
+        "[halfclose] ustack half-closed, then read the kernel's reply: {}",
+        reply.trim()
+    );
+    drop(c);
+    env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 9. hyper on ustack's tokio API, curl as the client
+// ---------------------------------------------------------------------
+
+#[test]
+fn interop_hyper_server_answers_curl() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+
+    let Some(env) = Env::setup("hyper", 109, &["curl"]) else {
+        return;
+    };
+    let big = Bytes::from(Gen::new(109).bytes(1 << 20));
+    let big_hash = sha256_hex(&big);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(ustack_runtime::tokio_net::TcpListener::bind(
+            &env.stack,
+            env.ustack_addr(8080),
+        ))
+        .unwrap();
+    let b2 = big.clone();
+    let server = rt.spawn(async move {
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("[hyper] accept: {e}");
+                    return;
+                }
+            };
+            let big = b2.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let big = big.clone();
+                    async move {
+                        let path = req.uri().path().to_string();
+                        let method = req.method().to_string();
+                        let body = match path.as_str() {
+                            "/big" => big,
+                            "/sha256" => {
+                                let data = req.into_body().collect().await?.to_bytes();
+                                Bytes::from(format!("{} {}\n", data.len(), sha256_hex(&data)))
+                            }
+                            _ => Bytes::from(format!(
+                                "hello from hyper on ustack: {method} {path}\n"
+                            )),
+                        };
+                        Ok::<_, hyper::Error>(Response::new(Full::new(body)))
+                    }
+                });
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await
+                {
+                    eprintln!("[hyper] connection: {e}");
+                }
+            });
+        }
+    });
+
+    let base = format!("http://{}:8080", env.ustack_ip());
+    let curl = |args: &[&str]| {
+        let mut a = vec!["-sS", "--fail", "--max-time", "20"];
+        a.extend_from_slice(args);
+        let out = env.exec("curl", &a, T30);
+        assert!(
+            out.status.success(),
+            "curl {args:?}: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+
+    // Two requests on one connection: the second reuses it.
+    let t0 = Instant::now();
+    let (u1, u2) = (format!("{base}/hello"), format!("{base}/again"));
+    let out = curl(&["-w", "%{num_connects}\\n", &u1, &u2]);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "hello from hyper on ustack: GET /hello\n1\nhello from hyper on ustack: GET /again\n0\n"
+    );
+
+    // 1 MiB response body.
+    let out = curl(&[&format!("{base}/big")]);
+    assert_eq!(out.len(), big.len());
+    assert_eq!(sha256_hex(&out), big_hash, "/big body differs");
+
+    // 1 MiB request body (kernel → ustack).
+    let dir = TempDir::new("ustk-hyper").unwrap();
+    let upload = dir.path().join("upload.bin");
+    let data = Gen::new(1109).bytes(1 << 20);
+    std::fs::write(&upload, &data).unwrap();
+    let at = format!("@{}", upload.display());
+    let out = curl(&["--data-binary", &at, &format!("{base}/sha256")]);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        format!("{} {}\n", data.len(), sha256_hex(&data))
+    );
+    eprintln!(
+        "[hyper] keep-alive GETs, 1 MiB GET and 1 MiB POST answered in {:?}",
+        t0.elapsed()
+    );
+    server.abort();
+    rt.shutdown_timeout(Duration::from_secs(2));
+    env.finish();
+}
