@@ -32,9 +32,14 @@ pub struct TcpConfig {
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323).
     pub timestamps: bool,
-    /// Offer SACK (RFC 2018). We report SACK blocks (and D-SACK) as a
-    /// receiver; as a sender we do not use the peer's blocks yet.
+    /// Offer SACK (RFC 2018): blocks and D-SACK (RFC 2883) as a receiver,
+    /// a scoreboard with RFC 6675 recovery as a sender.
     pub sack: bool,
+    /// RACK-TLP loss detection (RFC 8985) when SACK is negotiated; off:
+    /// the DupThresh rules of RFC 6675 alone.
+    pub rack: bool,
+    /// Tail loss probes (RFC 8985 §7), with SACK.
+    pub tlp: bool,
     /// Congestion controller for new connections.
     pub congestion: CongestionKind,
     /// Initial window in segments (RFC 6928: 10).
@@ -68,6 +73,8 @@ impl Default for TcpConfig {
             window_scaling: true,
             timestamps: true,
             sack: true,
+            rack: true,
+            tlp: true,
             congestion: CongestionKind::NewReno,
             initial_window: 10,
             max_ooo_ranges: 32,

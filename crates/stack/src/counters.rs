@@ -121,6 +121,8 @@ pub struct TcpCounters {
     /// Duplicate (already received) data segments.
     pub dup_segments: u64,
     pub zero_window_probes: u64,
+    /// Tail loss probes sent (RFC 8985 §7).
+    pub tail_loss_probes: u64,
     pub rsts_in: u64,
     pub rsts_out: u64,
 }
@@ -138,6 +140,7 @@ impl TcpCounters {
         self.ooo_segments += o.ooo_segments;
         self.dup_segments += o.dup_segments;
         self.zero_window_probes += o.zero_window_probes;
+        self.tail_loss_probes += o.tail_loss_probes;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
     }

@@ -6,6 +6,7 @@ use super::assembler::Assembler;
 use super::buffer::RingBuffer;
 use super::cc::{CongestionControl, Controller};
 use super::rtt::RttEstimator;
+use super::rtx_queue::{Delivered, RtxQueue};
 use super::seq::Seq;
 use super::TcpState;
 use crate::config::TcpConfig;
@@ -43,6 +44,42 @@ pub(crate) enum Outcome {
     /// RFC 5961 challenge ACK due (segment dropped): the stack sends it
     /// unless the stack-wide challenge-ACK budget (§7) is spent.
     Challenge,
+}
+
+/// RACK state (RFC 8985 §6.1): the most recently sent segment that was
+/// delivered, its RTT, the minimum RTT, and whether reordering was seen.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rack {
+    xmit_ts: Option<Instant>,
+    end: Seq,
+    rtt: Duration,
+    min_rtt: Option<Duration>,
+    reordering: bool,
+}
+
+impl Rack {
+    /// RFC 8985 §6.2 steps 1-2 for one delivered segment.
+    fn update(&mut self, d: Delivered, now: Instant) {
+        let rtt = now.saturating_since(d.sent_at);
+        if d.xmits > 1 && self.min_rtt.is_some_and(|m| rtt < m) {
+            // Step 2: an ACK that may be for the original transmission of
+            // a retransmitted segment says nothing.
+            return;
+        }
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        let newer = match self.xmit_ts {
+            None => true,
+            Some(ts) => d.sent_at > ts || (d.sent_at == ts && d.end.gt(self.end)),
+        };
+        if newer {
+            self.xmit_ts = Some(d.sent_at);
+            self.end = d.end;
+            self.rtt = rtt;
+        } else if d.end.lt(self.end) && d.xmits == 1 {
+            // §6.2 step 3: delivered out of order: reordering observed.
+            self.reordering = true;
+        }
+    }
 }
 
 /// Options recovered from a SYN cookie.
@@ -150,9 +187,23 @@ pub(crate) struct Tcb {
     in_recovery: bool,
     /// RFC 6582 `recover` (stored as one past the highest byte sent).
     recover: Seq,
-    /// Fast-recovery window inflation (RFC 5681 §3.2 steps 3-4).
-    inflation: u32,
-    rtx_pending: bool,
+    /// Segments in flight: the SACK scoreboard and loss marks.
+    rtxq: RtxQueue,
+    /// RACK state (RFC 8985 §6.1).
+    rack: Rack,
+    rack_deadline: Option<Instant>,
+    /// Tail loss probe (RFC 8985 §7).
+    tlp_deadline: Option<Instant>,
+    tlp_outstanding: bool,
+    tlp_fire: bool,
+    /// PRR (RFC 6937 §3): data delivered and sent during recovery, the
+    /// flight at its start, and what may be sent now.
+    prr_delivered: u32,
+    prr_out: u32,
+    recover_fs: u32,
+    prr_allow: u32,
+    cfg_rack: bool,
+    cfg_tlp: bool,
     force_send: bool,
 
     // ---- output flags ----
@@ -256,8 +307,18 @@ impl Tcb {
             dupacks: 0,
             in_recovery: false,
             recover: iss,
-            inflation: 0,
-            rtx_pending: false,
+            rtxq: RtxQueue::default(),
+            rack: Rack::default(),
+            rack_deadline: None,
+            tlp_deadline: None,
+            tlp_outstanding: false,
+            tlp_fire: false,
+            prr_delivered: 0,
+            prr_out: 0,
+            recover_fs: 0,
+            prr_allow: 0,
+            cfg_rack: cfg.rack,
+            cfg_tlp: cfg.tlp,
             force_send: false,
             ack_now: false,
             extra_acks: 0,
@@ -443,6 +504,8 @@ impl Tcb {
             self.delack_deadline,
             self.timewait_deadline,
             self.finwait2_deadline,
+            self.rack_deadline,
+            self.tlp_deadline,
         ]
         .into_iter()
         .flatten()
@@ -468,8 +531,10 @@ impl Tcb {
         self.timewait_deadline = None;
         self.finwait2_deadline = None;
         self.ack_now = false;
-        self.rtx_pending = false;
         self.probe_pending = false;
+        self.rack_deadline = None;
+        self.tlp_deadline = None;
+        self.rtxq.clear();
     }
 
     fn enter_time_wait(&mut self, now: Instant) {
@@ -800,10 +865,27 @@ impl Tcb {
             return Err(Outcome::Challenge);
         }
         let window = u32::from(seg.window) << self.snd_wscale;
+        let prior_una = self.snd_una;
+        let prior_sacked = self.rtxq.sacked_bytes();
 
+        let mut new_ack = None;
         if ack.gt(self.snd_una) {
-            self.on_new_ack(now, seg, ack);
-        } else if ack == self.snd_una
+            new_ack = Some(self.on_new_ack(now, seg, ack));
+        }
+        if self.sack_permitted {
+            // RFC 2018 §5 / RFC 6675 §5: record SACKed segments.
+            let rack = &mut self.rack;
+            for (l, r) in seg.options.sack_blocks.iter().flatten() {
+                let (l, r) = (Seq(*l), Seq(*r));
+                if l.ge(self.snd_una) && r.le(self.snd_max) {
+                    self.rtxq.sack(l, r, |d| rack.update(d, now));
+                }
+            }
+            if self.rtxq.sacked_bytes() > prior_sacked {
+                self.tlp_outstanding = false;
+            }
+        }
+        if ack == prior_una
             && self.snd_max.gt(self.snd_una)
             && seg.payload.is_empty()
             && !seg.flags.syn()
@@ -811,8 +893,14 @@ impl Tcb {
             && window == self.snd_wnd
         {
             // RFC 5681 §2: a duplicate ACK.
-            self.on_dup_ack(now);
+            self.dupacks += 1;
+            self.counters.dup_acks += 1;
         }
+        // Bytes this ACK newly delivered (RFC 6937 DeliveredData).
+        let delivered =
+            self.snd_una.since(prior_una) + self.rtxq.sacked_bytes().saturating_sub(prior_sacked);
+        self.detect_losses(now);
+        self.on_ack_recovery(now, prior_una, delivered, new_ack);
 
         // RFC 9293 §3.10.7.4: window update if SND.WL1 < SEG.SEQ, or
         // SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK.
@@ -852,7 +940,9 @@ impl Tcb {
         Ok(())
     }
 
-    fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: Seq) {
+    /// SND.UNA advances: free acknowledged data and records, measure the
+    /// RTT, restart the timer. Returns (bytes acknowledged, RTT sample).
+    fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: Seq) -> (u32, Option<Duration>) {
         let acked = ack.since(self.snd_una);
         let mut data_acked = acked;
         if self.snd_una == self.iss {
@@ -872,6 +962,9 @@ impl Tcb {
         if self.tx.is_empty() {
             self.tx.shrink_if_empty();
         }
+        let rack = &mut self.rack;
+        self.rtxq.ack(ack, |d| rack.update(d, now));
+        self.tlp_outstanding = false;
 
         // RTT measurement: RFC 7323 §4.1 (TSecr) or RFC 6298 §3 (Karn).
         let mut sample = None;
@@ -901,29 +994,6 @@ impl Tcb {
         }
         self.retries = 0;
 
-        let flight = self.snd_max.since(self.snd_una);
-        if self.in_recovery {
-            if ack.ge(self.recover) {
-                // RFC 6582 §3.2 step 3: full acknowledgment; leave recovery.
-                self.in_recovery = false;
-                self.inflation = 0;
-                self.dupacks = 0;
-                self.cc.on_recovery_exit(now, flight);
-            } else {
-                // RFC 6582 §3.2 step 3: partial acknowledgment; retransmit
-                // the first unacknowledged segment, deflate by the amount
-                // acknowledged, add back one SMSS if at least that much.
-                self.rtx_pending = true;
-                self.inflation = self.inflation.saturating_sub(acked);
-                if acked as usize >= self.smss {
-                    self.inflation += self.smss as u32;
-                }
-            }
-        } else {
-            self.dupacks = 0;
-            self.cc.on_ack(now, acked, flight, sample);
-        }
-
         // RFC 6298 §5.2/5.3: stop the timer when all is acknowledged,
         // else restart it.
         if self.snd_una == self.snd_max {
@@ -931,27 +1001,157 @@ impl Tcb {
         } else {
             self.rtx_deadline = Some(now + self.rtt.rto());
         }
+        (acked, sample)
     }
 
-    fn on_dup_ack(&mut self, now: Instant) {
-        self.dupacks += 1;
-        self.counters.dup_acks += 1;
-        if self.in_recovery {
-            // RFC 5681 §3.2 step 4: inflate by one SMSS per further dup ACK.
-            self.inflation += self.smss as u32;
-        } else if self.dupacks == 3 {
-            // RFC 6582 §3.2 step 2: fast retransmit only if the cumulative
-            // ACK covers more than `recover` (no second reduction per window).
-            if self.snd_una.ge(self.recover) {
-                let flight = self.snd_max.since(self.snd_una);
-                self.recover = self.snd_max;
-                self.cc.on_congestion_event(now, flight);
-                self.inflation = 3 * self.smss as u32;
-                self.in_recovery = true;
-                self.rtx_pending = true;
-                self.counters.fast_retransmits += 1;
-                tracing::debug!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "fast retransmit");
+    /// Marks lost segments: RACK (RFC 8985 §6.2) when SACK is in use,
+    /// and the DupThresh rule (RFC 5681 §3.2, RFC 6675 §5) — three
+    /// duplicate ACKs, or three SACKed segments above a hole.
+    fn detect_losses(&mut self, now: Instant) {
+        if self.rtxq.is_empty() {
+            self.rack_deadline = None;
+            return;
+        }
+        let mut marked = 0;
+        // RACK can only find a loss when something sent later was delivered
+        // out of order (a SACKed segment) or a retransmission is outstanding;
+        // otherwise the cumulative ACK left no candidates (O(1) fast path).
+        let candidates = self.rtxq.sacked_segments() > 0 || self.rack_deadline.is_some();
+        if self.sack_permitted && self.cfg_rack && candidates {
+            if let Some(ts) = self.rack.xmit_ts {
+                // RFC 8985 §6.2.4: reo_wnd = min_RTT/4 once reordering was
+                // seen, else 0 in recovery or past DupThresh, bounded by SRTT.
+                let min_rtt = self.rack.min_rtt.unwrap_or(self.rack.rtt);
+                let reo = if !self.rack.reordering
+                    && (self.in_recovery || self.rtxq.sacked_segments() >= 3)
+                {
+                    Duration::ZERO
+                } else {
+                    (min_rtt / 4).min(self.rtt.srtt().unwrap_or(min_rtt))
+                };
+                let (n, timer) = self
+                    .rtxq
+                    .rack_detect(now, ts, self.rack.end, self.rack.rtt, reo);
+                marked += n;
+                self.rack_deadline = timer;
             }
+        }
+        if !self.in_recovery
+            && (self.dupacks >= 3 || (self.sack_permitted && self.rtxq.sacked_segments() >= 3))
+            && self.rtxq.get(0).is_some_and(|r| !r.sacked && r.xmits == 1)
+            && self.rtxq.mark_lost(0)
+        {
+            marked += 1;
+        }
+        if marked > 0 {
+            self.enter_recovery(now);
+        }
+    }
+
+    /// Fast recovery starts (RFC 6675 §5 / RFC 6582 §3.2): reduce once per
+    /// window of data, and set up PRR (RFC 6937 §3).
+    fn enter_recovery(&mut self, now: Instant) {
+        if self.in_recovery || self.snd_una.lt(self.recover) {
+            // Losses of a window already reduced for (or of data sent
+            // before an RTO) are repaired without a second reduction.
+            return;
+        }
+        let flight = self.snd_max.since(self.snd_una);
+        self.recover = self.snd_max;
+        self.in_recovery = true;
+        self.cc.on_congestion_event(now, flight);
+        self.prr_delivered = 0;
+        self.prr_out = 0;
+        self.recover_fs = flight.max(1);
+        // The first retransmission goes at once (RFC 6937 §3.1 note).
+        self.prr_allow = self.smss as u32;
+        self.tlp_deadline = None;
+        self.counters.fast_retransmits += 1;
+        tracing::debug!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "fast retransmit");
+    }
+
+    /// Per-ACK congestion control and recovery bookkeeping.
+    fn on_ack_recovery(
+        &mut self,
+        now: Instant,
+        prior_una: Seq,
+        delivered: u32,
+        new_ack: Option<(u32, Option<Duration>)>,
+    ) {
+        if self.in_recovery {
+            if self.snd_una.ge(self.recover) {
+                // RFC 6582 §3.2 step 3 / RFC 6675 §5: full acknowledgment.
+                self.in_recovery = false;
+                self.dupacks = 0;
+                let pipe = self.pipe();
+                self.cc.on_recovery_exit(now, pipe);
+            } else {
+                if !self.sack_permitted && self.snd_una.gt(prior_una) {
+                    // RFC 6582 §3.2 step 3: a partial ACK means the next
+                    // segment was lost too.
+                    if self.rtxq.get(0).is_some_and(|r| r.xmits == 1) {
+                        self.rtxq.mark_lost(0);
+                    }
+                }
+                // RFC 6937 §3.1: proportional rate reduction.
+                self.prr_delivered += delivered;
+                let pipe = self.pipe();
+                let ssthresh = self.cc.ssthresh();
+                let mss = self.smss as u32;
+                let sndcnt = if pipe > ssthresh {
+                    let target = (u64::from(self.prr_delivered) * u64::from(ssthresh))
+                        .div_ceil(u64::from(self.recover_fs));
+                    (target as u32).saturating_sub(self.prr_out)
+                } else {
+                    // PRR-SSRB.
+                    let limit =
+                        (self.prr_delivered.saturating_sub(self.prr_out)).max(delivered) + mss;
+                    (ssthresh - pipe).min(limit)
+                };
+                // The fast retransmit itself always goes (as Linux:
+                // sndcnt = max(sndcnt, prr_out ? 0 : 1 segment)).
+                self.prr_allow = if self.prr_out == 0 {
+                    sndcnt.max(mss)
+                } else {
+                    sndcnt
+                };
+            }
+        } else if let Some((acked, sample)) = new_ack {
+            self.dupacks = 0;
+            let flight = self.snd_max.since(self.snd_una);
+            self.cc.on_ack(now, acked, flight, sample);
+        }
+        self.arm_tlp(now);
+    }
+
+    /// RFC 6675 §4 pipe: bytes believed in the network.
+    fn pipe(&self) -> u32 {
+        self.rtxq.pipe(self.snd_max.since(self.snd_una))
+    }
+
+    /// RFC 8985 §7.2: arm the probe timeout after new data was sent or
+    /// acknowledged, unless in recovery or a probe is out.
+    fn arm_tlp(&mut self, now: Instant) {
+        self.tlp_deadline = None;
+        if !self.sack_permitted
+            || !self.cfg_tlp
+            || self.in_recovery
+            || self.tlp_outstanding
+            || self.snd_una == self.snd_max
+            || !self.state.is_synchronized()
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let mut pto = srtt * 2;
+        if self.snd_max.since(self.snd_una) as usize <= self.smss {
+            // One segment in flight: allow for a delayed ACK (WCDelAckT).
+            pto += Duration::from_millis(200);
+        }
+        let pto = pto.max(Duration::from_millis(10));
+        let at = now + pto;
+        if self.rtx_deadline.is_none_or(|r| at < r) {
+            self.tlp_deadline = Some(at);
         }
     }
 
@@ -1120,6 +1320,28 @@ impl Tcb {
                 return;
             }
         }
+        if self.rack_deadline.is_some_and(|t| t <= now) {
+            // RFC 8985 §6.2 step 6: the reordering window has passed.
+            self.rack_deadline = None;
+            self.detect_losses(now);
+        }
+        if self.tlp_deadline.is_some_and(|t| t <= now) {
+            // RFC 8985 §7.3: send a probe: new data if the windows allow,
+            // else the last segment again.
+            self.tlp_deadline = None;
+            if self.snd_una != self.snd_max && !self.in_recovery {
+                let base = self.tx_base();
+                let unsent = (base + self.tx.len()).since(self.snd_nxt);
+                let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+                if unsent == 0 || wnd_room == 0 {
+                    let last = self.rtxq.len().saturating_sub(1);
+                    self.rtxq.mark_lost(last);
+                }
+                self.tlp_fire = true;
+                self.tlp_outstanding = true;
+                self.counters.tail_loss_probes += 1;
+            }
+        }
         if self.persist_deadline.is_some_and(|t| t <= now) {
             self.persist_deadline = None;
             if self.snd_wnd == 0 {
@@ -1168,12 +1390,15 @@ impl Tcb {
             let flight = self.snd_max.since(self.snd_una);
             self.cc.on_rto(now, flight);
             self.in_recovery = false;
-            self.inflation = 0;
             self.dupacks = 0;
+            self.tlp_deadline = None;
+            self.tlp_outstanding = false;
+            self.rack_deadline = None;
             // RFC 6582 §3.2 step 4 (after a timeout): recover = highest sent.
             self.recover = self.snd_max;
-            // Go back N: resend from the first unacknowledged byte.
-            self.snd_nxt = self.snd_una;
+            // RFC 6675 §5.1 / RFC 8985 §6.3: everything not SACKed is lost
+            // and is resent in order as the (reset) window allows.
+            self.rtxq.mark_all_lost();
         }
         tracing::debug!(local = %self.local, remote = %self.remote, rto = ?self.rtt.rto(), "retransmission timeout");
     }
@@ -1239,12 +1464,6 @@ impl Tcb {
             self.arm_persist(now);
             return Some(n);
         }
-        if self.rtx_pending {
-            self.rtx_pending = false;
-            if let Some(n) = self.retransmit_first(now, buf) {
-                return Some(n);
-            }
-        }
         if let Some(n) = self.send_data(now, buf) {
             return Some(n);
         }
@@ -1267,41 +1486,26 @@ impl Tcb {
         self.emit(now, buf, seq, TcpFlags::ACK, 0, 0)
     }
 
-    /// Fast retransmit / partial-ACK retransmit of the segment at SND.UNA.
-    fn retransmit_first(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if self.snd_una == self.snd_max {
-            return None;
+    /// Bytes the congestion controller lets us send now: PRR's allowance
+    /// in recovery, else cwnd − pipe (with RFC 3042 limited transmit).
+    fn send_allowance(&self) -> usize {
+        if self.in_recovery {
+            return self.prr_allow as usize;
         }
-        let base = self.tx_base();
-        let offset = self.snd_una.since(base) as usize;
-        let avail = self.tx.len().saturating_sub(offset);
-        let outstanding = self.snd_max.since(self.snd_una) as usize;
-        let len = self.smss.min(avail).min(outstanding);
-        // The FIN rides along when these bytes reach it and it was sent.
-        let fin = self
-            .fin_seq
-            .is_some_and(|f| f == self.snd_una + len && f.lt(self.snd_max));
-        let mut flags = TcpFlags::ACK;
-        if fin {
-            flags |= TcpFlags::FIN;
-        }
-        if len == 0 && !fin {
-            return None;
-        }
-        let n = self.emit(now, buf, self.snd_una, flags, offset, len);
-        self.counters.retransmits += 1;
-        if let Some((end, _)) = self.rtt_sample {
-            if end.le(self.snd_una + len + usize::from(fin)) {
-                self.rtt_sample = None; // Karn
-            }
-        }
-        if self.rtx_deadline.is_none() {
-            self.rtx_deadline = Some(now + self.rtt.rto());
-        }
-        Some(n)
+        let limited_transmit = self.dupacks.min(2) * self.smss as u32;
+        let cwnd = self.cc.cwnd().saturating_add(limited_transmit);
+        cwnd.saturating_sub(self.pipe()) as usize
     }
 
-    /// New data (or data after an RTO rewind) and the FIN.
+    fn spend_allowance(&mut self, bytes: usize) {
+        if self.in_recovery {
+            self.prr_out += bytes as u32;
+            self.prr_allow = self.prr_allow.saturating_sub(bytes as u32);
+        }
+    }
+
+    /// Lost segments first (RFC 6675 NextSeg rule 1), then new data and
+    /// the FIN.
     fn send_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if !matches!(
             self.state,
@@ -1314,36 +1518,58 @@ impl Tcb {
             return None;
         }
         let base = self.tx_base();
+        if let Some(i) = self.rtxq.first_lost() {
+            let r = *self.rtxq.get(i)?;
+            let fin = self.fin_seq.is_some_and(|f| r.end == f + 1u32);
+            let len = r.len() as usize - usize::from(fin);
+            let forced = std::mem::take(&mut self.tlp_fire);
+            // Retransmissions stay inside the peer's window, except the
+            // segment at SND.UNA (it was in the window when first sent).
+            let in_window = i == 0 || r.end.le(self.snd_una + self.snd_wnd);
+            if (forced || self.send_allowance() >= len.clamp(1, self.smss)) && in_window {
+                let mut flags = TcpFlags::ACK;
+                if fin {
+                    flags |= TcpFlags::FIN;
+                }
+                let offset = r.start.since(base) as usize;
+                let n = self.emit(now, buf, r.start, flags, offset, len);
+                self.rtxq.retransmitted(i, now);
+                self.counters.retransmits += 1;
+                self.spend_allowance(len.max(1));
+                if let Some((end, _)) = self.rtt_sample {
+                    if end.le(r.end) {
+                        self.rtt_sample = None; // Karn
+                    }
+                }
+                if self.rtx_deadline.is_none() {
+                    self.rtx_deadline = Some(now + self.rtt.rto());
+                }
+                return Some(n);
+            }
+            return None;
+        }
         let data_end = base + self.tx.len();
         let unsent = data_end.since(self.snd_nxt) as usize;
         let offset = self.snd_nxt.since(base) as usize;
-        // The FIN still has to be (re)sent when SND.NXT has not passed it.
+        // The FIN still has to be sent when SND.NXT has not passed it.
         let fin_pending = self.fin_queued && self.snd_nxt.le(data_end);
-
-        let limited_transmit = if self.in_recovery {
-            0
+        let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt) as usize;
+        let allowance = if self.tlp_fire {
+            self.smss
         } else {
-            self.dupacks.min(2) * self.smss as u32
+            self.send_allowance()
         };
-        let cwnd = self
-            .cc
-            .cwnd()
-            .saturating_add(self.inflation)
-            .saturating_add(limited_transmit);
-        let wnd = self.snd_wnd.min(cwnd);
-        let flight = self.snd_nxt.since(self.snd_una);
-        let usable = wnd.saturating_sub(flight) as usize;
-        let len = self.smss.min(unsent).min(usable);
+        let len = self.smss.min(unsent).min(allowance).min(wnd_room);
         // A FIN alone needs no window; with data it rides on the last segment.
         let fin = fin_pending && len == unsent;
+        let flight = self.snd_max.since(self.snd_una);
         if len == 0 && !fin {
             if unsent > 0 && flight == 0 {
                 self.arm_persist(now);
             }
             return None;
         }
-        let is_rtx = self.snd_nxt.lt(self.snd_max);
-        if !is_rtx && len < self.smss && !fin && !self.force_send {
+        if len < self.smss && !fin && !self.force_send {
             // RFC 9293 §3.7.4 Nagle: hold a small segment while data is
             // unacknowledged.
             if !self.nodelay && flight > 0 {
@@ -1360,6 +1586,7 @@ impl Tcb {
             }
         }
         self.force_send = false;
+        self.tlp_fire = false;
         let mut flags = TcpFlags::ACK;
         if fin {
             flags |= TcpFlags::FIN;
@@ -1371,22 +1598,20 @@ impl Tcb {
         let seq = self.snd_nxt;
         let n = self.emit(now, buf, seq, flags, offset, len);
         let seg_end = seq + len + usize::from(fin);
-        if is_rtx {
-            self.counters.retransmits += 1;
-            if let Some((end, _)) = self.rtt_sample {
-                if end.le(seg_end) {
-                    self.rtt_sample = None; // Karn
-                }
-            }
-        } else if self.rtt_sample.is_none() && !self.ts_enabled {
+        if self.rtt_sample.is_none() && !self.ts_enabled {
             self.rtt_sample = Some((seg_end, now));
         }
+        self.rtxq.push(seq, seg_end, now);
+        self.spend_allowance(len.max(1));
         self.snd_nxt = seg_end;
         self.snd_max = self.snd_max.max(seg_end);
         self.persist_deadline = None;
         // RFC 6298 §5.1: start the timer if it is not running.
         if self.rtx_deadline.is_none() {
             self.rtx_deadline = Some(now + self.rtt.rto());
+        }
+        if self.tlp_deadline.is_none() {
+            self.arm_tlp(now);
         }
         Some(n)
     }
@@ -1473,15 +1698,20 @@ impl Tcb {
                 n += 1;
             }
         }
-        let ranges: Vec<(usize, usize)> = if n < max {
-            self.ooo.ranges().filter(|r| Some(*r) != first).collect()
-        } else {
-            Vec::new()
-        };
-        for (s, e) in ranges.into_iter().rev() {
+        // The highest ranges after the first, without allocating: keep the
+        // last `max` ranges seen (they come lowest first).
+        let mut top = [(0usize, 0usize); 4];
+        let mut count = 0usize;
+        for r in self.ooo.ranges().filter(|r| Some(*r) != first) {
+            top[count % 4] = r;
+            count += 1;
+        }
+        let take = count.min(4);
+        for k in 0..take {
             if n >= max {
                 break;
             }
+            let (s, e) = top[(count - 1 - k) % 4];
             options.sack_blocks[n] = Some(((base + s).0, (base + e).0));
             n += 1;
         }
@@ -1702,11 +1932,10 @@ impl Tcb {
         }
     }
 
+    /// shutdown(Read): data already queued can still be read (as on
+    /// Linux); data arriving later is acknowledged and discarded.
     pub fn shutdown_read(&mut self) {
         self.rd_shut = true;
-        let n = self.rx.len();
-        self.rx.discard(n);
-        self.rx.shrink_if_empty();
     }
 
     /// close(): graceful unless unread data is pending (then RST, as Linux).

@@ -6,6 +6,7 @@ pub mod cc;
 pub(crate) mod conn;
 pub(crate) mod listener;
 pub mod rtt;
+pub mod rtx_queue;
 pub mod seq;
 mod state;
 

@@ -190,7 +190,12 @@ pub fn udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) ->
 }
 
 pub fn udp_ip(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
-    ip(src, dst, ipv4::PROTO_UDP, &udp(src, dst, sport, dport, data))
+    ip(
+        src,
+        dst,
+        ipv4::PROTO_UDP,
+        &udp(src, dst, sport, dport, data),
+    )
 }
 
 pub fn icmp(repr: Icmpv4Repr<'_>) -> Vec<u8> {
