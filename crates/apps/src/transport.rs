@@ -140,13 +140,17 @@ macro_rules! impl_listener {
 }
 
 impl_listener!(std::net::TcpListener, std::net::TcpStream, poll);
-impl_listener!(ustack_runtime::net::TcpListener, ustack_runtime::net::TcpStream, {
-    fn wait_acceptable(&self, timeout: Duration) {
-        // Blocks on the stack's readiness events: returns as soon as a
-        // connection is queued.
-        let _ = ustack_runtime::net::TcpListener::wait_acceptable(self, timeout);
+impl_listener!(
+    ustack_runtime::net::TcpListener,
+    ustack_runtime::net::TcpStream,
+    {
+        fn wait_acceptable(&self, timeout: Duration) {
+            // Blocks on the stack's readiness events: returns as soon as a
+            // connection is queued.
+            let _ = ustack_runtime::net::TcpListener::wait_acceptable(self, timeout);
+        }
     }
-});
+);
 
 /// `poll(2)` on a listening descriptor for up to `timeout`.
 fn poll_listener(l: &std::net::TcpListener, timeout: Duration) {

@@ -5,7 +5,12 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+mod connect;
+mod demo;
+mod plot;
+mod serve;
 mod sim;
+mod viz;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +32,20 @@ enum Command {
     /// link (deterministic: the same seed gives the same run), or a
     /// campaign of such runs with random impairments.
     Sim(sim::SimArgs),
+    /// Show TCP at work between two ustack stacks over an emulated lossy
+    /// path: handshake, echo, sticky packets and framing, authentication,
+    /// a file download with its loss recoveries, the close; writes a pcap
+    /// and SVG graphs. No root needed.
+    Demo(demo::DemoArgs),
+    /// Draw the time-sequence and congestion-window graphs of the TCP
+    /// connection with the most data in a capture file (pcap or pcapng).
+    Plot(plot::PlotArgs),
+    /// Run a service (echo, upper, discard, http, file) on a TUN device
+    /// until Ctrl-C (SIGINT/SIGTERM).
+    Serve(serve::ServeArgs),
+    /// Talk to a server through a TUN device: send a file, HTTP GET a URL,
+    /// echo stdin, or download from `ustack serve file`.
+    Connect(connect::ConnectArgs),
 }
 
 fn init_tracing() {
@@ -43,10 +62,16 @@ fn init_tracing() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if cli.trace {
+    // The demo installs its own subscriber (it captures the engine's
+    // events) and adds the --trace log to it.
+    if cli.trace && !matches!(cli.command, Command::Demo(_)) {
         init_tracing();
     }
     match cli.command {
         Command::Sim(args) => sim::run(args),
+        Command::Demo(args) => demo::run(args, cli.trace),
+        Command::Plot(args) => plot::run(args),
+        Command::Serve(args) => serve::main(args),
+        Command::Connect(args) => connect::main(args),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod capture;
 pub mod device;
+pub mod emulated;
 pub mod pair;
 pub mod pcap;
 pub mod sim;
@@ -13,6 +14,7 @@ pub mod tun;
 
 pub use capture::Capture;
 pub use device::Device;
+pub use emulated::{emulated_pair, EmulatedDevice, EmulatedStats, Forwarder, ForwarderStats};
 pub use pair::{pair, PairDevice};
 pub use pcap::PcapWriter;
 pub use sim::campaign::{run_campaign, CampaignProfile, CampaignSummary};

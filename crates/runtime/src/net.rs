@@ -137,22 +137,34 @@ impl TcpListener {
 
     /// Like `accept`, giving up with `TimedOut` after `timeout`.
     pub fn accept_timeout(&self, timeout: Duration) -> io::Result<(TcpStream, SocketAddr)> {
-        let (h, peer) = block_on(&self.ns.shared, self.h, Interest::Read, Some(timeout), false, |s| {
-            s.tcp_accept(self.h)
-        })?;
+        let (h, peer) = block_on(
+            &self.ns.shared,
+            self.h,
+            Interest::Read,
+            Some(timeout),
+            false,
+            |s| s.tcp_accept(self.h),
+        )?;
         Ok((TcpStream::from_handle(&self.ns, h), peer))
     }
 
     /// Waits up to `timeout` until a connection is ready to be accepted
     /// (without taking it); true when one is.
     pub fn wait_acceptable(&self, timeout: Duration) -> io::Result<bool> {
-        let r = block_on(&self.ns.shared, self.h, Interest::Read, Some(timeout), false, |s| {
-            if s.tcp_accept_ready(self.h)? > 0 {
-                Ok(())
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            }
-        });
+        let r = block_on(
+            &self.ns.shared,
+            self.h,
+            Interest::Read,
+            Some(timeout),
+            false,
+            |s| {
+                if s.tcp_accept_ready(self.h)? > 0 {
+                    Ok(())
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            },
+        );
         match r {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(false),

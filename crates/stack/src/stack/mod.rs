@@ -181,6 +181,8 @@ pub struct Stack {
     now: Instant,
     rng: Rng,
     isn_key: (u64, u64),
+    /// RFC 6056 Algorithm 3 counter.
+    next_ephemeral: u32,
     cookie_key: (u64, u64),
     challenge_limit: RateLimit,
     icmp_limit: RateLimit,
@@ -255,6 +257,7 @@ impl Stack {
             now: Instant::ZERO,
             rng,
             isn_key,
+            next_ephemeral: 0,
             cookie_key,
             challenge_limit,
             icmp_limit,
@@ -1616,12 +1619,21 @@ impl Stack {
             local.set_ip(route.src);
         }
         if local.port() == 0 {
+            // RFC 6056 §3.3.3 (Algorithm 3, "simple hash-based"): a keyed
+            // hash of the endpoints picks the starting point, a counter moves
+            // it on for each connection, so one destination does not see the
+            // same port again until the range has been used up (a port
+            // reused at once could hit the peer's TIME-WAIT).
             let (lo, hi) = self.config.ephemeral_ports;
             let range = u32::from(hi - lo) + 1;
-            let start = self.rng.range(0, u64::from(range)) as u32;
+            let mut h = SipHasher24::new_with_keys(self.isn_key.1, self.isn_key.0);
+            local.ip().hash(&mut h);
+            remote.hash(&mut h);
+            let offset = h.finish() as u32;
             let mut found = None;
-            for i in 0..range {
-                let p = lo + ((start + i) % range) as u16;
+            for _ in 0..range {
+                let p = lo + (offset.wrapping_add(self.next_ephemeral) % range) as u16;
+                self.next_ephemeral = self.next_ephemeral.wrapping_add(1);
                 let usage = self.tcp_ports.get(&p).copied().unwrap_or_default();
                 let cand = SocketAddr::new(local.ip(), p);
                 if usage.listeners == 0 && !self.tcp_conns.contains_key(&(cand, remote)) {

@@ -24,6 +24,10 @@ const DEFAULT_MSS: u16 = 536;
 const MIN_MSS: u16 = 88;
 /// RFC 7323 §2.3: shift counts above 14 are treated as 14.
 const MAX_WSCALE: u8 = 14;
+/// Buffers up to this size are freed as soon as they drain.
+const SMALL_BUFFER: usize = 4096;
+/// How long larger empty buffers stay allocated before being freed.
+const BUFFER_IDLE: Duration = Duration::from_secs(2);
 /// Longest interval between zero-window probes.
 const PERSIST_MAX: Duration = Duration::from_secs(60);
 
@@ -194,6 +198,8 @@ pub(crate) struct Tcb {
     rack_deadline: Option<Instant>,
     /// Tail loss probe (RFC 8985 §7).
     tlp_deadline: Option<Instant>,
+    /// When to give idle buffer memory back.
+    shrink_deadline: Option<Instant>,
     tlp_outstanding: bool,
     tlp_fire: bool,
     /// PRR (RFC 6937 §3): data delivered and sent during recovery, the
@@ -311,6 +317,7 @@ impl Tcb {
             rack: Rack::default(),
             rack_deadline: None,
             tlp_deadline: None,
+            shrink_deadline: None,
             tlp_outstanding: false,
             tlp_fire: false,
             prr_delivered: 0,
@@ -344,6 +351,7 @@ impl Tcb {
     /// Active open (RFC 9293 §3.10.1): SYN-SENT, SYN queued for sending.
     pub fn new_active(p: &ConnParams<'_>) -> Tcb {
         let mut t = Tcb::new(p, TcpState::SynSent);
+        tracing::debug!(local = %p.local, remote = %p.remote, from = %TcpState::Closed, to = %TcpState::SynSent, "tcp state");
         if t.offer_wscale {
             t.rcv_wscale = wscale_for(p.cfg.recv_buffer);
         }
@@ -354,6 +362,7 @@ impl Tcb {
     /// (RFC 9293 §3.10.7.2): SYN-RECEIVED, SYN-ACK queued for sending.
     pub fn new_passive(p: &ConnParams<'_>, syn: &TcpRepr<'_>) -> Tcb {
         let mut t = Tcb::new(p, TcpState::SynReceived);
+        tracing::debug!(local = %p.local, remote = %p.remote, from = %TcpState::Listen, to = %TcpState::SynReceived, "tcp state");
         t.passive = true;
         t.accept_syn(p.now, syn);
         t
@@ -364,6 +373,7 @@ impl Tcb {
     /// `iss` (in `p`) is SEG.ACK - 1; the options come from the cookie.
     pub fn new_from_cookie(p: &ConnParams<'_>, seg: &TcpRepr<'_>, c: CookieOptions) -> Tcb {
         let mut t = Tcb::new(p, TcpState::Established);
+        tracing::debug!(local = %p.local, remote = %p.remote, from = %TcpState::Listen, to = %TcpState::Established, "tcp state");
         t.passive = true;
         t.irs = Seq(seg.seq.wrapping_sub(1));
         t.rcv_nxt = t.irs + 1u32;
@@ -496,20 +506,35 @@ impl Tcb {
         self.state == TcpState::Closed
     }
 
-    /// Earliest armed timer.
+    /// Earliest armed timer (including the idle-buffer release).
     pub fn next_deadline(&self) -> Option<Instant> {
-        [
-            self.rtx_deadline,
-            self.persist_deadline,
-            self.delack_deadline,
-            self.timewait_deadline,
-            self.finwait2_deadline,
-            self.rack_deadline,
-            self.tlp_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // A plain chain of mins: this runs several times per segment.
+        fn min(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+            match (a, b) {
+                (Some(x), Some(y)) => Some(if x < y { x } else { y }),
+                (x, None) => x,
+                (None, y) => y,
+            }
+        }
+        let mut d = min(self.rtx_deadline, self.persist_deadline);
+        d = min(d, self.delack_deadline);
+        d = min(d, self.timewait_deadline);
+        d = min(d, self.finwait2_deadline);
+        d = min(d, self.rack_deadline);
+        d = min(d, self.tlp_deadline);
+        min(d, self.shrink_deadline)
+    }
+
+    /// Buffers are kept while a connection is busy (freeing and regrowing
+    /// them per drain costs more than the data path); once both have been
+    /// empty for `BUFFER_IDLE`, their memory is given back.
+    fn arm_buffer_shrink(&mut self, now: Instant) {
+        if self.shrink_deadline.is_none()
+            && ((self.tx.is_empty() && self.tx.allocated() > 0)
+                || (self.rx.is_empty() && self.ooo.is_empty() && self.rx.allocated() > 0))
+        {
+            self.shrink_deadline = Some(now + BUFFER_IDLE);
+        }
     }
 
     fn set_state(&mut self, new: TcpState) {
@@ -534,7 +559,10 @@ impl Tcb {
         self.probe_pending = false;
         self.rack_deadline = None;
         self.tlp_deadline = None;
+        self.shrink_deadline = None;
         self.rtxq.clear();
+        self.tx.discard(self.tx.len());
+        self.tx.shrink_if_empty();
     }
 
     fn enter_time_wait(&mut self, now: Instant) {
@@ -571,6 +599,7 @@ impl Tcb {
 
     pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
         self.counters.segments_in += 1;
+        tracing::trace!(local = %self.local, remote = %self.remote, seq = seg.seq, ack = seg.ack, flags = %seg.flags, len = seg.payload.len(), window = seg.window, "tcp in");
         if seg.flags.rst() {
             self.counters.rsts_in += 1;
         }
@@ -959,7 +988,10 @@ impl Tcb {
         if self.snd_nxt.lt(ack) {
             self.snd_nxt = ack;
         }
-        if self.tx.is_empty() {
+        if self.tx.is_empty() && self.tx.allocated() <= SMALL_BUFFER {
+            // A small buffer is cheap to allocate again: free it now (idle
+            // request/response connections hold no memory). Large ones wait
+            // for the idle timer.
             self.tx.shrink_if_empty();
         }
         let rack = &mut self.rack;
@@ -1032,6 +1064,9 @@ impl Tcb {
                 let (n, timer) = self
                     .rtxq
                     .rack_detect(now, ts, self.rack.end, self.rack.rtt, reo);
+                if n > 0 {
+                    tracing::debug!(local = %self.local, remote = %self.remote, una = self.snd_una.0, segments = n, "rack loss");
+                }
                 marked += n;
                 self.rack_deadline = timer;
             }
@@ -1067,7 +1102,15 @@ impl Tcb {
         self.prr_allow = self.smss as u32;
         self.tlp_deadline = None;
         self.counters.fast_retransmits += 1;
-        tracing::debug!(local = %self.local, remote = %self.remote, una = self.snd_una.0, "fast retransmit");
+        tracing::debug!(
+            local = %self.local,
+            remote = %self.remote,
+            una = self.snd_una.0,
+            cwnd = self.cc.cwnd(),
+            ssthresh = self.cc.ssthresh(),
+            sack = self.sack_permitted,
+            "fast retransmit"
+        );
     }
 
     /// Per-ACK congestion control and recovery bookkeeping.
@@ -1340,6 +1383,7 @@ impl Tcb {
                 self.tlp_fire = true;
                 self.tlp_outstanding = true;
                 self.counters.tail_loss_probes += 1;
+                tracing::debug!(local = %self.local, remote = %self.remote, una = self.snd_una.0, nxt = self.snd_nxt.0, "tail loss probe");
             }
         }
         if self.persist_deadline.is_some_and(|t| t <= now) {
@@ -1359,6 +1403,15 @@ impl Tcb {
         if self.delack_deadline.is_some_and(|t| t <= now) {
             self.delack_deadline = None;
             self.ack_now = true;
+        }
+        if self.shrink_deadline.is_some_and(|t| t <= now) {
+            self.shrink_deadline = None;
+            if self.tx.is_empty() {
+                self.tx.shrink_if_empty();
+            }
+            if self.rx.is_empty() && self.ooo.is_empty() {
+                self.rx.shrink_if_empty();
+            }
         }
     }
 
@@ -1400,7 +1453,15 @@ impl Tcb {
             // and is resent in order as the (reset) window allows.
             self.rtxq.mark_all_lost();
         }
-        tracing::debug!(local = %self.local, remote = %self.remote, rto = ?self.rtt.rto(), "retransmission timeout");
+        tracing::debug!(
+            local = %self.local,
+            remote = %self.remote,
+            una = self.snd_una.0,
+            rto = ?self.rtt.rto(),
+            cwnd = self.cc.cwnd(),
+            ssthresh = self.cc.ssthresh(),
+            "retransmission timeout"
+        );
     }
 
     // ------------------------------------------------------------------
@@ -1410,6 +1471,7 @@ impl Tcb {
     /// Writes the next segment (TCP header + payload, checksum left zero)
     /// into `buf` and returns its length, or None.
     pub fn poll_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        self.arm_buffer_shrink(now);
         if self.rst_pending {
             self.rst_pending = false;
             // RFC 9293 §3.10.4 ABORT: <SEQ=SND.NXT><CTL=RST> (snd_max is
@@ -1893,7 +1955,7 @@ impl Tcb {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.rx.is_empty() && !buf.is_empty() {
             let n = self.rx.dequeue(buf);
-            if self.rx.is_empty() && self.ooo.is_empty() {
+            if self.rx.is_empty() && self.ooo.is_empty() && self.rx.allocated() <= SMALL_BUFFER {
                 self.rx.shrink_if_empty();
             }
             return Ok(n);
