@@ -53,7 +53,9 @@ pub struct TcpConfig {
     /// Answer SYNs with SYN cookies (RFC 4987) when a listener's SYN queue
     /// is full (Linux tcp_syncookies = 1).
     pub syn_cookies: bool,
-    /// RFC 5961 §7: challenge ACKs per second, stack-wide (Linux 1000).
+    /// RFC 5961 §7: challenge ACKs per second and connection (a
+    /// per-connection budget, like Linux's per-socket limit, avoids the
+    /// CVE-2016-5696 side channel of a stack-wide one). 0 = unlimited.
     pub challenge_ack_limit: u32,
 }
 
@@ -81,7 +83,7 @@ impl Default for TcpConfig {
             fin_timeout: Duration::from_secs(60),
             max_backlog: 4096,
             syn_cookies: true,
-            challenge_ack_limit: 1000,
+            challenge_ack_limit: 10,
         }
     }
 }

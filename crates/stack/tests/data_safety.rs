@@ -7,6 +7,7 @@
 //!   gives TimedOut, a RST mid-stream gives ConnectionReset; never a
 //!   silent Ok(0) EOF that would pass for a complete stream.
 mod hostile_kit;
+mod scripted;
 
 use hostile_kit::app::{pattern, Endpoint};
 use hostile_kit::wire::{config, Impair, Wire, A_IP, B_IP};
@@ -395,4 +396,45 @@ fn close_in_syn_sent_delivers_queued_data() {
         rx.got.len(),
         rx.errors
     );
+}
+
+#[test]
+fn peer_vanishes_behind_zero_window_times_out() {
+    // The peer acknowledges everything with a zero window, then vanishes.
+    // The stack probes the zero window; the probes go unanswered. RFC 1122
+    // §4.2.2.17 only requires probing to go on while the receiver keeps
+    // acknowledging the probes; unanswered probes must end in an error
+    // (Linux counts them against tcp_retries2: ETIMEDOUT), otherwise the
+    // connection, its buffers and the application wait forever.
+    use scripted::*;
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    h.stack.tcp_send(c.h, &pattern(9, 1000)).unwrap();
+    let s = h.expect_segment();
+    assert_eq!(s.payload.len(), 1000);
+    h.stack.tcp_send(c.h, &pattern(10, 5000)).unwrap();
+    // Everything so far acknowledged, window zero: persist mode.
+    h.inject(c.p(0), c.s(1000), ACK, 0, no_opts(), &[]);
+    h.expect_nothing();
+    let start = h.now;
+    let limit = start + SECS(6 * 3600);
+    let mut probes = 0;
+    while h.stack.tcp_state(c.h).unwrap() != TcpState::Closed {
+        let Some(t) = h.poll_at() else { break };
+        if t > limit {
+            break;
+        }
+        h.advance_to(t.max(h.now));
+        probes += h.drain().len();
+    }
+    let state = h.stack.tcp_state(c.h).unwrap();
+    assert!(
+        state == TcpState::Closed,
+        "after {:?} and {probes} unanswered zero-window probes the connection is \
+         still {state:?} (next wake-up {:?}): the application never learns the peer is gone",
+        h.now - start,
+        h.poll_at()
+    );
+    assert_eq!(h.recv_error(c.h), ErrorKind::TimedOut);
 }

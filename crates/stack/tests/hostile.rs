@@ -150,6 +150,7 @@ table! {
     limit_ooo_memory_with_window_scaling,
     limit_udp_receive_queue,
     limit_rst_reply_queue,
+    limit_ooo_far_offset_memory_amplification,
 }
 
 #[test]
@@ -1845,4 +1846,62 @@ fn limit_rst_reply_queue() {
     );
     b.assert_drops(&h.stack, &[(DropReason::TcpNoSocket, 5000)]);
     b.assert_no_new_state(&h.stack);
+}
+
+fn limit_ooo_far_offset_memory_amplification() {
+    // One 1-byte segment at the far end of the default (1 MiB, scaled)
+    // window. The receive buffer is allocated up to that offset at once,
+    // so a peer pins ~1 MiB per connection with one tiny packet; with
+    // `max_sockets` at 2^20 and no total buffer limit, memory is not
+    // bounded in practice. Linux charges out-of-order data by what was
+    // received (skb truesize), not by its offset. Expected here: memory
+    // held for out-of-order data proportional to the data (<= 64 KiB for
+    // one byte).
+    let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
+    let rcvbuf = h.stack.config().tcp.recv_buffer;
+    let l = h.listen(8);
+    let opts = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        ..TcpOptions::default()
+    };
+    let sa = h.peer_syn(65535, opts);
+    h.inject(
+        PEER_ISS + 1,
+        sa.seq.wrapping_add(1),
+        ACK,
+        65535,
+        no_opts(),
+        &[],
+    );
+    let (ch, _) = h.stack.tcp_accept(l).unwrap();
+    // One in-order byte, read at once: the ACK opens the scaled window.
+    h.inject(
+        PEER_ISS + 1,
+        sa.seq.wrapping_add(1),
+        ACK,
+        65535,
+        no_opts(),
+        b"x",
+    );
+    assert_eq!(h.read_all(ch).unwrap(), b"x");
+    h.expect_segment_by(h.now + MS(200));
+    h.drain();
+    let wnd = h.stack.tcp_info(ch).unwrap().rcv_wnd as usize;
+    let before = h.stack.buffer_bytes();
+    let far = (wnd.min(rcvbuf) - 1) as u32;
+    h.inject(
+        PEER_ISS + 2 + far,
+        sa.seq.wrapping_add(1),
+        ACK,
+        65535,
+        no_opts(),
+        b"!",
+    );
+    let held = h.stack.buffer_bytes() - before;
+    eprintln!("1 byte at offset {far}: {held} bytes of receive buffer allocated");
+    assert!(
+        held <= 64 * 1024,
+        "one out-of-order byte pinned {held} bytes (window {wnd}, buffer {rcvbuf})"
+    );
 }

@@ -184,7 +184,6 @@ pub struct Stack {
     /// RFC 6056 Algorithm 3 counter.
     next_ephemeral: u32,
     cookie_key: (u64, u64),
-    challenge_limit: RateLimit,
     icmp_limit: RateLimit,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
@@ -246,10 +245,6 @@ impl Stack {
         let hk = KeyedHash(rng.next_u64(), rng.next_u64());
         let isn_key = (rng.next_u64(), rng.next_u64());
         let cookie_key = (rng.next_u64(), rng.next_u64());
-        let challenge_limit = RateLimit::new(
-            config.tcp.challenge_ack_limit,
-            config.tcp.challenge_ack_limit.max(1),
-        );
         let icmp_limit = RateLimit::new(config.icmp_error_rate, 50);
         let ip_ident = rng.next_u32() as u16;
         Ok(Stack {
@@ -259,7 +254,6 @@ impl Stack {
             isn_key,
             next_ephemeral: 0,
             cookie_key,
-            challenge_limit,
             icmp_limit,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -374,7 +368,8 @@ impl Stack {
     /// A connection the application holds.
     fn app_tcb(&self, h: SocketHandle) -> io::Result<&Tcb> {
         match self.slot(h) {
-            Some(Socket::Tcp(t)) if t.app_holds => Ok(&t.tcb),
+            Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => Ok(&t.tcb),
+            Some(Socket::Tcp(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
             None => Err(bad_handle()),
         }
@@ -382,7 +377,8 @@ impl Stack {
 
     fn app_tcb_mut(&mut self, h: SocketHandle) -> io::Result<&mut Tcb> {
         match self.slot_mut(h) {
-            Some(Socket::Tcp(t)) if t.app_holds => Ok(&mut t.tcb),
+            Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => Ok(&mut t.tcb),
+            Some(Socket::Tcp(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
             None => Err(bad_handle()),
         }
@@ -1020,11 +1016,12 @@ impl Stack {
                 // RFC 5961 §7: challenge ACKs are throttled stack-wide.
                 self.counters.drop(DropReason::TcpInvalid);
                 let now = self.now;
-                if self.challenge_limit.take(now) {
+                let limit = self.config.tcp.challenge_ack_limit;
+                let sent = self
+                    .tcp_mut(h)
+                    .is_some_and(|t| t.tcb.challenge_ack(now, limit));
+                if sent {
                     self.counters.tcp_challenge_acks += 1;
-                    if let Some(t) = self.tcp_mut(h) {
-                        t.tcb.send_ack();
-                    }
                 } else {
                     self.counters.tcp_challenge_acks_limited += 1;
                 }

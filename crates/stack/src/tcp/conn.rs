@@ -173,6 +173,12 @@ pub(crate) struct Tcb {
     rtx_deadline: Option<Instant>,
     persist_deadline: Option<Instant>,
     persist_backoff: u32,
+    /// Zero-window probes sent since the peer last sent anything.
+    probes_unanswered: u32,
+    /// RFC 5961 §7 challenge ACKs, per connection: the current one-second
+    /// window and how many were sent in it.
+    challenge_window: Instant,
+    challenge_count: u32,
     delack_deadline: Option<Instant>,
     timewait_deadline: Option<Instant>,
     finwait2_deadline: Option<Instant>,
@@ -301,6 +307,9 @@ impl Tcb {
             rtx_deadline: None,
             persist_deadline: None,
             persist_backoff: 0,
+            probes_unanswered: 0,
+            challenge_window: Instant::ZERO,
+            challenge_count: 0,
             delack_deadline: None,
             timewait_deadline: None,
             finwait2_deadline: None,
@@ -409,9 +418,21 @@ impl Tcb {
         t
     }
 
-    /// Sends an ACK at the next poll (challenge ACKs the stack allowed).
-    pub fn send_ack(&mut self) {
+    /// RFC 5961 §7: a challenge ACK, at most `limit` per second for this
+    /// connection. A per-connection budget (as Linux's per-socket limit)
+    /// does not leak, as a stack-wide one would, whether another
+    /// connection was hit (CVE-2016-5696). Returns whether it was sent.
+    pub fn challenge_ack(&mut self, now: Instant, limit: u32) -> bool {
+        if now.saturating_since(self.challenge_window) >= Duration::from_secs(1) {
+            self.challenge_window = now;
+            self.challenge_count = 0;
+        }
+        if limit > 0 && self.challenge_count >= limit {
+            return false;
+        }
+        self.challenge_count += 1;
         self.ack_now = true;
+        true
     }
 
     /// Records the peer's SYN: IRS, RCV.NXT and option negotiation.
@@ -599,6 +620,7 @@ impl Tcb {
 
     pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
         self.counters.segments_in += 1;
+        self.probes_unanswered = 0;
         tracing::trace!(local = %self.local, remote = %self.remote, seq = seg.seq, ack = seg.ack, flags = %seg.flags, len = seg.payload.len(), window = seg.window, "tcp in");
         if seg.flags.rst() {
             self.counters.rsts_in += 1;
@@ -751,6 +773,12 @@ impl Tcb {
             seq.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
                 || last.in_range(self.rcv_nxt, self.rcv_nxt + wnd)
         };
+        // RFC 5961 §4.2: a SYN in a synchronized state gets a challenge ACK
+        // "irrespective of the sequence number" (SYN-RECEIVED's own cases
+        // were handled above).
+        if flags.syn() && !flags.rst() {
+            return Outcome::Challenge;
+        }
         // RFC 9293 §3.10.7.4 note: with a zero window, still process valid
         // ACKs and RSTs of a segment starting at RCV.NXT (text is dropped).
         let zero_window_ack = !acceptable && wnd == 0 && seq == self.rcv_nxt;
@@ -852,6 +880,9 @@ impl Tcb {
             // but the ACK above was processed; tell the peer our window.
             if !seg.payload.is_empty() || flags.fin() {
                 self.ack_now = true;
+                if outcome == Outcome::Ok && !seg.payload.is_empty() {
+                    return Outcome::Drop(DropReason::TcpOutOfWindow);
+                }
             }
             return outcome;
         }
@@ -1233,6 +1264,8 @@ impl Tcb {
             let keep = limit.saturating_sub(offset);
             payload = &payload[..keep.min(payload.len())];
             fin = false;
+            // Text beyond the window (or the peer's FIN) is discarded.
+            self.pending_drop = Some(DropReason::TcpOutOfWindow);
         }
 
         if !payload.is_empty() {
@@ -1273,6 +1306,18 @@ impl Tcb {
                 self.schedule_ack(now, payload.len());
             }
             return;
+        }
+        if offset > 0 {
+            // Out-of-order data may grow the buffer at most to twice its
+            // allocation (64 KiB at least): a lone byte far ahead in a large
+            // window cannot pin the whole window's memory. Sequential
+            // out-of-order data after a hole still grows it step by step.
+            let reach = self.rx.allocated().max(32 * 1024) * 2;
+            if offset + payload.len() > reach.max(self.rx.len() + 64 * 1024) {
+                self.pending_drop = Some(DropReason::TcpOooLimit);
+                self.ack_now = true;
+                return;
+            }
         }
         let written = self.rx.write_unreadable(offset, payload);
         if offset == 0 {
@@ -1392,6 +1437,14 @@ impl Tcb {
                 // RFC 9293 §3.8.6.1: probe the zero window. Like Linux, the
                 // probe carries SEQ = SND.UNA - 1 and no data, which forces
                 // the peer to answer with its current window.
+                // Like Linux (tcp_probe_timer), give up when the peer has
+                // not answered max_retries probes: it is gone.
+                self.probes_unanswered += 1;
+                if self.probes_unanswered > self.cfg_max_retries {
+                    let err = self.soft_error.unwrap_or(io::ErrorKind::TimedOut);
+                    self.close_now(Some(err));
+                    return;
+                }
                 self.probe_pending = true;
                 self.counters.zero_window_probes += 1;
                 self.persist_backoff = (self.persist_backoff + 1).min(16);
@@ -2006,9 +2059,15 @@ impl Tcb {
         self.orphaned = true;
         match self.state {
             TcpState::Closed => true,
-            TcpState::SynSent => {
+            TcpState::SynSent if self.tx.is_empty() => {
                 self.close_now(None);
                 true
+            }
+            // Data was queued before the handshake finished: deliver it
+            // and close after (no byte is lost silently).
+            TcpState::SynSent => {
+                self.shutdown_write();
+                false
             }
             TcpState::TimeWait => false,
             _ => {

@@ -152,7 +152,7 @@ impl Tcp {
         plain.options = TcpOptions::default();
         let base = plain.segment(src, dst);
         let mut opts = options_raw.to_vec();
-        while opts.len() % 4 != 0 {
+        while !opts.len().is_multiple_of(4) {
             opts.push(0);
         }
         let mut seg = Vec::new();

@@ -40,6 +40,9 @@ impl Default for Impair {
     }
 }
 
+/// A packet in flight: (deliver at, order, to_b, bytes).
+type InFlight = Reverse<(Instant, u64, bool, Vec<u8>)>;
+
 pub struct Wire {
     pub a: Stack,
     pub b: Stack,
@@ -49,8 +52,7 @@ pub struct Wire {
     pub a_dead: bool,
     pub b_dead: bool,
     rng: Rng,
-    /// (deliver at, order, to_b, bytes)
-    inflight: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>>,
+    inflight: BinaryHeap<InFlight>,
     order: u64,
     /// Every packet each stack put on the wire (before impairments).
     pub sent_by_a: u64,
@@ -79,7 +81,7 @@ impl Wire {
             impair,
             a_dead: false,
             b_dead: false,
-            rng: Rng::new(seed ^ 0x5eed_0f_7e57),
+            rng: Rng::new(seed ^ 0x5eed_0f7e_5757),
             inflight: BinaryHeap::new(),
             order: 0,
             sent_by_a: 0,
