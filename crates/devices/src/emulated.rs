@@ -215,6 +215,13 @@ fn run<A: Device, B: Device>(a: &A, b: &B, mut ab: Link, mut ba: Link, ctl: &Con
         if b_ok {
             b_ok = ingest(b, &mut ba, &mut buf, epoch);
         }
+        // Publish what ingest decided (losses, corruption...) before any
+        // delivery, so a reader that received a packet sees its fate.
+        {
+            let mut s = ctl.stats();
+            s.a_to_b = ab.counters();
+            s.b_to_a = ba.counters();
+        }
         let t = now(epoch);
         err_to_b += deliver(&mut ab, b, t);
         err_to_a += deliver(&mut ba, a, t);
