@@ -72,12 +72,18 @@ pub struct SimArgs {
     /// Disable Nagle's algorithm on both sides.
     #[arg(long)]
     pub nodelay: bool,
-    /// Congestion control of both sides: newreno or cubic.
-    #[arg(long, value_name = "ALGO", default_value = "newreno")]
+    /// Congestion control of both sides: cubic or newreno.
+    #[arg(long, value_name = "ALGO", default_value = "cubic")]
     pub cc: ustack::tcp::cc::CongestionKind,
     /// Do not negotiate TCP timestamps (RFC 7323).
     #[arg(long)]
     pub no_timestamps: bool,
+    /// Do not negotiate SACK (RFC 2018): recovery is NewReno's.
+    #[arg(long)]
+    pub no_sack: bool,
+    /// Disable RACK-TLP (RFC 8985): loss detection by duplicate ACKs only.
+    #[arg(long)]
+    pub no_rack: bool,
     /// Write every transmitted packet to this pcap file (with --campaign:
     /// only for a campaign of 1, which then reports that run in full).
     #[arg(long, value_name = "FILE")]
@@ -158,6 +164,9 @@ impl SimArgs {
             tcp: Some(ustack::TcpConfig {
                 congestion: self.cc,
                 timestamps: !self.no_timestamps,
+                sack: !self.no_sack,
+                rack: !self.no_rack,
+                tlp: !self.no_rack,
                 ..ustack::TcpConfig::default()
             }),
             time_limit: Duration::from_secs(self.time_limit),

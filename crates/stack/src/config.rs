@@ -77,7 +77,7 @@ impl Default for TcpConfig {
             sack: true,
             rack: true,
             tlp: true,
-            congestion: CongestionKind::NewReno,
+            congestion: CongestionKind::Cubic,
             initial_window: 10,
             max_ooo_ranges: 32,
             fin_timeout: Duration::from_secs(60),

@@ -123,6 +123,8 @@ pub struct TcpCounters {
     pub zero_window_probes: u64,
     /// Tail loss probes sent (RFC 8985 §7).
     pub tail_loss_probes: u64,
+    /// Retransmission timeouts found spurious and undone (RFC 3522/4015).
+    pub spurious_rtos: u64,
     pub rsts_in: u64,
     pub rsts_out: u64,
 }
@@ -141,6 +143,7 @@ impl TcpCounters {
         self.dup_segments += o.dup_segments;
         self.zero_window_probes += o.zero_window_probes;
         self.tail_loss_probes += o.tail_loss_probes;
+        self.spurious_rtos += o.spurious_rtos;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
     }

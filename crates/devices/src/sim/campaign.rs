@@ -26,6 +26,13 @@ pub struct CampaignProfile {
     /// (drawn for harsh profiles, where the defaults may legitimately give
     /// up: see [`profile_for_seed`]).
     pub persistent_tcp: bool,
+    /// TCP mechanisms of both ends, drawn from the seed too, so that a
+    /// sweep covers their combinations: congestion control ("newreno" or
+    /// "cubic"), SACK, RACK-TLP, timestamps.
+    pub cc: String,
+    pub sack: bool,
+    pub rack: bool,
+    pub timestamps: bool,
 }
 
 /// Simulated-time limit of a campaign run.
@@ -109,6 +116,11 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
     }
     let nodelay = r.chance(0.5);
     let persistent_tcp = loss > 0.05 || burst_loss > 0.0;
+    // Drawn last so the impairments above stay those of earlier versions.
+    let cc = if r.chance(0.5) { "cubic" } else { "newreno" }.to_string();
+    let sack = r.chance(0.75);
+    let rack = r.chance(0.75);
+    let timestamps = r.chance(0.75);
     CampaignProfile {
         link: LinkConfig {
             rate_mbps,
@@ -127,6 +139,10 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
         reverse_bytes,
         nodelay,
         persistent_tcp,
+        cc,
+        sack,
+        rack,
+        timestamps,
     }
 }
 
@@ -139,7 +155,19 @@ pub fn transfer_config(profile: &CampaignProfile, seed: u64) -> TransferConfig {
         mtu: profile.mtu,
         seed,
         nodelay: profile.nodelay,
-        tcp: profile.persistent_tcp.then(persistent_tcp),
+        tcp: Some({
+            let mut tcp = if profile.persistent_tcp {
+                persistent_tcp()
+            } else {
+                TcpConfig::default()
+            };
+            tcp.congestion = profile.cc.parse().unwrap_or_default();
+            tcp.sack = profile.sack;
+            tcp.rack = profile.rack;
+            tcp.tlp = profile.rack;
+            tcp.timestamps = profile.timestamps;
+            tcp
+        }),
         time_limit: CAMPAIGN_TIME_LIMIT,
         check_no_state_left: true,
         ..TransferConfig::default()

@@ -119,6 +119,8 @@ pub struct TransferReport {
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
+    pub sack: bool,
+    pub rack: bool,
     pub client_final_state: String,
     pub server_final_state: String,
     /// Packets offered to the links (both directions).
@@ -530,6 +532,8 @@ impl Run {
         let tcp = tcp_config(cfg);
         report.congestion_control = tcp.congestion.as_str().to_string();
         report.timestamps = tcp.timestamps;
+        report.sack = tcp.sack;
+        report.rack = tcp.sack && tcp.rack;
         report.client_final_state = self.client.state_name();
         report.server_final_state = self.server.state_name();
         let l = self.net.link_counters();

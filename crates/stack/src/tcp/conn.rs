@@ -188,6 +188,10 @@ pub(crate) struct Tcb {
     /// TSval at the last RTO: echoes older than this are ambiguous (Karn's
     /// rule applied to timestamps) and give no RTT sample.
     ts_rto_floor: Option<u32>,
+    /// (cwnd, ssthresh) before the last RTO, kept until the first ACK
+    /// after it tells whether the timeout was spurious (RFC 3522/4015).
+    /// Also the TSval of the first retransmission (Eifel's reference).
+    rto_undo: Option<(u32, u32, u32)>,
     retries: u32,
     syn_sent_at: Option<Instant>,
 
@@ -316,6 +320,7 @@ impl Tcb {
             rtt: RttEstimator::new(cfg.rto_initial, cfg.rto_min, cfg.rto_max),
             rtt_sample: None,
             ts_rto_floor: None,
+            rto_undo: None,
             retries: 0,
             syn_sent_at: None,
             cc: Controller::new(cfg.congestion, smss as u32, cfg.initial_window),
@@ -1025,6 +1030,20 @@ impl Tcb {
             // for the idle timer.
             self.tx.shrink_if_empty();
         }
+        // RFC 3522 (Eifel detection) / RFC 4015 (response): if the first
+        // ACK after an RTO echoes a timestamp older than the retransmission,
+        // the original segment arrived: the timeout was spurious; undo the
+        // window reduction and the loss marks.
+        if let Some((cwnd, ssthresh, floor)) = self.rto_undo.take() {
+            if let Some((_, tsecr)) = seg.options.timestamp {
+                if tsecr != 0 && (tsecr.wrapping_sub(floor) as i32) < 0 {
+                    self.cc.restore(cwnd, ssthresh);
+                    self.rtxq.unmark_lost();
+                    self.counters.spurious_rtos += 1;
+                    tracing::debug!(local = %self.local, remote = %self.remote, una = self.snd_una.0, cwnd, "spurious timeout undone");
+                }
+            }
+        }
         let rack = &mut self.rack;
         self.rtxq.ack(ack, |d| rack.update(d, now));
         self.tlp_outstanding = false;
@@ -1494,6 +1513,9 @@ impl Tcb {
             self.snd_nxt = self.iss;
         } else {
             let flight = self.snd_max.since(self.snd_una);
+            if self.rto_undo.is_none() && self.ts_enabled {
+                self.rto_undo = Some((self.cc.cwnd(), self.cc.ssthresh(), self.ts_now(now)));
+            }
             self.cc.on_rto(now, flight);
             self.in_recovery = false;
             self.dupacks = 0;

@@ -196,6 +196,19 @@ impl RtxQueue {
         n
     }
 
+    /// Clears every loss mark (a spurious RTO was undone); returns how many.
+    pub fn unmark_lost(&mut self) -> usize {
+        let mut n = 0;
+        for r in self.q.iter_mut() {
+            if r.lost {
+                r.lost = false;
+                n += 1;
+            }
+        }
+        self.lost_bytes = 0;
+        n
+    }
+
     /// The first record waiting for retransmission.
     pub fn first_lost(&self) -> Option<usize> {
         if self.lost_bytes == 0 {

@@ -171,6 +171,14 @@ impl CongestionControl for Cubic {
         self.reduce();
         self.cwnd = self.mss;
     }
+    fn restore(&mut self, cwnd: u32, ssthresh: u32) {
+        self.cwnd = cwnd;
+        self.ssthresh = ssthresh;
+        // Continue the curve from where it was: W_max back to the larger
+        // of its value and the restored window.
+        self.w_max = self.w_max.max(u64::from(cwnd));
+        self.epoch_start = None;
+    }
     fn set_mss(&mut self, mss: u32) {
         let mss = mss.max(1);
         if self.cwnd == super::newreno::initial_window(self.mss, self.initial_window) {

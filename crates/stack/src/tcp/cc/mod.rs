@@ -14,9 +14,9 @@ use crate::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CongestionKind {
     /// RFC 5681 + RFC 6582.
-    #[default]
     NewReno,
-    /// RFC 9438.
+    /// RFC 9438 (the default, as on Linux).
+    #[default]
     Cubic,
 }
 
@@ -58,6 +58,9 @@ pub trait CongestionControl {
     fn on_rto(&mut self, now: Instant, flight: u32);
     /// The sender MSS changed (negotiation).
     fn set_mss(&mut self, mss: u32);
+    /// Undoes a reduction found to be spurious (RFC 4015): back to the
+    /// window and threshold saved before it.
+    fn restore(&mut self, cwnd: u32, ssthresh: u32);
 }
 
 /// Static dispatch over the available controllers (no allocation).
@@ -109,5 +112,8 @@ impl CongestionControl for Controller {
     }
     fn set_mss(&mut self, mss: u32) {
         self.inner_mut().set_mss(mss)
+    }
+    fn restore(&mut self, cwnd: u32, ssthresh: u32) {
+        self.inner_mut().restore(cwnd, ssthresh)
     }
 }

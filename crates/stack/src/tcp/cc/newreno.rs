@@ -95,6 +95,11 @@ impl CongestionControl for NewReno {
         self.cwnd = self.mss;
         self.acked_accum = 0;
     }
+    fn restore(&mut self, cwnd: u32, ssthresh: u32) {
+        self.cwnd = cwnd;
+        self.ssthresh = ssthresh;
+        self.acked_accum = 0;
+    }
     fn set_mss(&mut self, mss: u32) {
         let mss = mss.max(1);
         if self.cwnd == Self::iw(self.mss, self.initial_window) {

@@ -1,0 +1,339 @@
+//! Scripted tests of modern loss recovery: SACK generation (RFC 2018) and
+//! D-SACK (RFC 2883), the sender's scoreboard (RFC 6675), RACK's
+//! reordering timer and tail loss probes (RFC 8985), and the undo of a
+//! spurious retransmission timeout (RFC 3522 / RFC 4015).
+mod scripted;
+
+use scripted::*;
+use std::time::Duration;
+use ustack::wire::tcp::TcpOptions;
+use ustack::TcpState;
+
+fn sack_opts() -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        sack_permitted: true,
+        ..TcpOptions::default()
+    }
+}
+
+fn sack(blocks: &[(u32, u32)]) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    for (i, b) in blocks.iter().enumerate() {
+        o.sack_blocks[i] = Some(*b);
+    }
+    o
+}
+
+/// Passive open where the peer offers SACK (no timestamps, no scaling).
+fn open_with_sack(h: &mut Harness) -> Conn {
+    let l = h.listen(4);
+    let sa = h.peer_syn(65535, sack_opts());
+    assert!(sa.options.sack_permitted, "SYN-ACK grants SACK: {sa:?}");
+    // A realistic round trip for the handshake (it is the first RTT sample).
+    h.advance_ms(20);
+    h.inject(
+        PEER_ISS + 1,
+        sa.seq.wrapping_add(1),
+        ACK,
+        65535,
+        no_opts(),
+        &[],
+    );
+    h.expect_nothing();
+    let (c, _) = h.stack.tcp_accept(l).expect("accepted");
+    Conn {
+        h: c,
+        iss: sa.seq,
+        irs: PEER_ISS,
+    }
+}
+
+fn blocks(s: &Seg) -> Vec<(u32, u32)> {
+    s.options.sack_blocks.iter().flatten().copied().collect()
+}
+
+#[test]
+fn sack_blocks_most_recent_first_and_dsack() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    let data = [7u8; 100];
+    // Hole at 0..100; segment 100..200 arrives: the dup ACK reports it.
+    h.inject(c.p(100), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(0));
+    assert_eq!(blocks(&a), vec![(c.p(100), c.p(200))]);
+    // 300..400 next: its block comes first (RFC 2018 §4), then the older.
+    h.inject(c.p(300), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    assert_eq!(blocks(&a), vec![(c.p(300), c.p(400)), (c.p(100), c.p(200))]);
+    // The hole fills: cumulative ACK to 200, one block left.
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(200));
+    assert_eq!(blocks(&a), vec![(c.p(300), c.p(400))]);
+    // A duplicate of 0..100: reported as a D-SACK block first (RFC 2883).
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(200));
+    assert_eq!(blocks(&a), vec![(c.p(0), c.p(100)), (c.p(300), c.p(400))]);
+}
+
+/// Six segments in flight; the peer SACKs 1-2 and 4-5: only segments 0
+/// and 3 are retransmitted (RFC 6675 + RACK), never a SACKed one.
+#[test]
+fn sender_retransmits_only_the_holes() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    let mss = 1460u32;
+    let data: Vec<u8> = (0..6 * mss).map(|i| (i % 251) as u8).collect();
+    h.stack.tcp_send(c.h, &data).unwrap();
+    let sent = h.drain();
+    assert_eq!(sent.len(), 6);
+    let seg = |i: u32| c.s(i * mss);
+    h.advance_ms(20);
+    // Three dup ACKs carrying SACK information.
+    let dup = |h: &mut Harness, b: &[(u32, u32)]| {
+        h.inject(c.p(0), c.s(0), ACK, 65535, sack(b), &[]);
+        h.drain()
+    };
+    let mut rtx = Vec::new();
+    rtx.extend(dup(&mut h, &[(seg(1), seg(2))]));
+    rtx.extend(dup(&mut h, &[(seg(1), seg(3))]));
+    rtx.extend(dup(&mut h, &[(seg(4), seg(5)), (seg(1), seg(3))]));
+    rtx.extend(dup(&mut h, &[(seg(4), seg(6)), (seg(1), seg(3))]));
+    h.advance_ms(5);
+    rtx.extend(dup(&mut h, &[(seg(4), seg(6)), (seg(1), seg(3))]));
+    let resent: Vec<u32> = rtx
+        .iter()
+        .filter(|s| !s.payload.is_empty())
+        .map(|s| s.seq)
+        .collect();
+    assert!(resent.contains(&seg(0)), "hole 0 resent: {resent:?}");
+    assert!(resent.contains(&seg(3)), "hole 3 resent: {resent:?}");
+    for s in &resent {
+        assert!(
+            *s == seg(0) || *s == seg(3),
+            "a SACKed segment was resent: {resent:?}"
+        );
+    }
+    assert!(h.stack.counters().tcp.fast_retransmits >= 1);
+    // The holes arrive: everything acknowledged, recovery over.
+    h.inject(c.p(0), c.s(6 * mss), ACK, 65535, no_opts(), &[]);
+    let info = h.stack.tcp_info(c.h).unwrap();
+    assert_eq!(info.bytes_in_flight, 0);
+    assert!(!info.in_recovery);
+}
+
+/// RACK (RFC 8985 §6.2): with one SACKed segment (below DupThresh) the
+/// earlier ones are declared lost only after RTT + reo_wnd, when the
+/// reordering timer fires.
+#[test]
+fn rack_reordering_timer() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    let mss = 1460u32;
+    // One RTT sample of 40 ms first.
+    h.stack.tcp_send(c.h, &[1u8; 100]).unwrap();
+    h.drain();
+    h.advance_ms(40);
+    h.inject(c.p(0), c.s(100), ACK, 65535, no_opts(), &[]);
+    h.drain();
+    let base = 100u32;
+    let seg = |i: u32| c.s(base + i * mss);
+    h.stack.tcp_send(c.h, &vec![2u8; 3 * mss as usize]).unwrap();
+    assert_eq!(h.drain().len(), 3);
+    h.advance_ms(40);
+    // Segment 2 SACKed: 0 and 1 were sent before it, but may be reordered.
+    h.inject(
+        c.p(0),
+        c.s(base),
+        ACK,
+        65535,
+        sack(&[(seg(2), seg(3))]),
+        &[],
+    );
+    let now_out: Vec<Seg> = h
+        .drain()
+        .into_iter()
+        .filter(|s| !s.payload.is_empty())
+        .collect();
+    assert!(
+        now_out.is_empty(),
+        "no retransmission inside the reordering window: {now_out:?}"
+    );
+    // min_RTT/4 = 10 ms later the timer fires and both are resent.
+    h.advance_ms(11);
+    h.stack.handle_timeout(h.now);
+    let resent: Vec<u32> = h
+        .drain()
+        .into_iter()
+        .filter(|s| !s.payload.is_empty())
+        .map(|s| s.seq)
+        .collect();
+    assert!(resent.contains(&seg(0)), "{resent:?}");
+    assert!(
+        !resent.contains(&seg(2)),
+        "the SACKed segment is not resent: {resent:?}"
+    );
+}
+
+/// TLP (RFC 8985 §7): a lost tail is probed after ~2·SRTT, long before the
+/// RTO would fire.
+#[test]
+fn tail_loss_probe_fires_before_rto() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    // RTT 30 ms measured on a first exchange.
+    h.stack.tcp_send(c.h, &[1u8; 100]).unwrap();
+    h.drain();
+    h.advance_ms(30);
+    h.inject(c.p(0), c.s(100), ACK, 65535, no_opts(), &[]);
+    h.drain();
+    // Two segments; the ACK never comes (tail loss).
+    h.stack.tcp_send(c.h, &[2u8; 2920]).unwrap();
+    let t0 = h.now;
+    assert_eq!(h.drain().len(), 2);
+    let info = h.stack.tcp_info(c.h).unwrap();
+    let srtt = info.srtt.expect("an RTT sample");
+    let probe_at = h.stack.poll_at().expect("a timer");
+    let wait = probe_at.saturating_since(t0);
+    assert!(
+        wait < info.rto,
+        "probe timer {wait:?} before the RTO {:?}",
+        info.rto
+    );
+    let pto = (srtt * 2).max(Duration::from_millis(10));
+    assert!(
+        wait.abs_diff(pto) <= Duration::from_millis(1),
+        "PTO {wait:?} ≈ 2·SRTT = {pto:?}"
+    );
+    h.advance_to(probe_at);
+    h.stack.handle_timeout(h.now);
+    let probe = h.drain();
+    assert_eq!(probe.len(), 1, "one probe: {probe:?}");
+    assert_eq!(probe[0].seq, c.s(100 + 1460), "the last segment is probed");
+    assert_eq!(h.stack.counters().tcp.tail_loss_probes, 1);
+    assert_eq!(h.stack.counters().tcp.timeouts, 0);
+}
+
+/// Eifel (RFC 3522/4015): the ACK after an RTO echoes the original
+/// transmission's timestamp: the timeout was spurious and is undone.
+#[test]
+fn spurious_rto_is_undone() {
+    let mut h = Harness::with_defaults(|c| c.tcp.window_scaling = false);
+    let l = h.listen(4);
+    let ts = TcpOptions {
+        mss: Some(1460),
+        timestamp: Some((500, 0)),
+        ..TcpOptions::default()
+    };
+    let sa = h.peer_syn(65535, ts);
+    let (our_ts, _) = sa.options.timestamp.expect("timestamps negotiated");
+    let ack_ts = TcpOptions {
+        timestamp: Some((501, our_ts)),
+        ..TcpOptions::default()
+    };
+    h.inject(
+        PEER_ISS + 1,
+        sa.seq.wrapping_add(1),
+        ACK,
+        65535,
+        ack_ts,
+        &[],
+    );
+    let (c, _) = h.stack.tcp_accept(l).unwrap();
+    let conn = Conn {
+        h: c,
+        iss: sa.seq,
+        irs: PEER_ISS,
+    };
+    h.stack.tcp_set_nodelay(c, true).unwrap();
+    h.stack.tcp_send(c, &[3u8; 1000]).unwrap();
+    let first = h.drain();
+    assert_eq!(first.len(), 1);
+    let (orig_tsval, _) = first[0].options.timestamp.unwrap();
+    let cwnd_before = h.stack.tcp_info(c).unwrap().cwnd;
+    // The ACK is delayed past the RTO: the segment is retransmitted.
+    let rto_at = h.stack.poll_at().unwrap();
+    h.advance_to(rto_at);
+    h.stack.handle_timeout(h.now);
+    let rtx = h.drain();
+    assert_eq!(rtx.len(), 1);
+    assert!(rtx[0].options.timestamp.unwrap().0 > orig_tsval);
+    assert_eq!(h.stack.counters().tcp.timeouts, 1);
+    assert!(
+        h.stack.tcp_info(c).unwrap().cwnd < cwnd_before,
+        "RTO cut cwnd"
+    );
+    // Now the late ACK of the ORIGINAL arrives (TSecr = its TSval).
+    let late = TcpOptions {
+        timestamp: Some((502, orig_tsval)),
+        ..TcpOptions::default()
+    };
+    h.inject(conn.p(0), conn.s(1000), ACK, 65535, late, &[]);
+    let k = h.stack.counters().tcp;
+    assert_eq!(k.spurious_rtos, 1);
+    // Restored (and then grown by this very ACK, as any ACK of new data).
+    let cwnd = h.stack.tcp_info(c).unwrap().cwnd;
+    assert!(
+        cwnd >= cwnd_before,
+        "cwnd restored: {cwnd} vs {cwnd_before}"
+    );
+    assert_eq!(h.state(c), TcpState::Established);
+}
+
+/// A genuine RTO (the ACK echoes the retransmission) is not undone.
+#[test]
+fn genuine_rto_is_kept() {
+    let mut h = Harness::with_defaults(|c| c.tcp.window_scaling = false);
+    let l = h.listen(4);
+    let ts = TcpOptions {
+        mss: Some(1460),
+        timestamp: Some((500, 0)),
+        ..TcpOptions::default()
+    };
+    let sa = h.peer_syn(65535, ts);
+    let (our_ts, _) = sa.options.timestamp.unwrap();
+    h.inject(
+        PEER_ISS + 1,
+        sa.seq.wrapping_add(1),
+        ACK,
+        65535,
+        TcpOptions {
+            timestamp: Some((501, our_ts)),
+            ..TcpOptions::default()
+        },
+        &[],
+    );
+    let (c, _) = h.stack.tcp_accept(l).unwrap();
+    let conn = Conn {
+        h: c,
+        iss: sa.seq,
+        irs: PEER_ISS,
+    };
+    h.stack.tcp_send(c, &[3u8; 1000]).unwrap();
+    h.drain();
+    let cwnd_before = h.stack.tcp_info(c).unwrap().cwnd;
+    let rto_at = h.stack.poll_at().unwrap();
+    h.advance_to(rto_at);
+    h.stack.handle_timeout(h.now);
+    let rtx = h.drain();
+    let (rtx_ts, _) = rtx[0].options.timestamp.unwrap();
+    h.inject(
+        conn.p(0),
+        conn.s(1000),
+        ACK,
+        65535,
+        TcpOptions {
+            timestamp: Some((502, rtx_ts)),
+            ..TcpOptions::default()
+        },
+        &[],
+    );
+    assert_eq!(h.stack.counters().tcp.spurious_rtos, 0);
+    assert!(h.stack.tcp_info(c).unwrap().cwnd < cwnd_before);
+}
