@@ -235,29 +235,7 @@ impl std::fmt::Debug for Netstack {
 impl Netstack {
     /// Starts a stack with `config` on `device`, driven by a new thread.
     pub fn new(config: Config, device: impl Device) -> io::Result<Netstack> {
-        let mut config = config;
-        if config.mtu > device.mtu() {
-            config.mtu = device.mtu();
-        }
-        let mtu = config.mtu;
-        let stack = Stack::new(config)?;
-        // SAFETY: plain syscall; the result is checked.
-        let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if wake_fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let shared = Arc::new(Shared {
-            inner: Mutex::new(Inner {
-                stack,
-                wakers: HashMap::new(),
-                driver_deadline: None,
-                tx_buf: vec![0u8; mtu.max(65536)],
-            }),
-            device: Box::new(device),
-            wake_fd,
-            epoch: std::time::Instant::now(),
-            shutdown: AtomicBool::new(false),
-        });
+        let shared = Self::shared(config, device)?;
         let s2 = shared.clone();
         let handle = thread::Builder::new()
             .name("ustack-driver".into())
@@ -272,6 +250,54 @@ impl Netstack {
         })
     }
 
+    /// Starts a stack whose driver is a task on the current tokio runtime
+    /// (call from within one): it waits on the device and the stack's
+    /// deadline through tokio's reactor and timers. Sockets of both APIs
+    /// work on it; blocking calls must not run on the runtime's own worker
+    /// threads (use `spawn_blocking`), as with any blocking I/O.
+    #[cfg(feature = "tokio")]
+    pub fn new_tokio(config: Config, device: impl Device) -> io::Result<Netstack> {
+        let shared = Self::shared(config, device)?;
+        let handle = tokio::runtime::Handle::try_current().map_err(|e| {
+            io::Error::other(format!("Netstack::new_tokio needs a tokio runtime: {e}"))
+        })?;
+        handle.spawn(driver_task(shared.clone()));
+        let guard = Arc::new(DriverGuard {
+            shared: shared.clone(),
+            thread: Mutex::new(None),
+        });
+        Ok(Netstack {
+            shared,
+            _guard: guard,
+        })
+    }
+
+    fn shared(config: Config, device: impl Device) -> io::Result<Arc<Shared>> {
+        let mut config = config;
+        if config.mtu > device.mtu() {
+            config.mtu = device.mtu();
+        }
+        let mtu = config.mtu;
+        let stack = Stack::new(config)?;
+        // SAFETY: plain syscall; the result is checked.
+        let wake_fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if wake_fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                stack,
+                wakers: HashMap::new(),
+                driver_deadline: None,
+                tx_buf: vec![0u8; mtu.max(65536)],
+            }),
+            device: Box::new(device),
+            wake_fd,
+            epoch: std::time::Instant::now(),
+            shutdown: AtomicBool::new(false),
+        }))
+    }
+
     /// Runs `f` on the stack under the lock (counters, tcp_info, ...).
     pub fn with_stack<T>(&self, f: impl FnOnce(&mut Stack) -> T) -> T {
         self.shared.with(f)
@@ -283,53 +309,88 @@ impl Netstack {
     }
 }
 
-/// The driver thread: device → stack, timers, stack → device, sleep.
+/// What one driver iteration leaves to do.
+enum Step {
+    /// Sleep at most this long (None: until woken), or not at all when
+    /// the device still had packets waiting (`drained` false).
+    Wait {
+        timeout: Option<Duration>,
+        drained: bool,
+    },
+    /// Shut down.
+    Stop,
+}
+
+/// One driver iteration: device → stack (answering each packet before the
+/// next), timers, stack → device, readiness wake-ups.
+fn drive_once(
+    shared: &Shared,
+    rx: &mut [u8],
+    linger_until: &mut Option<std::time::Instant>,
+) -> Step {
+    let mut g = shared.lock();
+    let now = shared.now();
+    let mut drained = false;
+    for _ in 0..512 {
+        match shared.device.recv(rx) {
+            Ok(Some(n)) => {
+                g.stack.receive(now, &rx[..n]);
+                // Answer each packet before the next: one duplicate ACK per
+                // out-of-order segment, an ACK per two in-order segments
+                // (RFC 5681 §4.2), no stretch ACKs.
+                shared.send_pending(&mut g, now);
+            }
+            Ok(None) => {
+                drained = true;
+                break;
+            }
+            Err(e) => {
+                tracing::warn!("device receive failed: {e}");
+                drained = true;
+                break;
+            }
+        }
+    }
+    g.stack.handle_timeout(now);
+    shared.flush(&mut g, now, false);
+    let deadline = g.stack.poll_at();
+    g.driver_deadline = deadline;
+    if shared.shutdown.load(Ordering::SeqCst) {
+        let until = *linger_until.get_or_insert_with(|| std::time::Instant::now() + LINGER);
+        if g.stack.tcp_busy_count() == 0 || std::time::Instant::now() >= until {
+            return Step::Stop;
+        }
+    }
+    let mut timeout = deadline.map(|d| d.saturating_since(now));
+    if linger_until.is_some() {
+        timeout = Some(
+            timeout
+                .unwrap_or(Duration::from_millis(50))
+                .min(Duration::from_millis(50)),
+        );
+    }
+    Step::Wait { timeout, drained }
+}
+
+fn drain_eventfd(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reading 8 bytes into a valid u64 from our own eventfd.
+    unsafe {
+        libc::read(fd, (&mut v as *mut u64).cast(), 8);
+    }
+}
+
+/// The driver thread: iterate, then sleep in `ppoll` on the device and
+/// the eventfd until a packet, a poke or the next deadline.
 fn driver(shared: Arc<Shared>) {
-    let mtu = shared.device.mtu().max(65536);
-    let mut rx = vec![0u8; mtu];
+    let mut rx = vec![0u8; shared.device.mtu().max(65536)];
     let mut linger_until: Option<std::time::Instant> = None;
     loop {
-        let deadline;
-        let now;
-        {
-            let mut g = shared.lock();
-            now = shared.now();
-            for _ in 0..512 {
-                match shared.device.recv(&mut rx) {
-                    Ok(Some(n)) => {
-                        g.stack.receive(now, &rx[..n]);
-                        // Answer each packet before the next: one duplicate
-                        // ACK per out-of-order segment, an ACK per two
-                        // in-order segments (RFC 5681 §4.2), no stretch ACKs.
-                        shared.send_pending(&mut g, now);
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!("device receive failed: {e}");
-                        break;
-                    }
-                }
-            }
-            g.stack.handle_timeout(now);
-            shared.flush(&mut g, now, false);
-            deadline = g.stack.poll_at();
-            g.driver_deadline = deadline;
-            if shared.shutdown.load(Ordering::SeqCst) {
-                let until = *linger_until.get_or_insert_with(|| std::time::Instant::now() + LINGER);
-                if g.stack.tcp_busy_count() == 0 || std::time::Instant::now() >= until {
-                    return;
-                }
-            }
-        }
-        // Sleep until a packet, a poke, or the deadline.
-        let mut timeout = deadline.map(|d| d.saturating_since(now));
-        if linger_until.is_some() {
-            timeout = Some(
-                timeout
-                    .unwrap_or(Duration::from_millis(50))
-                    .min(Duration::from_millis(50)),
-            );
-        }
+        let timeout = match drive_once(&shared, &mut rx, &mut linger_until) {
+            Step::Stop => return,
+            Step::Wait { drained: false, .. } => continue,
+            Step::Wait { timeout, .. } => timeout,
+        };
         let ts = timeout.map(|t| libc::timespec {
             tv_sec: t.as_secs() as libc::time_t,
             tv_nsec: t.subsec_nanos() as libc::c_long,
@@ -355,11 +416,84 @@ fn driver(shared: Arc<Shared>) {
             libc::ppoll(fds.as_mut_ptr(), 2, tsp, std::ptr::null());
         }
         if fds[1].revents != 0 {
-            let mut v: u64 = 0;
-            // SAFETY: reading 8 bytes into a valid u64 from our eventfd.
-            unsafe {
-                libc::read(shared.wake_fd, (&mut v as *mut u64).cast(), 8);
+            drain_eventfd(shared.wake_fd);
+        }
+    }
+}
+
+/// A raw descriptor for `AsyncFd` (owned elsewhere: never closed here).
+#[cfg(feature = "tokio")]
+struct BorrowedFd(RawFd);
+
+#[cfg(feature = "tokio")]
+impl std::os::fd::AsRawFd for BorrowedFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
+    }
+}
+
+/// The driver as a tokio task: the same iteration, waiting on the device
+/// and the eventfd through the reactor and on the deadline with a timer.
+#[cfg(feature = "tokio")]
+async fn driver_task(shared: Arc<Shared>) {
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest as TokioInterest;
+    // SAFETY (both registrations): the descriptors belong to `shared`
+    // (the device and our eventfd), which this task holds until after the
+    // AsyncFds (locals declared after the parameter) are dropped; they stay
+    // open and unchanged for the AsyncFds' whole lifetime.
+    let dev = match unsafe {
+        AsyncFd::register_with_interest(
+            BorrowedFd(shared.device.readable_fd()),
+            TokioInterest::READABLE,
+        )
+    } {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!("ustack driver: cannot register the device: {e}");
+            return;
+        }
+    };
+    let wake = match unsafe {
+        AsyncFd::register_with_interest(BorrowedFd(shared.wake_fd), TokioInterest::READABLE)
+    } {
+        Ok(fd) => fd,
+        Err(e) => {
+            tracing::error!("ustack driver: cannot register the eventfd: {e}");
+            return;
+        }
+    };
+    let mut rx = vec![0u8; shared.device.mtu().max(65536)];
+    let mut linger_until: Option<std::time::Instant> = None;
+    loop {
+        let timeout = match drive_once(&shared, &mut rx, &mut linger_until) {
+            Step::Stop => return,
+            Step::Wait { drained: false, .. } => {
+                tokio::task::yield_now().await;
+                continue;
             }
+            Step::Wait { timeout, .. } => timeout,
+        };
+        let sleep = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            r = dev.readable() => {
+                // The iteration reads the device until it is empty.
+                if let Ok(mut guard) = r {
+                    guard.clear_ready();
+                }
+            }
+            r = wake.readable() => {
+                if let Ok(mut guard) = r {
+                    drain_eventfd(shared.wake_fd);
+                    guard.clear_ready();
+                }
+            }
+            _ = sleep => {}
         }
     }
 }

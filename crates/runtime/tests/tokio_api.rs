@@ -58,3 +58,39 @@ async fn tokio_udp_and_refused() {
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+/// The driver as a tokio task (`Netstack::new_tokio`): same sockets, the
+/// stack driven by the runtime's reactor and timers.
+#[tokio::test(flavor = "current_thread")]
+async fn driver_as_a_tokio_task() {
+    let (da, db) = ustack_devices::pair(1500).expect("pair");
+    let mk = |addr: &str, seed: u64| {
+        let mut c = ustack::Config::default();
+        c.addresses.push(addr.parse::<ustack::Cidr>().expect("cidr"));
+        c.seed = seed;
+        c
+    };
+    let a = ustack_runtime::Netstack::new_tokio(mk("198.18.0.1/24", 1), da).unwrap();
+    let b = ustack_runtime::Netstack::new_tokio(mk("198.18.0.2/24", 2), db).unwrap();
+    let addr: SocketAddr = "198.18.0.2:7200".parse().unwrap();
+    let l = TcpListener::bind(&b, addr).await.unwrap();
+    let server = tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let (mut r, mut w) = s.into_split();
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let c = TcpStream::connect(&a, addr).await.unwrap();
+    let msg: Vec<u8> = (0..3_000_000u32).map(|i| (i % 199) as u8).collect();
+    let (mut r, mut w) = c.into_split();
+    let m2 = msg.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&m2).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut back = Vec::new();
+    r.read_to_end(&mut back).await.unwrap();
+    writer.await.unwrap();
+    server.await.unwrap();
+    assert!(back == msg, "echo over task-driven stacks differs");
+}
