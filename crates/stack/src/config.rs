@@ -110,6 +110,11 @@ pub struct Config {
     pub max_sockets: usize,
     /// Default UDP receive buffer (bytes of queued datagrams).
     pub udp_recv_buffer: usize,
+    /// Total bytes of TCP send/receive buffers the stack may allocate
+    /// (Linux tcp_mem spirit). At the limit `tcp_send` fails with
+    /// OutOfMemory (ENOBUFS) and data needing more memory is dropped
+    /// (counted; the peer retransmits). 0 = unlimited. Default 1 GiB.
+    pub max_buffer_bytes: usize,
     /// ICMP errors per second we may send, with bursts of up to 50
     /// (Linux icmp_ratelimit/icmp_msgs_per_sec spirit). 0 = unlimited.
     pub icmp_error_rate: u32,
@@ -128,6 +133,7 @@ impl Default for Config {
             ephemeral_ports: (32768, 60999),
             max_sockets: 1 << 20,
             udp_recv_buffer: 256 * 1024,
+            max_buffer_bytes: 1 << 30,
             icmp_error_rate: 1000,
         }
     }

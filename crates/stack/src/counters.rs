@@ -31,6 +31,8 @@ pub enum DropReason {
     TcpInvalid,
     /// Old duplicate rejected by PAWS (RFC 7323 §5).
     TcpPaws,
+    /// Data that would need buffer memory beyond `max_buffer_bytes`.
+    TcpMemoryLimit,
     UdpMalformed,
     UdpChecksum,
     /// No socket on the port (ICMP port unreachable sent).
@@ -46,7 +48,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::IpMalformed,
         DropReason::IpChecksum,
         DropReason::IpNotForUs,
@@ -63,6 +65,7 @@ impl DropReason {
         DropReason::TcpOooLimit,
         DropReason::TcpInvalid,
         DropReason::TcpPaws,
+        DropReason::TcpMemoryLimit,
         DropReason::UdpMalformed,
         DropReason::UdpChecksum,
         DropReason::UdpNoSocket,
@@ -90,6 +93,7 @@ impl DropReason {
             DropReason::TcpOooLimit => "tcp_ooo_limit",
             DropReason::TcpInvalid => "tcp_invalid",
             DropReason::TcpPaws => "tcp_paws",
+            DropReason::TcpMemoryLimit => "tcp_memory_limit",
             DropReason::UdpMalformed => "udp_malformed",
             DropReason::UdpChecksum => "udp_checksum",
             DropReason::UdpNoSocket => "udp_no_socket",

@@ -122,3 +122,65 @@ fn ephemeral_ports() {
     assert!((32768..=60999).contains(&lp));
     assert!(!ports.contains(&lp));
 }
+
+/// Config::max_buffer_bytes: at the limit tcp_send fails with OutOfMemory
+/// (ENOBUFS), and it works again once buffers are released.
+#[test]
+fn total_buffer_memory_limit() {
+    let a = stack_with(A, 21, |c| c.max_buffer_bytes = 64 * 1024);
+    let b = stack(B, 22);
+    let mut p = Pair::with(a, b);
+    let server: SocketAddr = format!("{B}:80").parse().unwrap();
+    let l = p.b.tcp_listen(server, 8).unwrap();
+    let c1 = p.a.tcp_connect(server, None).unwrap();
+    let c2 = p.a.tcp_connect(server, None).unwrap();
+    assert!(p.run_until(5, |p| p.a.tcp_state(c2).unwrap() == TcpState::Established));
+    // Queue until the stack's buffers reach the limit (the peer does not
+    // read, so data stays queued).
+    let chunk = vec![1u8; 16 * 1024];
+    let mut queued = 0usize;
+    let mut err = None;
+    for _ in 0..64 {
+        for c in [c1, c2] {
+            match p.a.tcp_send(c, &chunk) {
+                Ok(n) => queued += n,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        if err.is_some() {
+            break;
+        }
+    }
+    let e = err.expect("the limit is reached");
+    assert_eq!(e.kind(), std::io::ErrorKind::OutOfMemory, "{e}");
+    assert!(e.to_string().contains("max_buffer_bytes"), "{e}");
+    assert!(
+        queued >= 48 * 1024 && queued <= 160 * 1024,
+        "queued {queued}"
+    );
+    // The server reads everything: buffers drain and are freed.
+    let mut accepted = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut got = 0usize;
+    assert!(p.run_until(30, |p| {
+        while let Ok((h, _)) = p.b.tcp_accept(l) {
+            accepted.push(h);
+        }
+        for h in &accepted {
+            while let Ok(n) = p.b.tcp_recv(*h, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got += n;
+            }
+        }
+        got == queued
+    }));
+    assert!(
+        p.run_until(10, |p| p.a.tcp_send(c1, b"again").is_ok()),
+        "sending works again"
+    );
+}

@@ -91,6 +91,8 @@ struct TcpSock {
     app_holds: bool,
     /// Registered in the 4-tuple map.
     in_map: bool,
+    /// Buffer bytes last accounted in `Stack::buffer_total`.
+    buf_bytes: usize,
 }
 
 enum Socket {
@@ -201,6 +203,8 @@ pub struct Stack {
     reassembler: Reassembler,
     ip_ident: u16,
     counters: Counters,
+    /// Bytes of TCP buffers allocated, all connections.
+    buffer_total: usize,
     /// TCP counters of connections already freed.
     retired_tcp: TcpCounters,
 }
@@ -271,6 +275,7 @@ impl Stack {
             reassembler: Reassembler::new(config.reassembly),
             ip_ident,
             counters: Counters::default(),
+            buffer_total: 0,
             retired_tcp: TcpCounters::default(),
             config,
         })
@@ -333,6 +338,7 @@ impl Stack {
         if let Some(Socket::Tcp(t)) = &slot.socket {
             self.retired_tcp.add(&t.tcb.counters);
             self.counters.tcp_connections_closed += 1;
+            self.buffer_total -= t.buf_bytes;
         }
         slot.socket = None;
         slot.generation = slot.generation.wrapping_add(1);
@@ -442,6 +448,12 @@ impl Stack {
     /// Bookkeeping after anything touched a TCP connection: timers, and
     /// clean-up once it is CLOSED.
     fn after_tcp(&mut self, h: SocketHandle) {
+        // Total buffer memory accounting (Config::max_buffer_bytes).
+        if let Some(Socket::Tcp(t)) = self.slot_mut(h) {
+            let now_bytes = t.tcb.buffer_bytes();
+            let before = std::mem::replace(&mut t.buf_bytes, now_bytes);
+            self.buffer_total = self.buffer_total + now_bytes - before;
+        }
         let (closed, in_map, key, parent, app_holds, orphaned, state_syn) = match self.slot(h) {
             Some(Socket::Tcp(t)) => (
                 t.tcb.is_closed(),
@@ -694,8 +706,12 @@ impl Stack {
                 self.after_tcp(h);
             } else {
                 let now = self.now;
+                let pressure = self.memory_pressure();
                 let outcome = match self.tcp_mut(h) {
-                    Some(t) => t.tcb.on_segment(now, &seg),
+                    Some(t) => {
+                        t.tcb.memory_pressure = pressure;
+                        t.tcb.on_segment(now, &seg)
+                    }
                     None => return,
                 };
                 self.handle_outcome(h, local, remote, outcome);
@@ -817,6 +833,7 @@ impl Stack {
             parent: Some(lh),
             app_holds: false,
             in_map: true,
+            buf_bytes: 0,
         };
         let Ok(h) = self.alloc(Socket::Tcp(sock)) else {
             return self.counters.drop(DropReason::TcpListenOverflow);
@@ -980,6 +997,7 @@ impl Stack {
             parent: Some(lh),
             app_holds: false,
             in_map: true,
+            buf_bytes: 0,
         };
         let Ok(h) = self.alloc(Socket::Tcp(sock)) else {
             return self.counters.drop(DropReason::TcpListenOverflow);
@@ -1473,6 +1491,11 @@ impl Stack {
         self.live
     }
 
+    /// True when TCP buffers use `Config::max_buffer_bytes` or more.
+    fn memory_pressure(&self) -> bool {
+        self.config.max_buffer_bytes > 0 && self.buffer_total >= self.config.max_buffer_bytes
+    }
+
     /// Bytes of packet buffers held by all TCP connections.
     pub fn buffer_bytes(&self) -> usize {
         self.slots
@@ -1665,6 +1688,7 @@ impl Stack {
             parent: None,
             app_holds: true,
             in_map: true,
+            buf_bytes: 0,
         };
         let h = self.alloc(Socket::Tcp(sock))?;
         self.tcp_conns.insert((local, remote), h);
@@ -1676,6 +1700,16 @@ impl Stack {
 
     /// Queues data; returns bytes taken (WouldBlock when the buffer is full).
     pub fn tcp_send(&mut self, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        let limit = self.config.max_buffer_bytes;
+        if limit > 0 && self.buffer_total >= limit && !data.is_empty() {
+            let tcb = self.app_tcb(h)?;
+            if tcb.send_needs_memory(data.len()) {
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "stack buffer memory limit reached (ENOBUFS): Config::max_buffer_bytes",
+                ));
+            }
+        }
         let r = self.app_tcb_mut(h)?.send(data);
         if matches!(r, Ok(n) if n > 0) {
             self.mark_dirty(h);

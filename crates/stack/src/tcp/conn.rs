@@ -239,6 +239,9 @@ pub(crate) struct Tcb {
     pub nodelay: bool,
     /// The application released its handle.
     pub orphaned: bool,
+    /// Set by the stack when total buffer memory is at its limit: data that
+    /// would grow a buffer is dropped.
+    pub memory_pressure: bool,
     error: Option<io::ErrorKind>,
     /// ICMP soft error, reported if the connection later times out.
     soft_error: Option<io::ErrorKind>,
@@ -349,6 +352,7 @@ impl Tcb {
             probe_pending: false,
             nodelay: cfg.nodelay,
             orphaned: false,
+            memory_pressure: false,
             error: None,
             soft_error: None,
             pending_drop: None,
@@ -514,6 +518,11 @@ impl Tcb {
     pub fn in_recovery(&self) -> bool {
         self.in_recovery
     }
+    /// Whether queuing `n` more bytes would grow the send buffer.
+    pub fn send_needs_memory(&self, n: usize) -> bool {
+        self.tx.len() + n.min(self.tx.free()) > self.tx.allocated()
+    }
+
     pub fn send_capacity(&self) -> usize {
         if self.fin_queued {
             0
@@ -1324,6 +1333,13 @@ impl Tcb {
                 self.ooo.clear();
                 self.schedule_ack(now, payload.len());
             }
+            return;
+        }
+        if self.memory_pressure && self.rx.len() + offset + payload.len() > self.rx.allocated() {
+            // Total buffer memory is at its limit: no growth (the peer
+            // will retransmit once memory is available).
+            self.pending_drop = Some(DropReason::TcpMemoryLimit);
+            self.ack_now = true;
             return;
         }
         if offset > 0 {
