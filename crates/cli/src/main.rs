@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 mod connect;
 mod demo;
+mod impair;
 mod plot;
 mod serve;
 mod sim;
@@ -46,6 +47,10 @@ enum Command {
     /// Talk to a server through a TUN device: send a file, HTTP GET a URL,
     /// echo stdin, or download from `ustack serve file`.
     Connect(connect::ConnectArgs),
+    /// Forward packets between two TUN devices through an impaired link
+    /// (rate, delay, jitter, loss, reordering, duplication, queue) until
+    /// SIGINT/SIGTERM: netem in user space, to impair your own paths.
+    Impair(impair::ImpairArgs),
 }
 
 fn init_tracing() {
@@ -73,5 +78,6 @@ fn main() -> ExitCode {
         Command::Plot(args) => plot::run(args),
         Command::Serve(args) => serve::main(args),
         Command::Connect(args) => connect::main(args),
+        Command::Impair(args) => impair::main(args),
     }
 }

@@ -66,7 +66,8 @@ async fn driver_as_a_tokio_task() {
     let (da, db) = ustack_devices::pair(1500).expect("pair");
     let mk = |addr: &str, seed: u64| {
         let mut c = ustack::Config::default();
-        c.addresses.push(addr.parse::<ustack::Cidr>().expect("cidr"));
+        c.addresses
+            .push(addr.parse::<ustack::Cidr>().expect("cidr"));
         c.seed = seed;
         c
     };
