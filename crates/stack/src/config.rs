@@ -79,7 +79,7 @@ impl Default for TcpConfig {
             tlp: true,
             congestion: CongestionKind::Cubic,
             initial_window: 10,
-            max_ooo_ranges: 32,
+            max_ooo_ranges: 128,
             fin_timeout: Duration::from_secs(60),
             max_backlog: 4096,
             syn_cookies: true,

@@ -129,6 +129,10 @@ pub struct TcpCounters {
     pub tail_loss_probes: u64,
     /// Retransmission timeouts found spurious and undone (RFC 3522/4015).
     pub spurious_rtos: u64,
+    /// D-SACK blocks received (RFC 2883), and fast recoveries undone
+    /// because every retransmission was D-SACKed.
+    pub dsacks_received: u64,
+    pub spurious_recoveries: u64,
     pub rsts_in: u64,
     pub rsts_out: u64,
 }
@@ -148,6 +152,8 @@ impl TcpCounters {
         self.zero_window_probes += o.zero_window_probes;
         self.tail_loss_probes += o.tail_loss_probes;
         self.spurious_rtos += o.spurious_rtos;
+        self.dsacks_received += o.dsacks_received;
+        self.spurious_recoveries += o.spurious_recoveries;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
     }

@@ -337,3 +337,51 @@ fn genuine_rto_is_kept() {
     assert_eq!(h.stack.counters().tcp.spurious_rtos, 0);
     assert!(h.stack.tcp_info(c).unwrap().cwnd < cwnd_before);
 }
+
+/// D-SACK (RFC 2883) shows the fast retransmit was needless (the original
+/// was only reordered): the recovery's window reduction is undone and the
+/// reordering window grows (RFC 8985 §6.2.4).
+#[test]
+fn dsack_undoes_a_spurious_fast_recovery() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    let mss = 1460u32;
+    h.stack.tcp_send(c.h, &vec![5u8; 6 * mss as usize]).unwrap();
+    assert_eq!(h.drain().len(), 6);
+    let cwnd_before = h.stack.tcp_info(c.h).unwrap().cwnd;
+    let seg = |i: u32| c.s(i * mss);
+    h.advance_ms(20);
+    // Segment 0 is late: three segments SACKed above it → fast retransmit.
+    for end in [2, 3, 4] {
+        h.inject(c.p(0), c.s(0), ACK, 65535, sack(&[(seg(1), seg(end))]), &[]);
+    }
+    let rtx: Vec<Seg> = h
+        .drain()
+        .into_iter()
+        .filter(|s| s.seq == seg(0) && !s.payload.is_empty())
+        .collect();
+    assert_eq!(rtx.len(), 1, "segment 0 retransmitted once");
+    assert!(
+        h.stack.tcp_info(c.h).unwrap().cwnd < cwnd_before,
+        "recovery cut cwnd"
+    );
+    // The original arrives after all: everything is acknowledged, and the
+    // retransmission is reported as a duplicate (D-SACK below the ACK).
+    h.advance_ms(1);
+    h.inject(
+        c.p(0),
+        c.s(6 * mss),
+        ACK,
+        65535,
+        sack(&[(seg(0), seg(1))]),
+        &[],
+    );
+    let k = h.stack.counters().tcp;
+    assert_eq!(k.dsacks_received, 1);
+    assert_eq!(k.spurious_recoveries, 1);
+    assert!(
+        h.stack.tcp_info(c.h).unwrap().cwnd >= cwnd_before,
+        "reduction undone"
+    );
+}

@@ -192,6 +192,13 @@ pub(crate) struct Tcb {
     /// after it tells whether the timeout was spurious (RFC 3522/4015).
     /// Also the TSval of the first retransmission (Eifel's reference).
     rto_undo: Option<(u32, u32, u32)>,
+    /// (cwnd, ssthresh) before the current/last fast recovery, and its
+    /// retransmissions not yet D-SACKed (undo when it reaches 0).
+    recovery_undo: Option<(u32, u32)>,
+    undo_retrans: u32,
+    /// RFC 8985 §6.2.4 reordering window multiplier and its persistence.
+    reo_wnd_mult: u32,
+    reo_wnd_persist: u32,
     retries: u32,
     syn_sent_at: Option<Instant>,
 
@@ -324,6 +331,10 @@ impl Tcb {
             rtt_sample: None,
             ts_rto_floor: None,
             rto_undo: None,
+            recovery_undo: None,
+            undo_retrans: 0,
+            reo_wnd_mult: 1,
+            reo_wnd_persist: 0,
             retries: 0,
             syn_sent_at: None,
             cc: Controller::new(cfg.congestion, smss as u32, cfg.initial_window),
@@ -947,6 +958,16 @@ impl Tcb {
             new_ack = Some(self.on_new_ack(now, seg, ack));
         }
         if self.sack_permitted {
+            // RFC 2883 §4: a first block below the cumulative ACK, or inside
+            // the second block, reports a duplicate: D-SACK.
+            if let Some((l, r)) = seg.options.sack_blocks[0] {
+                let (l, r) = (Seq(l), Seq(r));
+                let in_second = seg.options.sack_blocks[1]
+                    .is_some_and(|(l2, r2)| l.ge(Seq(l2)) && r.le(Seq(r2)));
+                if r.le(ack) || in_second {
+                    self.on_dsack(now);
+                }
+            }
             // RFC 2018 §5 / RFC 6675 §5: record SACKed segments.
             let rack = &mut self.rack;
             for (l, r) in seg.options.sack_blocks.iter().flatten() {
@@ -1118,7 +1139,8 @@ impl Tcb {
                 {
                     Duration::ZERO
                 } else {
-                    (min_rtt / 4).min(self.rtt.srtt().unwrap_or(min_rtt))
+                    // §6.2.4: reo_wnd_mult · min_RTT/4, bounded by SRTT.
+                    (min_rtt / 4 * self.reo_wnd_mult.max(1)).min(self.rtt.srtt().unwrap_or(min_rtt))
                 };
                 let (n, timer) = self
                     .rtxq
@@ -1142,6 +1164,30 @@ impl Tcb {
         }
     }
 
+    /// A D-SACK arrived: one of our retransmissions was needless (the
+    /// original got there: reordering or an ACK loss). RFC 8985 §6.2.4:
+    /// note reordering and widen RACK's reordering window; and when every
+    /// retransmission of the last recovery has been D-SACKed, undo its
+    /// window reduction (as Linux's D-SACK undo).
+    fn on_dsack(&mut self, now: Instant) {
+        let _ = now;
+        self.counters.dsacks_received += 1;
+        self.rack.reordering = true;
+        self.reo_wnd_mult = (self.reo_wnd_mult + 1).min(16);
+        self.reo_wnd_persist = 16;
+        if self.undo_retrans > 0 {
+            self.undo_retrans -= 1;
+            if self.undo_retrans == 0 {
+                if let Some((cwnd, ssthresh)) = self.recovery_undo.take() {
+                    self.cc
+                        .restore(cwnd.max(self.cc.cwnd()), ssthresh.max(self.cc.ssthresh()));
+                    self.counters.spurious_recoveries += 1;
+                    tracing::debug!(local = %self.local, remote = %self.remote, cwnd, "spurious fast recovery undone (D-SACK)");
+                }
+            }
+        }
+    }
+
     /// Fast recovery starts (RFC 6675 §5 / RFC 6582 §3.2): reduce once per
     /// window of data, and set up PRR (RFC 6937 §3).
     fn enter_recovery(&mut self, now: Instant) {
@@ -1153,6 +1199,15 @@ impl Tcb {
         let flight = self.snd_max.since(self.snd_una);
         self.recover = self.snd_max;
         self.in_recovery = true;
+        // For a D-SACK undo (all retransmissions found needless).
+        self.recovery_undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
+        self.undo_retrans = 0;
+        // RFC 8985 §6.2.4: after 16 recoveries without D-SACK, reset the
+        // reordering window multiplier.
+        self.reo_wnd_persist = self.reo_wnd_persist.saturating_sub(1);
+        if self.reo_wnd_persist == 0 {
+            self.reo_wnd_mult = 1;
+        }
         self.cc.on_congestion_event(now, flight);
         self.prr_delivered = 0;
         self.prr_out = 0;
@@ -1687,6 +1742,9 @@ impl Tcb {
                 let offset = r.start.since(base) as usize;
                 let n = self.emit(now, buf, r.start, flags, offset, len);
                 self.rtxq.retransmitted(i, now);
+                if self.recovery_undo.is_some() {
+                    self.undo_retrans += 1;
+                }
                 self.counters.retransmits += 1;
                 self.spend_allowance(len.max(1));
                 if let Some((end, _)) = self.rtt_sample {
