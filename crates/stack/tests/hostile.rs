@@ -151,6 +151,7 @@ table! {
     limit_udp_receive_queue,
     limit_rst_reply_queue,
     limit_ooo_far_offset_memory_amplification,
+    limit_total_buffer_memory,
 }
 
 #[test]
@@ -1448,7 +1449,7 @@ fn ooo_one_byte_every_other_offset_bounded() {
 
 fn challenge_ack_rate_limit() {
     // RFC 5961 §7: challenge ACKs are throttled; Config.tcp.
-    // challenge_ack_limit is "challenge ACKs per second, stack-wide".
+    // challenge_ack_limit is "challenge ACKs per second" (per connection).
     const LIMIT: u32 = 100;
     let (mut h, c) = established_with(|c| c.tcp.challenge_ack_limit = LIMIT);
     let b = Before::of(&h.stack);
@@ -1850,13 +1851,12 @@ fn limit_rst_reply_queue() {
 
 fn limit_ooo_far_offset_memory_amplification() {
     // One 1-byte segment at the far end of the default (1 MiB, scaled)
-    // window. The receive buffer is allocated up to that offset at once,
-    // so a peer pins ~1 MiB per connection with one tiny packet; with
-    // `max_sockets` at 2^20 and no total buffer limit, memory is not
-    // bounded in practice. Linux charges out-of-order data by what was
-    // received (skb truesize), not by its offset. Expected here: memory
-    // held for out-of-order data proportional to the data (<= 64 KiB for
-    // one byte).
+    // window must not make the receive buffer allocate up to that offset
+    // (a peer would pin ~1 MiB per connection with one tiny packet). Linux
+    // charges out-of-order data by what was received (skb truesize), not
+    // by its offset. Expected: memory held for out-of-order data stays
+    // proportional to the data (<= 64 KiB for one byte); the byte itself
+    // may be refused (counted) and retransmitted later.
     let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
     let rcvbuf = h.stack.config().tcp.recv_buffer;
     let l = h.listen(8);
@@ -1904,4 +1904,91 @@ fn limit_ooo_far_offset_memory_amplification() {
         held <= 64 * 1024,
         "one out-of-order byte pinned {held} bytes (window {wnd}, buffer {rcvbuf})"
     );
+}
+
+fn limit_total_buffer_memory() {
+    // Config::max_buffer_bytes bounds the buffers of all connections
+    // together: eight peers each push 60 KB that the application does not
+    // read. Growth beyond the limit is refused and counted
+    // (TcpMemoryLimit), tcp_send says OutOfMemory, and once the data is
+    // read the memory comes back and the refused data is accepted.
+    const LIMIT: usize = 128 * 1024;
+    let mut h = Harness::with(|c| c.max_buffer_bytes = LIMIT);
+    let l = h.listen(16);
+    let mut conns = Vec::new();
+    for i in 0..8u16 {
+        h.peer_port = PEER_PORT + i;
+        h.inject(PEER_ISS, 0, SYN, 65535, mss_opt(1460), &[]);
+        let sa = h.expect_segment();
+        h.inject(
+            PEER_ISS + 1,
+            sa.seq.wrapping_add(1),
+            ACK,
+            65535,
+            no_opts(),
+            &[],
+        );
+        let (ch, _) = h.stack.tcp_accept(l).unwrap();
+        conns.push((
+            h.peer_port,
+            Conn {
+                h: ch,
+                iss: sa.seq,
+                irs: PEER_ISS,
+            },
+        ));
+    }
+    let data = pattern(11, 60_000);
+    let b = Before::of(&h.stack);
+    let mut peak = 0;
+    for (port, c) in &conns {
+        h.peer_port = *port;
+        for (k, chunk) in data.chunks(1460).enumerate() {
+            h.inject(c.p((k * 1460) as u32), c.s(0), ACK, 65535, no_opts(), chunk);
+            peak = peak.max(h.stack.buffer_bytes());
+        }
+        h.drain();
+    }
+    let refused = b.drops(&h.stack);
+    eprintln!("peak {peak} bytes of buffers with a {LIMIT}-byte limit; drops {refused:?}");
+    assert!(
+        refused
+            .iter()
+            .any(|(r, n)| *r == DropReason::TcpMemoryLimit && *n > 0),
+        "{refused:?}"
+    );
+    // One allocation step may cross the limit, never more.
+    assert!(peak <= LIMIT + 64 * 1024, "peak {peak} > {LIMIT} + 64 KiB");
+    let e = h.stack.tcp_send(conns[0].1.h, &[0u8; 10_000]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
+    // Reading everything gives the memory back (after the idle delay).
+    let mut got = vec![0usize; conns.len()];
+    for (i, (_, c)) in conns.iter().enumerate() {
+        got[i] = h.read_all(c.h).unwrap().len();
+    }
+    h.drain();
+    h.advance(SECS(3));
+    h.drain();
+    assert!(h.stack.buffer_bytes() < LIMIT, "{}", h.stack.buffer_bytes());
+    // The refused bytes are accepted when the peer retransmits them (one
+    // connection at a time, each read and its memory released after).
+    for (i, (port, c)) in conns.iter().enumerate() {
+        h.peer_port = *port;
+        let rest = &data[got[i]..];
+        for (k, chunk) in rest.chunks(1460).enumerate() {
+            let off = (got[i] + k * 1460) as u32;
+            h.inject(c.p(off), c.s(0), ACK, 65535, no_opts(), chunk);
+        }
+        h.drain();
+        let more = h.read_all(c.h).unwrap();
+        h.drain();
+        h.advance(SECS(3));
+        h.drain();
+        assert!(
+            data[got[i]..] == more[..],
+            "connection {i}: {} + {} bytes",
+            got[i],
+            more.len()
+        );
+    }
 }

@@ -156,7 +156,13 @@ impl RateLimit {
         let refill = elapsed.saturating_mul(self.rate) / 1_000_000;
         if refill > 0 {
             self.tokens = (self.tokens + refill).min(self.burst);
-            self.last = now;
+            // Advance by the time those tokens stand for, keeping the
+            // fraction of the next one (a full bucket restarts the clock).
+            self.last = if self.tokens == self.burst {
+                now
+            } else {
+                self.last + Duration::from_micros(refill * 1_000_000 / self.rate)
+            };
         }
         if self.tokens > 0 {
             self.tokens -= 1;
