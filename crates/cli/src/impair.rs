@@ -22,11 +22,12 @@
 //!
 //! The forwarder runs until SIGINT or SIGTERM and prints what each
 //! direction did.
+use crate::args::{parse_ms, parse_prob, parse_rate};
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::mpsc;
 use ustack::Duration;
-use ustack_devices::sim::link::{duration_from_ms, LinkConfig, LinkCounters};
+use ustack_devices::sim::link::{LinkConfig, LinkCounters};
 use ustack_devices::{Forwarder, TunDevice};
 
 #[derive(Args, Debug)]
@@ -61,40 +62,6 @@ pub struct ImpairArgs {
     /// Seed of the impairments' random streams.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
-}
-
-fn parse_prob(s: &str) -> Result<f64, String> {
-    let p: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number; expected a probability such as 0.01"))?;
-    if !(0.0..=1.0).contains(&p) {
-        return Err(format!(
-            "{s} is not a probability: expected a fraction in [0, 1] (0.01 = 1 %)"
-        ));
-    }
-    Ok(p)
-}
-
-fn parse_ms(s: &str) -> Result<Duration, String> {
-    let ms: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of milliseconds"))?;
-    duration_from_ms(ms)
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let r: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a rate in Mbit/s"))?;
-    if !r.is_finite() || r <= 0.0 {
-        return Err(format!(
-            "{s} is not a valid rate: expected a positive number of Mbit/s"
-        ));
-    }
-    Ok(r)
 }
 
 impl ImpairArgs {

@@ -1,4 +1,5 @@
 //! `ustack sim`: a TCP transfer over a simulated link, or a campaign.
+use crate::args::{parse_ms, parse_prob, parse_rate};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,7 +7,7 @@ use ustack::Duration;
 use ustack_devices::sim::campaign::{
     profile_for_seed, run_campaign, transfer_config, CampaignSummary,
 };
-use ustack_devices::sim::link::{duration_from_ms, LinkConfig};
+use ustack_devices::sim::link::LinkConfig;
 use ustack_devices::sim::transfer::{run_transfer, TransferConfig, TransferReport};
 
 /// Options that describe a single run (rejected together with --campaign,
@@ -104,40 +105,6 @@ pub struct SimArgs {
     /// Worker threads of a campaign.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
-}
-
-fn parse_prob(s: &str) -> Result<f64, String> {
-    let p: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number; expected a probability such as 0.01"))?;
-    if !(0.0..=1.0).contains(&p) {
-        return Err(format!(
-            "{s} is not a probability: expected a fraction in [0, 1] (0.01 = 1 %)"
-        ));
-    }
-    Ok(p)
-}
-
-fn parse_ms(s: &str) -> Result<Duration, String> {
-    let ms: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of milliseconds"))?;
-    duration_from_ms(ms)
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let r: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a rate in Mbit/s"))?;
-    if !r.is_finite() || r <= 0.0 {
-        return Err(format!(
-            "{s} is not a valid rate: expected a positive number of Mbit/s"
-        ));
-    }
-    Ok(r)
 }
 
 impl SimArgs {
