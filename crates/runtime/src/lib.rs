@@ -234,6 +234,7 @@ impl std::fmt::Debug for Netstack {
 
 impl Netstack {
     /// Starts a stack with `config` on `device`, driven by a new thread.
+    /// A `config.seed` of 0 (the default) is replaced by OS randomness.
     pub fn new(config: Config, device: impl Device) -> io::Result<Netstack> {
         let shared = Self::shared(config, device)?;
         let s2 = shared.clone();
@@ -274,6 +275,12 @@ impl Netstack {
 
     fn shared(config: Config, device: impl Device) -> io::Result<Arc<Shared>> {
         let mut config = config;
+        if config.seed == 0 {
+            // Seed 0 is the deterministic default of simulations; a stack on
+            // a real device needs unpredictable secrets (RFC 6528 ISN key,
+            // SYN-cookie key, port offsets): take them from the OS.
+            config.seed = os_random_u64()?;
+        }
         if config.mtu > device.mtu() {
             config.mtu = device.mtu();
         }
@@ -307,6 +314,25 @@ impl Netstack {
     pub fn counters(&self) -> ustack::Counters {
         self.shared.with(|s| s.counters())
     }
+}
+
+/// 64 random bits from the OS (getrandom(2)).
+fn os_random_u64() -> io::Result<u64> {
+    let mut v = [0u8; 8];
+    let mut got = 0usize;
+    while got < v.len() {
+        // SAFETY: writes at most the remaining bytes of `v`.
+        let n = unsafe { libc::getrandom(v[got..].as_mut_ptr().cast(), v.len() - got, 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        got += n as usize;
+    }
+    Ok(u64::from_le_bytes(v))
 }
 
 /// What one driver iteration leaves to do.
