@@ -103,7 +103,11 @@ fn close_delivers_queued_data() {
     s.read_to_end(&mut got).unwrap();
     assert_eq!(got.len(), data.len());
     assert!(got == data);
-    drop(t.join().unwrap());
+    let a = t.join().unwrap();
+    // Close the server end while the client stack still runs (its ACK of
+    // our FIN ends the connection), then stop both stacks.
+    drop(s);
+    drop(a);
 }
 
 #[test]

@@ -1891,15 +1891,13 @@ impl Stack {
         Ok(self.app_tcb(h)?.nodelay)
     }
 
-    /// Connections that still have work to do (not CLOSED or TIME-WAIT):
-    /// a runtime that shuts down waits for these to finish sending.
+    /// Connections that still have data or a FIN to deliver (unsent or
+    /// unacknowledged): a runtime that shuts down waits for these.
     pub fn tcp_busy_count(&self) -> usize {
         self.slots
             .iter()
             .filter(|s| match &s.socket {
-                Some(Socket::Tcp(t)) => {
-                    !matches!(t.tcb.state, TcpState::Closed | TcpState::TimeWait)
-                }
+                Some(Socket::Tcp(t)) => t.tcb.has_data_to_deliver(),
                 _ => false,
             })
             .count()

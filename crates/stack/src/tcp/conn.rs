@@ -529,6 +529,17 @@ impl Tcb {
     pub fn in_recovery(&self) -> bool {
         self.in_recovery
     }
+    /// Unsent or unacknowledged data, SYN or FIN (closing connections with
+    /// nothing left to deliver do not count).
+    pub fn has_data_to_deliver(&self) -> bool {
+        !matches!(
+            self.state,
+            TcpState::Closed | TcpState::TimeWait | TcpState::Listen
+        ) && (self.snd_una != self.snd_max
+            || !self.tx.is_empty()
+            || (self.fin_queued && self.fin_seq.is_none()))
+    }
+
     /// Whether queuing `n` more bytes would grow the send buffer.
     pub fn send_needs_memory(&self, n: usize) -> bool {
         self.tx.len() + n.min(self.tx.free()) > self.tx.allocated()
