@@ -62,8 +62,8 @@ pub struct TcpConfig {
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
-            send_buffer: 1 << 20,
-            recv_buffer: 1 << 20,
+            send_buffer: 4 << 20,
+            recv_buffer: 4 << 20,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(120),

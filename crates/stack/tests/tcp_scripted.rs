@@ -1532,7 +1532,11 @@ fn window_scale_not_used_when_peer_does_not_offer_it() {
 
 #[test]
 fn window_scale_negotiated_on_passive_open() {
-    let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
+    // A 1 MiB receive buffer, so that the shift is 5.
+    let mut h = Harness::with_defaults(|c| {
+        c.tcp.timestamps = false;
+        c.tcp.recv_buffer = 1 << 20;
+    });
     let l = h.listen(8);
     let opts = ustack::wire::tcp::TcpOptions {
         mss: Some(1460),
@@ -1566,7 +1570,11 @@ fn window_scale_negotiated_on_passive_open() {
 
 #[test]
 fn window_scale_offered_on_active_open_but_unused_without_reply() {
-    let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
+    // A 1 MiB receive buffer, so that the shift is 5.
+    let mut h = Harness::with_defaults(|c| {
+        c.tcp.timestamps = false;
+        c.tcp.recv_buffer = 1 << 20;
+    });
     let c = h
         .stack
         .tcp_connect(h.peer_addr(), Some(h.stack_addr()))
@@ -1601,7 +1609,11 @@ fn window_scale_offered_on_active_open_but_unused_without_reply() {
 
 #[test]
 fn window_scale_negotiated_on_active_open() {
-    let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
+    // A 1 MiB receive buffer, so that the shift is 5.
+    let mut h = Harness::with_defaults(|c| {
+        c.tcp.timestamps = false;
+        c.tcp.recv_buffer = 1 << 20;
+    });
     let c = h
         .stack
         .tcp_connect(h.peer_addr(), Some(h.stack_addr()))

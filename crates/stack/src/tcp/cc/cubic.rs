@@ -26,6 +26,13 @@ pub struct Cubic {
     w_est_milli: u64,
     /// Smoothed RTT in ms (for W_cubic(t + RTT)).
     srtt_ms: u64,
+    /// HyStart++ (RFC 9406) round tracking in slow start: bytes left in the
+    /// current round (≈ one window of ACKs), this round's minimum RTT and
+    /// sample count, and the previous round's minimum.
+    hs_round_left: u32,
+    hs_cur_min_us: u64,
+    hs_samples: u32,
+    hs_last_min_us: u64,
     initial_window: u32,
 }
 
@@ -66,6 +73,10 @@ impl Cubic {
             k_ms: 0,
             w_est_milli: 0,
             srtt_ms: 100,
+            hs_round_left: 0,
+            hs_cur_min_us: u64::MAX,
+            hs_samples: 0,
+            hs_last_min_us: u64::MAX,
             initial_window,
         }
     }
@@ -76,6 +87,33 @@ impl Cubic {
         // C·d³ segments with d in ms: 0.4·d³/1e9 segments.
         let seg_delta = 4 * d * d * d * i128::from(self.mss) / 10_000_000_000;
         (self.w_max as i128 + seg_delta).clamp(0, i128::from(u32::MAX)) as u64
+    }
+
+    /// RFC 9406 §4.2 (delay-increase test): true when this round's minimum
+    /// RTT (over at least N_RTT_SAMPLE = 8 samples) exceeds the previous
+    /// round's by η = clamp(lastRoundMinRTT/8, 4 ms, 16 ms).
+    fn hystart(&mut self, acked: u32, rtt: Option<Duration>) -> bool {
+        if let Some(r) = rtt {
+            let us = r.as_micros() as u64;
+            self.hs_cur_min_us = self.hs_cur_min_us.min(us);
+            self.hs_samples += 1;
+        }
+        let mut exit = false;
+        if self.hs_samples >= 8 && self.hs_last_min_us != u64::MAX && self.hs_cur_min_us != u64::MAX
+        {
+            let eta = (self.hs_last_min_us / 8).clamp(4_000, 16_000);
+            exit = self.hs_cur_min_us >= self.hs_last_min_us + eta;
+        }
+        // A round is about one window's worth of acknowledged bytes.
+        if acked >= self.hs_round_left {
+            self.hs_last_min_us = self.hs_cur_min_us;
+            self.hs_cur_min_us = u64::MAX;
+            self.hs_samples = 0;
+            self.hs_round_left = self.cwnd;
+        } else {
+            self.hs_round_left -= acked;
+        }
+        exit
     }
 
     /// Starts a new congestion-avoidance epoch (§4.2).
@@ -126,6 +164,11 @@ impl CongestionControl for Cubic {
             self.srtt_ms = (7 * self.srtt_ms + r) / 8;
         }
         let mut acked = acked;
+        if self.cwnd < self.ssthresh && self.hystart(acked, rtt) {
+            // HyStart++ (RFC 9406 §4.2): the RTT grew within slow start —
+            // the queue is filling: leave slow start before overshooting.
+            self.ssthresh = self.cwnd;
+        }
         if self.cwnd < self.ssthresh {
             // Slow start as in RFC 5681 (§4.10), counting all acked bytes.
             let grow = acked.min(self.ssthresh - self.cwnd);
@@ -274,5 +317,35 @@ mod tests {
             .map(|s| s.1)
             .unwrap_or(0.0);
         assert!((near_k - 100.0).abs() < 6.0, "at K: {near_k}");
+    }
+}
+
+#[cfg(test)]
+mod hystart_tests {
+    use super::*;
+
+    /// RFC 9406: when the per-round minimum RTT grows by more than η,
+    /// slow start ends (ssthresh = cwnd) before a loss.
+    #[test]
+    fn delay_increase_ends_slow_start() {
+        let mss = 1000u32;
+        let mut c = Cubic::new(mss, 10);
+        let t = Instant::ZERO;
+        let mut rtt_ms = 100u64;
+        for round in 0..12 {
+            let acks = c.cwnd() / mss;
+            for _ in 0..acks {
+                c.on_ack(t, mss, 0, Some(Duration::from_millis(rtt_ms)));
+                if c.ssthresh() != u32::MAX {
+                    assert!(round >= 4, "exited too early (round {round})");
+                    return;
+                }
+            }
+            // From round 4 on, the queue grows: +20 ms per round.
+            if round >= 4 {
+                rtt_ms += 20;
+            }
+        }
+        panic!("slow start never ended: cwnd {}", c.cwnd());
     }
 }
