@@ -288,6 +288,57 @@ impl<S> Drop for ConnGuard<S> {
     }
 }
 
+/// The builder setters and accessors shared by [`ThreadedServer`] and
+/// [`AsyncServer`] (both hold `listener`, `config`, `shutdown`, `stats`).
+macro_rules! server_setters {
+    () => {
+        /// Sets the name used in logs.
+        pub fn name(mut self, name: &str) -> Self {
+            self.config.name = name.to_string();
+            self
+        }
+
+        /// Sets the connection limit (at least 1).
+        pub fn max_connections(mut self, n: usize) -> Self {
+            self.config.max_connections = n.max(1);
+            self
+        }
+
+        /// Sets what happens beyond the limit.
+        pub fn overflow(mut self, overflow: Overflow) -> Self {
+            self.config.overflow = overflow;
+            self
+        }
+
+        /// Sets how long a shutdown waits for handlers.
+        pub fn shutdown_timeout(mut self, t: Duration) -> Self {
+            self.config.shutdown_timeout = t;
+            self
+        }
+
+        /// Uses `handle` (e.g. one shared by several servers) to stop.
+        pub fn with_shutdown(mut self, handle: ShutdownHandle) -> Self {
+            self.shutdown = handle;
+            self
+        }
+
+        /// A handle that stops this server.
+        pub fn shutdown_handle(&self) -> ShutdownHandle {
+            self.shutdown.clone()
+        }
+
+        /// Live counters.
+        pub fn stats(&self) -> Arc<ServerStats> {
+            self.stats.clone()
+        }
+
+        /// The listening address.
+        pub fn local_addr(&self) -> io::Result<SocketAddr> {
+            self.listener.local_addr()
+        }
+    };
+}
+
 /// A thread-per-connection server. See the [module docs](self).
 pub struct ThreadedServer<L: Listener, H> {
     listener: L,
@@ -314,50 +365,7 @@ impl<L: Listener, H: Handler<L::Stream>> ThreadedServer<L, H> {
         }
     }
 
-    /// Sets the name used in logs.
-    pub fn name(mut self, name: &str) -> Self {
-        self.config.name = name.to_string();
-        self
-    }
-
-    /// Sets the connection limit (at least 1).
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.config.max_connections = n.max(1);
-        self
-    }
-
-    /// Sets what happens beyond the limit.
-    pub fn overflow(mut self, overflow: Overflow) -> Self {
-        self.config.overflow = overflow;
-        self
-    }
-
-    /// Sets how long a shutdown waits for handlers.
-    pub fn shutdown_timeout(mut self, t: Duration) -> Self {
-        self.config.shutdown_timeout = t;
-        self
-    }
-
-    /// Uses `handle` (e.g. one shared by several servers) to stop.
-    pub fn with_shutdown(mut self, handle: ShutdownHandle) -> Self {
-        self.shutdown = handle;
-        self
-    }
-
-    /// A handle that stops this server.
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.clone()
-    }
-
-    /// Live counters.
-    pub fn stats(&self) -> Arc<ServerStats> {
-        self.stats.clone()
-    }
-
-    /// The listening address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
+    server_setters!();
 
     /// Runs the server on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
@@ -604,50 +612,7 @@ impl<L: AsyncListener, H: AsyncHandler<L::Stream>> AsyncServer<L, H> {
         }
     }
 
-    /// Sets the name used in logs.
-    pub fn name(mut self, name: &str) -> Self {
-        self.config.name = name.to_string();
-        self
-    }
-
-    /// Sets the connection limit (at least 1).
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.config.max_connections = n.max(1);
-        self
-    }
-
-    /// Sets what happens beyond the limit.
-    pub fn overflow(mut self, overflow: Overflow) -> Self {
-        self.config.overflow = overflow;
-        self
-    }
-
-    /// Sets how long a shutdown waits for handlers.
-    pub fn shutdown_timeout(mut self, t: Duration) -> Self {
-        self.config.shutdown_timeout = t;
-        self
-    }
-
-    /// Uses `handle` to stop.
-    pub fn with_shutdown(mut self, handle: ShutdownHandle) -> Self {
-        self.shutdown = handle;
-        self
-    }
-
-    /// A handle that stops this server.
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.shutdown.clone()
-    }
-
-    /// Live counters.
-    pub fn stats(&self) -> Arc<ServerStats> {
-        self.stats.clone()
-    }
-
-    /// The listening address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
+    server_setters!();
 
     /// Runs the accept loop until a shutdown is requested, then shuts down
     /// gracefully.
