@@ -165,31 +165,46 @@ fn poll_shutdown_inner(o: &Owned) -> Poll<io::Result<()>> {
     Poll::Ready(o.ns.shared.with(|s| s.tcp_shutdown(h, Shutdown::Write)))
 }
 
-impl AsyncRead for TcpStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        poll_read_inner(&self.inner, cx, buf)
-    }
+/// `AsyncRead` for a type holding `inner: Arc<Owned>`.
+macro_rules! impl_async_read {
+    ($t:ty) => {
+        impl AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                poll_read_inner(&self.inner, cx, buf)
+            }
+        }
+    };
 }
 
-impl AsyncWrite for TcpStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        poll_write_inner(&self.inner, cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        poll_shutdown_inner(&self.inner)
-    }
+/// `AsyncWrite` for a type holding `inner: Arc<Owned>` (flush is a no-op:
+/// data is handed to the stack on write; shutdown sends FIN).
+macro_rules! impl_async_write {
+    ($t:ty) => {
+        impl AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                poll_write_inner(&self.inner, cx, buf)
+            }
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                poll_shutdown_inner(&self.inner)
+            }
+        }
+    };
 }
+
+impl_async_read!(TcpStream);
+
+impl_async_write!(TcpStream);
 
 /// Read half of [`TcpStream::into_split`].
 #[derive(Debug)]
@@ -203,31 +218,9 @@ pub struct OwnedWriteHalf {
     inner: Arc<Owned>,
 }
 
-impl AsyncRead for OwnedReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        poll_read_inner(&self.inner, cx, buf)
-    }
-}
+impl_async_read!(OwnedReadHalf);
 
-impl AsyncWrite for OwnedWriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        poll_write_inner(&self.inner, cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        poll_shutdown_inner(&self.inner)
-    }
-}
+impl_async_write!(OwnedWriteHalf);
 
 /// An async UDP socket.
 #[derive(Debug)]
