@@ -451,6 +451,29 @@ pub fn fill_checksum(segment: &mut [u8], src: IpAddr, dst: IpAddr) {
     segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
 }
 
+/// As [`fill_checksum`], without reading the payload: `payload_sum` is the
+/// running sum of `segment[header_len..]` (`checksum::accumulate(0, payload)`,
+/// e.g. from `checksum::copy_and_accumulate` while it was copied in). Only
+/// the pseudo-header and `segment[..header_len]` are summed here.
+/// `header_len` must be even (TCP headers are multiples of 4) and at least
+/// 20; panics if `segment` is shorter than it (caller bug).
+pub fn fill_checksum_with_payload_sum(
+    segment: &mut [u8],
+    header_len: usize,
+    payload_sum: u64,
+    src: IpAddr,
+    dst: IpAddr,
+) {
+    debug_assert!(header_len.is_multiple_of(2) && header_len >= HEADER_LEN);
+    segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
+    let acc = checksum::pseudo_header(src, dst, PROTO_TCP, segment.len() as u32);
+    let acc = checksum::accumulate(acc, &segment[..header_len]);
+    // Both running sums are reduced below 2^34: adding them cannot overflow
+    // and keeps the sum congruent (and non-zero iff either is non-zero).
+    let sum = checksum::finish(acc + payload_sum);
+    segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
+}
+
 const PROTO_TCP: u8 = 6;
 /// Maximum length of the options area (data offset 15).
 const MAX_OPTIONS_LEN: usize = 40;
@@ -861,6 +884,31 @@ mod tests {
         assert!(p.verify_checksum(s, d));
         assert!(!p.verify_checksum(SRC, DST));
         assert_eq!(TcpRepr::parse(&p).unwrap(), repr);
+    }
+
+    #[test]
+    fn fill_checksum_with_payload_sum_matches_fill_checksum() {
+        let s6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let d6: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        let addrs = [(SRC, DST), (IpAddr::V6(s6), IpAddr::V6(d6))];
+        for (src, dst) in addrs {
+            for header_len in [20usize, 32, 60] {
+                for payload_len in [0usize, 1, 2, 3, 127, 128, 129, 1460, 8961] {
+                    let mut seg: Vec<u8> = (0..header_len + payload_len)
+                        .map(|i| (i * 37 + header_len) as u8)
+                        .collect();
+                    seg[12] = ((header_len / 4) as u8) << 4;
+                    let mut want = seg.clone();
+                    fill_checksum(&mut want, src, dst);
+                    let payload: Vec<u8> = seg[header_len..].to_vec();
+                    let sum =
+                        crate::checksum::copy_and_accumulate(0, &mut seg[header_len..], &payload);
+                    fill_checksum_with_payload_sum(&mut seg, header_len, sum, src, dst);
+                    assert_eq!(seg, want, "hl {header_len} payload {payload_len}");
+                    assert!(TcpPacket::new_unchecked(&seg[..]).verify_checksum(src, dst));
+                }
+            }
+        }
     }
 
     #[test]

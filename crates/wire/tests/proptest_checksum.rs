@@ -1,7 +1,9 @@
 //! Property tests of the Internet checksum against the byte-pair reference.
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use ustack_wire::checksum::{accumulate, checksum, finish, fold, naive, pseudo_header, update};
+use ustack_wire::checksum::{
+    accumulate, checksum, copy_and_accumulate, finish, fold, naive, pseudo_header, update,
+};
 
 /// Bytes biased towards 0x00 and 0xFF so that carries and the two
 /// one's-complement zeros are exercised, not only uniform noise.
@@ -72,6 +74,37 @@ proptest! {
         let got = fold(accumulate(start, &data)) as u64 % 0xFFFF;
         let want = (fold(start) as u64 + fold(accumulate(0, &data)) as u64) % 0xFFFF;
         prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn accumulate_large_buffers_equal_naive(
+        data in prop::collection::vec(any::<u8>(), 60_000..70_000),
+        skip in 0usize..64,
+    ) {
+        let d = &data[skip..];
+        prop_assert_eq!(checksum(d), naive(d));
+    }
+
+    #[test]
+    fn copy_and_accumulate_copies_and_equals_accumulate(
+        (data, split) in data_and_even_split(3000),
+        start in any::<u64>(),
+        src_skip in 0usize..64,
+        dst_skip in 0usize..64,
+    ) {
+        let src = &data[src_skip.min(split)..];
+        let split = split - src_skip.min(split);
+        // Keep the first piece even so the pieces rule holds.
+        let split = split - split % 2;
+        let mut out = vec![0x5Au8; src.len() + dst_skip + 7];
+        let dst = &mut out[dst_skip..dst_skip + src.len()];
+        let acc = copy_and_accumulate(start, &mut dst[..split], &src[..split]);
+        let acc = copy_and_accumulate(acc, &mut dst[split..], &src[split..]);
+        prop_assert_eq!(&dst[..], src);
+        prop_assert_eq!(fold(acc), fold(accumulate(start, src)));
+        prop_assert_eq!(finish(copy_and_accumulate(0, dst, src)), naive(src));
+        prop_assert!(out[..dst_skip].iter().all(|&b| b == 0x5A));
+        prop_assert!(out[dst_skip + src.len()..].iter().all(|&b| b == 0x5A));
     }
 
     #[test]

@@ -1339,7 +1339,15 @@ impl Stack {
             let out = t.tcb.poll_segment(now, &mut buf[ipv4::HEADER_LEN..mtu]);
             match out {
                 Some(n) => {
-                    wtcp::fill_checksum(&mut buf[ipv4::HEADER_LEN..ipv4::HEADER_LEN + n], src, dst);
+                    // `Tcb::emit` filled the checksum (payload summed while
+                    // it was copied in).
+                    debug_assert!(
+                        wtcp::TcpPacket::new_unchecked(
+                            &buf[ipv4::HEADER_LEN..ipv4::HEADER_LEN + n]
+                        )
+                        .verify_checksum(src, dst),
+                        "Tcb::emit left a bad TCP checksum"
+                    );
                     // Round robin: it may have more to send after the others.
                     slot.dirty = true;
                     self.dirty.push_back(h);

@@ -2016,9 +2016,24 @@ impl Tcb {
             payload: &[],
         };
         let hl = repr.emit_header(buf);
-        if len > 0 {
-            let copied = self.tx.read_at(offset, &mut buf[hl..hl + len]);
-            debug_assert_eq!(copied, len);
+        // The payload's checksum sum is taken while it is copied in, so the
+        // checksum below reads only the header (and pseudo-header).
+        let (copied, payload_sum) = self
+            .tx
+            .read_at_accumulate(offset, &mut buf[hl..hl + len], 0);
+        debug_assert_eq!(copied, len);
+        let (src, dst) = (self.local.ip(), self.remote.ip());
+        if copied == len {
+            ustack_wire::tcp::fill_checksum_with_payload_sum(
+                &mut buf[..hl + len],
+                hl,
+                payload_sum,
+                src,
+                dst,
+            );
+        } else {
+            // Cannot happen (callers stay within `tx`); sum what is there.
+            ustack_wire::tcp::fill_checksum(&mut buf[..hl + len], src, dst);
         }
         if with_ack {
             self.ack_now = false;
