@@ -17,6 +17,23 @@ pub trait Device: Send + Sync + 'static {
     fn send(&self, packet: &[u8]) -> io::Result<()>;
     /// A descriptor that polls readable when `recv` has a packet.
     fn readable_fd(&self) -> RawFd;
+    /// A second descriptor for an application thread that waits for the
+    /// device itself (instead of the runtime's driver thread), or None if
+    /// the device has none. While [`Device::set_poller`] is on, arriving
+    /// packets signal this descriptor instead of `readable_fd`.
+    fn poller_fd(&self) -> Option<RawFd> {
+        None
+    }
+    /// Switches wake-ups to [`Device::poller_fd`] (true) or back to
+    /// `readable_fd` (false). Switching back signals `readable_fd` if
+    /// packets are waiting, so none is left unannounced.
+    fn set_poller(&self, _active: bool) {}
+    /// A cheap hint (no system call) that a packet is waiting for the
+    /// poller: lets a busy-polling thread spin without system calls. False
+    /// when unknown.
+    fn poller_pending(&self) -> bool {
+        false
+    }
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -32,6 +49,15 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn readable_fd(&self) -> RawFd {
         (**self).readable_fd()
     }
+    fn poller_fd(&self) -> Option<RawFd> {
+        (**self).poller_fd()
+    }
+    fn set_poller(&self, active: bool) {
+        (**self).set_poller(active)
+    }
+    fn poller_pending(&self) -> bool {
+        (**self).poller_pending()
+    }
 }
 
 impl Device for Box<dyn Device> {
@@ -46,5 +72,14 @@ impl Device for Box<dyn Device> {
     }
     fn readable_fd(&self) -> RawFd {
         (**self).readable_fd()
+    }
+    fn poller_fd(&self) -> Option<RawFd> {
+        (**self).poller_fd()
+    }
+    fn set_poller(&self, active: bool) {
+        (**self).set_poller(active)
+    }
+    fn poller_pending(&self) -> bool {
+        (**self).poller_pending()
     }
 }

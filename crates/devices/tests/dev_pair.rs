@@ -81,6 +81,8 @@ fn readable_fd_polls_readable_after_a_send() {
     assert!(!poll_readable(a.readable_fd(), 0), "sender became readable");
     let mut buf = vec![0u8; 1500];
     assert_eq!(b.recv(&mut buf).expect("recv"), Some(100));
+    // Drained (recv says so): no longer readable.
+    assert_eq!(b.recv(&mut buf).expect("recv"), None);
     assert!(
         !poll_readable(b.readable_fd(), 0),
         "readable after draining"
@@ -200,4 +202,40 @@ fn ends_are_shared_between_threads() {
         received += 1;
     }
     assert_eq!(received + a.dropped(), u64::from(4 * per_thread));
+}
+
+#[test]
+fn a_claimed_receive_side_signals_the_poller_descriptor() {
+    let (a, b) = pair(1500).expect("pair");
+    let pfd = b.poller_fd().expect("the pair has a poller descriptor");
+    let mut buf = vec![0u8; 1500];
+
+    // Claimed: a packet wakes the poller, not the driver's descriptor.
+    b.set_poller(true);
+    a.send(&packet(1, 100)).expect("send");
+    assert!(poll_readable(pfd, 1000), "poller not signalled");
+    assert!(!poll_readable(b.readable_fd(), 0), "driver woken too");
+    assert_eq!(b.recv(&mut buf).expect("recv"), Some(100));
+    assert_eq!(b.recv(&mut buf).expect("recv"), None);
+    assert!(!poll_readable(pfd, 0), "poller readable after draining");
+
+    // Released with a packet still queued: the driver's descriptor is
+    // signalled, so the packet is not stranded.
+    a.send(&packet(2, 100)).expect("send");
+    assert!(poll_readable(pfd, 1000));
+    b.set_poller(false);
+    assert!(
+        poll_readable(b.readable_fd(), 0),
+        "queued packet unannounced"
+    );
+    assert_eq!(b.recv(&mut buf).expect("recv"), Some(100));
+    assert_eq!(seq_of(&buf), 2);
+    assert_eq!(b.recv(&mut buf).expect("recv"), None);
+    assert!(!poll_readable(b.readable_fd(), 0));
+    assert!(!poll_readable(pfd, 0));
+
+    // Unclaimed again: back to the driver's descriptor.
+    a.send(&packet(3, 100)).expect("send");
+    assert!(poll_readable(b.readable_fd(), 1000));
+    assert!(!poll_readable(pfd, 0));
 }

@@ -7,10 +7,15 @@
 //! - One mutex guards the stack. Application threads call into the stack
 //!   directly under the lock and flush the packets their call produced to
 //!   the device themselves, so a write costs no thread switch.
-//! - The driver thread sleeps in `ppoll` on the device's descriptor and an
-//!   eventfd, with the stack's next deadline as timeout: an idle stack
-//!   burns no CPU. Application calls that move a deadline earlier poke the
-//!   eventfd.
+//! - The driver thread sleeps in `ppoll` on the device's descriptor, an
+//!   eventfd and a timerfd armed for the stack's next deadline: an idle
+//!   stack burns no CPU. Application calls that move the deadline earlier
+//!   re-arm the timerfd (a system call, no thread switch).
+//! - A blocked application thread waits for the device itself when the
+//!   device allows it ([`Device::poller_fd`], e.g. the in-process pair):
+//!   one thread at a time takes the device's wake-ups from the driver and
+//!   handles the packets it is woken for, so the packet that unblocks it
+//!   costs one thread wake-up, not two (device → driver → application).
 //! - Readiness: the stack reports sockets whose readiness may have changed
 //!   (`Stack::poll_event`); the runtime wakes the read and write wakers
 //!   registered on them. Blocking calls register a waker that unparks their
@@ -18,8 +23,8 @@
 //!   under the same lock as the failed attempt, so no wake-up is lost.
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread;
@@ -59,12 +64,21 @@ pub(crate) struct Inner {
     /// When the driver thread plans to wake up next.
     driver_deadline: Option<ustack::Instant>,
     tx_buf: Vec<u8>,
+    /// Receive buffer of whoever reads the device under the lock.
+    rx_buf: Vec<u8>,
 }
 
 pub(crate) struct Shared {
     inner: Mutex<Inner>,
     device: Box<dyn Device>,
     wake_fd: RawFd,
+    /// The thread driver's timer (None with the tokio driver, which pokes
+    /// `wake_fd` and sleeps on a tokio timer instead).
+    timer_fd: Option<OwnedFd>,
+    /// An application thread is waiting on the device's poller descriptor.
+    poller_taken: AtomicBool,
+    /// How long (µs) a poller spins before it sleeps (`set_busy_poll`).
+    busy_poll_us: AtomicU64,
     epoch: std::time::Instant,
     shutdown: AtomicBool,
 }
@@ -87,6 +101,15 @@ impl Shared {
         // A panic while holding the lock leaves the stack in whatever state
         // the engine left it; the engine never panics on input, so go on.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the driver wake up by `deadline`: re-arms its timerfd, or
+    /// (tokio driver) pokes it to recompute its sleep.
+    fn poke_driver(&self, deadline: ustack::Instant, now: ustack::Instant) {
+        match &self.timer_fd {
+            Some(fd) => arm_timer(fd, Some(deadline.saturating_since(now))),
+            None => self.wake_driver(),
+        }
     }
 
     fn wake_driver(&self) {
@@ -116,6 +139,7 @@ impl Shared {
             tx_buf,
             wakers,
             driver_deadline,
+            ..
         } = g;
         while let Some(n) = stack.poll_transmit(now, tx_buf) {
             if let Err(e) = self.device.send(&tx_buf[..n]) {
@@ -135,9 +159,103 @@ impl Shared {
         if let Some(d) = stack.poll_at() {
             if driver_deadline.is_none_or(|planned| d < planned) {
                 *driver_deadline = Some(d);
-                self.wake_driver();
+                self.poke_driver(d, now);
             }
         }
+    }
+
+    /// Feeds the stack what the device has (up to 512 packets), answering
+    /// each packet before the next: one duplicate ACK per out-of-order
+    /// segment, an ACK per two in-order segments (RFC 5681 §4.2), no
+    /// stretch ACKs. True when the device was drained.
+    fn pump_device(&self, g: &mut Inner, now: ustack::Instant) -> bool {
+        for _ in 0..512 {
+            let Inner { stack, rx_buf, .. } = &mut *g;
+            match self.device.recv(rx_buf) {
+                Ok(Some(n)) => {
+                    stack.receive(now, &rx_buf[..n]);
+                    self.send_pending(g, now);
+                }
+                Ok(None) => return true,
+                Err(e) => {
+                    tracing::warn!("device receive failed: {e}");
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Waits for the device in place of the driver, up to `timeout` (None:
+    /// until woken), handling what arrives; `wake_fd` is the calling
+    /// thread's own wake-up eventfd (its waker signals it). False (at once)
+    /// if the device has no poller descriptor or another thread is the
+    /// poller: then the caller parks as usual.
+    pub(crate) fn wait_as_poller(
+        &self,
+        wake_fd: RawFd,
+        woken: &AtomicBool,
+        timeout: Option<Duration>,
+    ) -> bool {
+        let Some(pfd) = self.device.poller_fd() else {
+            return false;
+        };
+        if self.poller_taken.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.device.set_poller(true);
+        let spin = self.busy_poll_us.load(Ordering::Relaxed);
+        if spin > 0 {
+            // SO_BUSY_POLL-like: spin (no system calls) for a packet or a
+            // wake-up before sleeping; bounded by the caller's timeout.
+            let limit = Duration::from_micros(spin).min(timeout.unwrap_or(Duration::MAX));
+            let start = std::time::Instant::now();
+            while !self.device.poller_pending()
+                && !woken.load(Ordering::Relaxed)
+                && start.elapsed() < limit
+            {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        let mut fds = [
+            libc::pollfd {
+                fd: pfd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: wake_fd,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ts = timeout.map(timespec);
+        let tsp = ts
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: fds points to two valid pollfd structs; tsp is null or
+        // points to a timespec that lives across the call.
+        unsafe {
+            libc::ppoll(fds.as_mut_ptr(), 2, tsp, std::ptr::null());
+        }
+        if fds[1].revents != 0 {
+            // Possibly a stale signal (see `ThreadWaker`): clear it here so
+            // it cannot make every later wait return at once.
+            net::clear_eventfd(wake_fd);
+        }
+        if fds[0].revents != 0 {
+            let mut g = self.lock();
+            let now = self.now();
+            g.stack.advance_clock(now);
+            self.pump_device(&mut g, now);
+            self.flush(&mut g, now, true);
+        }
+        // Back to the driver (it is signalled if packets are still queued).
+        self.device.set_poller(false);
+        self.poller_taken.store(false, Ordering::Release);
+        true
     }
 
     /// Runs one socket call under the lock and flushes its effects.
@@ -236,7 +354,7 @@ impl Netstack {
     /// Starts a stack with `config` on `device`, driven by a new thread.
     /// A `config.seed` of 0 (the default) is replaced by OS randomness.
     pub fn new(config: Config, device: impl Device) -> io::Result<Netstack> {
-        let shared = Self::shared(config, device)?;
+        let shared = Self::shared(config, device, true)?;
         let s2 = shared.clone();
         let handle = thread::Builder::new()
             .name("ustack-driver".into())
@@ -258,7 +376,7 @@ impl Netstack {
     /// threads (use `spawn_blocking`), as with any blocking I/O.
     #[cfg(feature = "tokio")]
     pub fn new_tokio(config: Config, device: impl Device) -> io::Result<Netstack> {
-        let shared = Self::shared(config, device)?;
+        let shared = Self::shared(config, device, false)?;
         let handle = tokio::runtime::Handle::try_current().map_err(|e| {
             io::Error::other(format!("Netstack::new_tokio needs a tokio runtime: {e}"))
         })?;
@@ -273,7 +391,7 @@ impl Netstack {
         })
     }
 
-    fn shared(config: Config, device: impl Device) -> io::Result<Arc<Shared>> {
+    fn shared(config: Config, device: impl Device, with_timer: bool) -> io::Result<Arc<Shared>> {
         let mut config = config;
         if config.seed == 0 {
             // Seed 0 is the deterministic default of simulations; a stack on
@@ -291,15 +409,39 @@ impl Netstack {
         if wake_fd < 0 {
             return Err(io::Error::last_os_error());
         }
+        let timer_fd = if with_timer {
+            // SAFETY: plain syscall; the result is checked.
+            let fd = unsafe {
+                libc::timerfd_create(
+                    libc::CLOCK_MONOTONIC,
+                    libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                let e = io::Error::last_os_error();
+                // SAFETY: closing the eventfd created above, owned here.
+                unsafe { libc::close(wake_fd) };
+                return Err(e);
+            }
+            // SAFETY: a new descriptor nothing else owns.
+            Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        } else {
+            None
+        };
+        let rx_len = device.mtu().max(65536);
         Ok(Arc::new(Shared {
             inner: Mutex::new(Inner {
                 stack,
                 wakers: HashMap::new(),
                 driver_deadline: None,
                 tx_buf: vec![0u8; mtu.max(65536)],
+                rx_buf: vec![0u8; rx_len],
             }),
             device: Box::new(device),
             wake_fd,
+            timer_fd,
+            poller_taken: AtomicBool::new(false),
+            busy_poll_us: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
             shutdown: AtomicBool::new(false),
         }))
@@ -308,6 +450,16 @@ impl Netstack {
     /// Runs `f` on the stack under the lock (counters, tcp_info, ...).
     pub fn with_stack<T>(&self, f: impl FnOnce(&mut Stack) -> T) -> T {
         self.shared.with(f)
+    }
+
+    /// Busy polling (like Linux's `SO_BUSY_POLL`): a thread blocked in a
+    /// socket call that waits for the device itself spins up to `d` for a
+    /// packet before it sleeps, trading CPU for latency. Zero (the
+    /// default) turns it off. Only devices with a poller descriptor (the
+    /// in-process pair) are waited for this way.
+    pub fn set_busy_poll(&self, d: Duration) {
+        let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.shared.busy_poll_us.store(us, Ordering::Relaxed);
     }
 
     /// Stack counters.
@@ -349,34 +501,11 @@ enum Step {
 
 /// One driver iteration: device → stack (answering each packet before the
 /// next), timers, stack → device, readiness wake-ups.
-fn drive_once(
-    shared: &Shared,
-    rx: &mut [u8],
-    linger_until: &mut Option<std::time::Instant>,
-) -> Step {
+fn drive_once(shared: &Shared, linger_until: &mut Option<std::time::Instant>) -> Step {
     let mut g = shared.lock();
     let now = shared.now();
-    let mut drained = false;
-    for _ in 0..512 {
-        match shared.device.recv(rx) {
-            Ok(Some(n)) => {
-                g.stack.receive(now, &rx[..n]);
-                // Answer each packet before the next: one duplicate ACK per
-                // out-of-order segment, an ACK per two in-order segments
-                // (RFC 5681 §4.2), no stretch ACKs.
-                shared.send_pending(&mut g, now);
-            }
-            Ok(None) => {
-                drained = true;
-                break;
-            }
-            Err(e) => {
-                tracing::warn!("device receive failed: {e}");
-                drained = true;
-                break;
-            }
-        }
-    }
+    g.stack.advance_clock(now);
+    let drained = shared.pump_device(&mut g, now);
     g.stack.handle_timeout(now);
     shared.flush(&mut g, now, false);
     let deadline = g.stack.poll_at();
@@ -395,7 +524,42 @@ fn drive_once(
                 .min(Duration::from_millis(50)),
         );
     }
+    if let Some(fd) = &shared.timer_fd {
+        // Armed under the lock, so an application thread's earlier poke
+        // cannot be overwritten by this (later) deadline.
+        arm_timer(fd, timeout);
+    }
     Step::Wait { timeout, drained }
+}
+
+fn timespec(t: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: t.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    }
+}
+
+/// Arms the timerfd to fire once after `after` (at least 1 ns: zero would
+/// disarm it), or disarms it (None).
+fn arm_timer(fd: &OwnedFd, after: Option<Duration>) {
+    let value = match after {
+        Some(t) => timespec(t.max(Duration::from_nanos(1))),
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+    };
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: value,
+    };
+    // SAFETY: `spec` is a valid itimerspec; the old value is not asked for.
+    unsafe {
+        libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut());
+    }
 }
 
 fn drain_eventfd(fd: RawFd) {
@@ -406,21 +570,20 @@ fn drain_eventfd(fd: RawFd) {
     }
 }
 
-/// The driver thread: iterate, then sleep in `ppoll` on the device and
-/// the eventfd until a packet, a poke or the next deadline.
+/// The driver thread: iterate, then sleep in `ppoll` on the device, the
+/// eventfd and the timerfd until a packet, a poke or the next deadline.
 fn driver(shared: Arc<Shared>) {
-    let mut rx = vec![0u8; shared.device.mtu().max(65536)];
     let mut linger_until: Option<std::time::Instant> = None;
+    let Some(timer) = shared.timer_fd.as_ref().map(|t| t.as_raw_fd()) else {
+        tracing::error!("ustack driver: no timer");
+        return;
+    };
     loop {
-        let timeout = match drive_once(&shared, &mut rx, &mut linger_until) {
+        match drive_once(&shared, &mut linger_until) {
             Step::Stop => return,
             Step::Wait { drained: false, .. } => continue,
-            Step::Wait { timeout, .. } => timeout,
-        };
-        let ts = timeout.map(|t| libc::timespec {
-            tv_sec: t.as_secs() as libc::time_t,
-            tv_nsec: t.subsec_nanos() as libc::c_long,
-        });
+            Step::Wait { .. } => {}
+        }
         let mut fds = [
             libc::pollfd {
                 fd: shared.device.readable_fd(),
@@ -432,17 +595,22 @@ fn driver(shared: Arc<Shared>) {
                 events: libc::POLLIN,
                 revents: 0,
             },
+            libc::pollfd {
+                fd: timer,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        let tsp = ts
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: fds points to two valid pollfd structs; tsp is null or
-        // points to a timespec that lives across the call.
+        // SAFETY: fds points to three valid pollfd structs; no timeout.
         unsafe {
-            libc::ppoll(fds.as_mut_ptr(), 2, tsp, std::ptr::null());
+            libc::ppoll(fds.as_mut_ptr(), 3, std::ptr::null(), std::ptr::null());
         }
         if fds[1].revents != 0 {
             drain_eventfd(shared.wake_fd);
+        }
+        if fds[2].revents != 0 {
+            // The expiration count (same read as an eventfd's counter).
+            drain_eventfd(timer);
         }
     }
 }
@@ -489,10 +657,9 @@ async fn driver_task(shared: Arc<Shared>) {
             return;
         }
     };
-    let mut rx = vec![0u8; shared.device.mtu().max(65536)];
     let mut linger_until: Option<std::time::Instant> = None;
     loop {
-        let timeout = match drive_once(&shared, &mut rx, &mut linger_until) {
+        let timeout = match drive_once(&shared, &mut linger_until) {
             Step::Stop => return,
             Step::Wait { drained: false, .. } => {
                 tokio::task::yield_now().await;

@@ -5,6 +5,7 @@
 use crate::{Interest, Netstack, Shared};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Wake, Waker};
@@ -15,19 +16,88 @@ use ustack::{SocketHandle, Stack, TcpState};
 /// Default listen backlog (Linux's default somaxconn is 4096; std uses 128).
 pub const DEFAULT_BACKLOG: usize = 128;
 
-struct ThreadWaker(Thread);
+/// Wakes a thread blocked in a socket call: unparks it, and signals its
+/// eventfd in case it waits for the device in `ppoll` instead of parking
+/// (see `Shared::wait_as_poller`).
+struct ThreadWaker {
+    thread: Thread,
+    /// The thread's eventfd (None if it could not be created: the thread
+    /// then only ever parks).
+    fd: Option<OwnedFd>,
+    /// Set after the eventfd is written; the owner clears the eventfd only
+    /// when set (it also clears it whenever `ppoll` finds it readable).
+    signalled: AtomicBool,
+}
 
 impl Wake for ThreadWaker {
     fn wake(self: Arc<Self>) {
-        self.0.unpark();
+        self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
+        if thread::current().id() == self.thread.id() {
+            // Woken by its own call (it handled the packets itself): it is
+            // not waiting and retries before it waits again.
+            return;
+        }
+        if let Some(fd) = &self.fd {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+            unsafe {
+                libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8);
+            }
+            self.signalled.store(true, Ordering::SeqCst);
+        }
+        self.thread.unpark();
+    }
+}
+
+/// The calling thread's waker and its eventfd.
+struct BlockingWaker {
+    waker: Waker,
+    inner: Arc<ThreadWaker>,
+    fd: Option<RawFd>,
+}
+
+impl BlockingWaker {
+    /// Clears the eventfd if a wake-up was signalled on it.
+    fn clear(&self) {
+        if let Some(fd) = self.fd {
+            if self.inner.signalled.swap(false, Ordering::SeqCst) {
+                clear_eventfd(fd);
+            }
+        }
+    }
+}
+
+fn new_blocking_waker() -> BlockingWaker {
+    // SAFETY: plain syscall; the result is checked.
+    let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    // SAFETY: a new descriptor nothing else owns.
+    let fd = (raw >= 0).then(|| unsafe { OwnedFd::from_raw_fd(raw) });
+    let raw = fd.as_ref().map(|f| f.as_raw_fd());
+    let inner = Arc::new(ThreadWaker {
+        thread: thread::current(),
+        fd,
+        signalled: AtomicBool::new(false),
+    });
+    BlockingWaker {
+        waker: Waker::from(inner.clone()),
+        inner,
+        fd: raw,
     }
 }
 
 thread_local! {
-    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+    static THREAD_WAKER: BlockingWaker = new_blocking_waker();
+}
+
+pub(crate) fn clear_eventfd(fd: RawFd) {
+    let mut v: u64 = 0;
+    // SAFETY: reads 8 bytes into a live u64 from a non-blocking eventfd
+    // owned by this thread's waker (EAGAIN when already clear).
+    unsafe {
+        libc::read(fd, (&mut v as *mut u64).cast(), 8);
+    }
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -48,12 +118,15 @@ fn block_on<T>(
         return shared.with(f);
     }
     let deadline = timeout.map(|t| Instant::now() + t);
-    THREAD_WAKER.with(|waker| loop {
-        match shared.try_or_register(h, interest, waker, &mut f) {
+    THREAD_WAKER.with(|tw| loop {
+        // Cleared before the attempt: a wake-up after the registration
+        // below leaves it readable, so the wait returns at once.
+        tw.clear();
+        match shared.try_or_register(h, interest, &tw.waker, &mut f) {
             Err(e) if would_block(&e) => {}
             other => return other,
         }
-        match deadline {
+        let left = match deadline {
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
@@ -62,8 +135,20 @@ fn block_on<T>(
                         "operation timed out",
                     ));
                 }
-                thread::park_timeout(d - now);
+                Some(d - now)
             }
+            None => None,
+        };
+        // Wait for the device ourselves if we may (one wake-up instead of
+        // device → driver → us); otherwise park until our waker runs.
+        if tw
+            .fd
+            .is_some_and(|fd| shared.wait_as_poller(fd, &tw.inner.signalled, left))
+        {
+            continue;
+        }
+        match left {
+            Some(t) => thread::park_timeout(t),
             None => thread::park(),
         }
     })
