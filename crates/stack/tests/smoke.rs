@@ -46,6 +46,9 @@ fn handshake_transfer_close() {
         p.run_until(10, |p| p.a.tcp_state(c).unwrap() == TcpState::TimeWait
             && p.b.tcp_state(s).unwrap() == TcpState::Closed)
     );
+    // TIME-WAIT keeps no buffer memory (all sent data acknowledged, all
+    // received data read), long before the 2 s idle shrink.
+    assert_eq!(p.a.buffer_bytes(), 0, "buffers held in TIME_WAIT");
     p.a.tcp_close(c);
     p.b.tcp_close(s);
     p.b.tcp_close(l);

@@ -1,6 +1,6 @@
 //! Byte ring buffer used for TCP send and receive queues.
 //!
-//! Storage is allocated lazily and grows (doubling, at least 4 KiB) only as
+//! Storage is allocated lazily and grows (doubling, at least 1 KiB) only as
 //! data needs it, up to `capacity`; an idle connection holds no buffer
 //! memory. `shrink_if_empty` gives memory back.
 //!
@@ -14,7 +14,7 @@
 //! unreadable byte) stays put.
 
 /// Smallest backing allocation.
-const MIN_ALLOC: usize = 4096;
+const MIN_ALLOC: usize = 1024;
 
 /// A FIFO of bytes with a fixed logical capacity, lazily backed.
 #[derive(Debug, Default)]
@@ -273,11 +273,14 @@ mod tests {
     }
 
     #[test]
-    fn grows_by_doubling_from_4k_up_to_capacity() {
+    fn grows_by_doubling_from_1k_up_to_capacity() {
         let mut rb = RingBuffer::new(20_000);
         assert_eq!(rb.enqueue(&[1]), 1);
-        assert_eq!(rb.allocated(), 4096);
-        rb.enqueue(&vec![2; 4095]);
+        assert_eq!(rb.allocated(), MIN_ALLOC);
+        assert_eq!(MIN_ALLOC, 1024);
+        rb.enqueue(&[2; 1023]);
+        assert_eq!(rb.allocated(), 1024);
+        rb.enqueue(&[2; 3072]);
         assert_eq!(rb.allocated(), 4096);
         rb.enqueue(&[3]);
         assert_eq!(rb.allocated(), 8192);
@@ -444,13 +447,13 @@ mod tests {
         let mut rb = RingBuffer::new(10_000);
         rb.enqueue(&[1; 100]);
         rb.shrink_if_empty();
-        assert_eq!(rb.allocated(), 4096);
+        assert_eq!(rb.allocated(), MIN_ALLOC);
         rb.discard(100);
         rb.shrink_if_empty();
         assert_eq!(rb.allocated(), 0);
         rb.write_unreadable(5, b"x");
         rb.shrink_if_empty();
-        assert_eq!(rb.allocated(), 4096);
+        assert_eq!(rb.allocated(), MIN_ALLOC);
         rb.commit(6);
         rb.discard(6);
         rb.shrink_if_empty();

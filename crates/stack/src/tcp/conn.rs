@@ -629,6 +629,13 @@ impl Tcb {
         self.finwait2_deadline = None;
         // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2·MSL.
         self.timewait_deadline = Some(now + self.cfg_msl * 2);
+        // Nothing is left to send or retransmit (our FIN is acknowledged):
+        // give the memory back now rather than for the whole 2·MSL.
+        self.rtxq.clear();
+        self.tx.shrink_if_empty();
+        if self.rx.is_empty() && self.ooo.is_empty() {
+            self.rx.shrink_if_empty();
+        }
     }
 
     fn ts_now(&self, now: Instant) -> u32 {
