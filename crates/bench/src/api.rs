@@ -71,11 +71,6 @@ pub fn bulk(buffer: usize, total: u64, verify: bool, src: Arc<Vec<u8>>) -> io::R
 
 pub fn echo(buffer: usize, rounds: usize) -> io::Result<Echo> {
     let (na, nb) = netstacks(buffer)?;
-    if let Ok(us) = std::env::var("USTACK_BUSY_POLL_US") {
-        let d = std::time::Duration::from_micros(us.parse().unwrap_or(0));
-        na.set_busy_poll(d);
-        nb.set_busy_poll(d);
-    }
     let server = SocketAddr::new(IpAddr::V4(ADDR_B), 5002);
     let l = TcpListener::bind(&nb, server)?;
     let srv = thread::spawn(move || -> io::Result<()> {

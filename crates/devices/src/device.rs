@@ -28,12 +28,6 @@ pub trait Device: Send + Sync + 'static {
     /// `readable_fd` (false). Switching back signals `readable_fd` if
     /// packets are waiting, so none is left unannounced.
     fn set_poller(&self, _active: bool) {}
-    /// A cheap hint (no system call) that a packet is waiting for the
-    /// poller: lets a busy-polling thread spin without system calls. False
-    /// when unknown.
-    fn poller_pending(&self) -> bool {
-        false
-    }
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -55,9 +49,6 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn set_poller(&self, active: bool) {
         (**self).set_poller(active)
     }
-    fn poller_pending(&self) -> bool {
-        (**self).poller_pending()
-    }
 }
 
 impl Device for Box<dyn Device> {
@@ -78,8 +69,5 @@ impl Device for Box<dyn Device> {
     }
     fn set_poller(&self, active: bool) {
         (**self).set_poller(active)
-    }
-    fn poller_pending(&self) -> bool {
-        (**self).poller_pending()
     }
 }

@@ -300,10 +300,6 @@ impl Device for PairDevice {
         Some(self.rx.poller.as_raw_fd())
     }
 
-    fn poller_pending(&self) -> bool {
-        self.rx.poller_signalled.load(Ordering::Relaxed)
-    }
-
     fn set_poller(&self, active: bool) {
         self.rx.poller_active.store(active, Ordering::SeqCst);
         if self.rx.ring().packets > 0 {

@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread;
@@ -77,8 +77,6 @@ pub(crate) struct Shared {
     timer_fd: Option<OwnedFd>,
     /// An application thread is waiting on the device's poller descriptor.
     poller_taken: AtomicBool,
-    /// How long (µs) a poller spins before it sleeps (`set_busy_poll`).
-    busy_poll_us: AtomicU64,
     epoch: std::time::Instant,
     shutdown: AtomicBool,
 }
@@ -191,12 +189,7 @@ impl Shared {
     /// thread's own wake-up eventfd (its waker signals it). False (at once)
     /// if the device has no poller descriptor or another thread is the
     /// poller: then the caller parks as usual.
-    pub(crate) fn wait_as_poller(
-        &self,
-        wake_fd: RawFd,
-        woken: &AtomicBool,
-        timeout: Option<Duration>,
-    ) -> bool {
+    pub(crate) fn wait_as_poller(&self, wake_fd: RawFd, timeout: Option<Duration>) -> bool {
         let Some(pfd) = self.device.poller_fd() else {
             return false;
         };
@@ -204,21 +197,6 @@ impl Shared {
             return false;
         }
         self.device.set_poller(true);
-        let spin = self.busy_poll_us.load(Ordering::Relaxed);
-        if spin > 0 {
-            // SO_BUSY_POLL-like: spin (no system calls) for a packet or a
-            // wake-up before sleeping; bounded by the caller's timeout.
-            let limit = Duration::from_micros(spin).min(timeout.unwrap_or(Duration::MAX));
-            let start = std::time::Instant::now();
-            while !self.device.poller_pending()
-                && !woken.load(Ordering::Relaxed)
-                && start.elapsed() < limit
-            {
-                for _ in 0..64 {
-                    std::hint::spin_loop();
-                }
-            }
-        }
         let mut fds = [
             libc::pollfd {
                 fd: pfd,
@@ -441,7 +419,6 @@ impl Netstack {
             wake_fd,
             timer_fd,
             poller_taken: AtomicBool::new(false),
-            busy_poll_us: AtomicU64::new(0),
             epoch: std::time::Instant::now(),
             shutdown: AtomicBool::new(false),
         }))
@@ -450,16 +427,6 @@ impl Netstack {
     /// Runs `f` on the stack under the lock (counters, tcp_info, ...).
     pub fn with_stack<T>(&self, f: impl FnOnce(&mut Stack) -> T) -> T {
         self.shared.with(f)
-    }
-
-    /// Busy polling (like Linux's `SO_BUSY_POLL`): a thread blocked in a
-    /// socket call that waits for the device itself spins up to `d` for a
-    /// packet before it sleeps, trading CPU for latency. Zero (the
-    /// default) turns it off. Only devices with a poller descriptor (the
-    /// in-process pair) are waited for this way.
-    pub fn set_busy_poll(&self, d: Duration) {
-        let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
-        self.shared.busy_poll_us.store(us, Ordering::Relaxed);
     }
 
     /// Stack counters.

@@ -127,3 +127,58 @@ fn udp_boundaries_and_truncation() {
     assert!(r.truncated);
     assert_eq!((r.len, r.datagram_len), (100, 3000));
 }
+
+/// Many threads blocked on one stack at once: one of them at a time waits
+/// for the device itself (the poller), the others park; every hand-off
+/// between them and the driver must keep every conversation going.
+#[test]
+fn many_threads_blocked_on_one_stack() {
+    let (a, b) = common::two_stacks();
+    let addr: SocketAddr = "198.18.0.2:7100".parse().unwrap();
+    let listener = TcpListener::bind(&b, addr).unwrap();
+    const CLIENTS: usize = 8;
+    const ROUNDS: usize = 300;
+    let srv = thread::spawn(move || {
+        let mut workers = Vec::new();
+        for _ in 0..CLIENTS {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_nodelay(true).unwrap();
+            workers.push(thread::spawn(move || {
+                let mut b = [0u8; 16];
+                while s.read_exact(&mut b).is_ok() {
+                    s.write_all(&b).unwrap();
+                }
+            }));
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+    });
+    let start = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let a = a.clone();
+            thread::spawn(move || {
+                let mut c = TcpStream::connect(&a, addr).unwrap();
+                c.set_nodelay(true).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut reply = [0u8; 16];
+                for r in 0..ROUNDS {
+                    let msg = [(i * 31 + r) as u8; 16];
+                    c.write_all(&msg).unwrap();
+                    c.read_exact(&mut reply).unwrap();
+                    assert_eq!(reply, msg, "client {i} round {r}");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("client failed");
+    }
+    srv.join().unwrap();
+    eprintln!(
+        "{} echo rounds over {CLIENTS} concurrent connections in {:?}",
+        CLIENTS * ROUNDS,
+        start.elapsed()
+    );
+}
