@@ -95,6 +95,7 @@ table! {
     est_paws_old_timestamp_dropped,
     // ESTABLISHED: window
     est_data_wholly_beyond_window,
+    est_in_order_data_bad_checksum_leaves_no_trace,
     est_data_wholly_old_duplicate,
     est_data_partly_old_trimmed,
     est_data_partly_beyond_window_trimmed,
@@ -720,6 +721,28 @@ fn est_paws_old_timestamp_dropped() {
     a.check_empty(ACK, ack, PEER_ISS + 5);
     b.assert_drops(&h.stack, &[(DropReason::TcpPaws, 1)]);
     assert_eq!(h.read_all(ch).unwrap(), b"new!");
+    // The dropped segment's text (placed in the receive ring while its
+    // checksum was verified) must not stand in for the next one's.
+    h.inject(PEER_ISS + 5, ack, ACK, 65535, ts_opt(2001, ours), b"next");
+    assert_eq!(h.read_all(ch).unwrap(), b"next");
+}
+
+fn est_in_order_data_bad_checksum_leaves_no_trace() {
+    // The in-order fast path sums the payload while copying it into the
+    // receive ring: a bad checksum must still drop it before it counts.
+    let (mut h, c) = established();
+    h.inject(c.p(0), c.s(0), ACK | PSH, 65535, no_opts(), b"abcd");
+    let mut p = seg(ACK | PSH)
+        .seq(c.p(4))
+        .ack(c.s(0))
+        .payload(b"EFGH")
+        .packet(PEER_IP, STACK_IP);
+    let last = p.len() - 1;
+    p[last] ^= 0x20; // "EFGh": the checksum no longer matches
+    assert_dropped(&mut h, &p, DropReason::TcpChecksum);
+    assert_eq!(h.stack.tcp_recv_available(c.h).unwrap(), 4, "bad text readable");
+    h.inject(c.p(4), c.s(0), ACK | PSH, 65535, no_opts(), b"efgh");
+    assert_eq!(h.read_all(c.h).unwrap(), b"abcdefgh");
 }
 
 // ======================================================================

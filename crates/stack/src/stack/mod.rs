@@ -677,21 +677,52 @@ impl Stack {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
         };
-        if !pkt.verify_checksum(src_ip, dst_ip) {
-            return self.counters.drop(DropReason::TcpChecksum);
-        }
         let seg = match TcpRepr::parse(&pkt) {
             Ok(r) => r,
+            // A checksum failure is reported as such, before what the bad
+            // bytes parse as.
+            Err(_) if !pkt.verify_checksum(src_ip, dst_ip) => {
+                return self.counters.drop(DropReason::TcpChecksum)
+            }
             Err(WireError::BadOption) => return self.counters.drop(DropReason::TcpBadOption),
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
         };
-        if seg.src_port == 0 || seg.dst_port == 0 {
-            return self.counters.drop(DropReason::TcpMalformed);
-        }
         let local = SocketAddr::new(dst_ip, seg.dst_port);
         let remote = SocketAddr::new(src_ip, seg.src_port);
+        let conn = self.tcp_conns.get(&(local, remote)).copied();
+        // Checksum (RFC 9293 §3.1) before anything acts on the segment. For
+        // the next in-order data of an established connection the payload
+        // is summed while it is copied into the receive ring (not yet
+        // readable), so it is read once; otherwise in one pass here.
+        let mut prefilled = None;
+        if let Some(h) = conn.filter(|_| !seg.payload.is_empty()) {
+            if let Some(Socket::Tcp(t)) = self.slot_mut(h) {
+                let len = data.len() as u32;
+                let header = &data[..data.len() - seg.payload.len()];
+                let acc = ustack_wire::checksum::accumulate(
+                    ustack_wire::checksum::pseudo_header(src_ip, dst_ip, ipv4::PROTO_TCP, len),
+                    header,
+                );
+                if let Some(sum) = t.tcb.prefill_in_order(seg.seq, seg.payload, acc) {
+                    if ustack_wire::checksum::finish(sum) != 0 {
+                        t.tcb.forget_prefill();
+                        return self.counters.drop(DropReason::TcpChecksum);
+                    }
+                    prefilled = Some(h);
+                }
+            }
+        }
+        if prefilled.is_none() && !pkt.verify_checksum(src_ip, dst_ip) {
+            return self.counters.drop(DropReason::TcpChecksum);
+        }
+        if seg.src_port == 0 || seg.dst_port == 0 {
+            if let Some(t) = prefilled.and_then(|h| self.tcp_mut(h)) {
+                t.tcb.forget_prefill();
+            }
+            return self.counters.drop(DropReason::TcpMalformed);
+        }
 
-        if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+        if let Some(h) = conn {
             let reuse = match self.slot(h) {
                 Some(Socket::Tcp(t)) => {
                     t.tcb.state == TcpState::TimeWait
@@ -716,7 +747,11 @@ impl Stack {
                 let outcome = match self.tcp_mut(h) {
                     Some(t) => {
                         t.tcb.memory_pressure = pressure;
-                        t.tcb.on_segment(now, &seg)
+                        let outcome = t.tcb.on_segment(now, &seg);
+                        // Placed bytes the segment did not deliver (it was
+                        // dropped or trimmed) must not stand in for the next.
+                        t.tcb.forget_prefill();
+                        outcome
                     }
                     None => return,
                 };

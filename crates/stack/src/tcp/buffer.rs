@@ -128,6 +128,32 @@ impl RingBuffer {
             (n, accumulate(acc, dst))
         }
     }
+    /// Copies `data` into the free space right after the readable bytes
+    /// (where an in-order segment goes) and returns its checksum sum added
+    /// to `acc`, taken during the copy; nothing becomes readable (`commit`
+    /// does that) and no bookkeeping changes, so an unverified segment can
+    /// be placed and then forgotten. None, copying nothing, unless `data`
+    /// fits in the storage already allocated and in `free()`.
+    pub fn prefill_accumulate(&mut self, data: &[u8], acc: u64) -> Option<u64> {
+        use ustack_wire::checksum::{accumulate, copy_and_accumulate};
+        let n = data.len();
+        let size = self.storage.len();
+        if n == 0 || n > self.free() || self.len + n > size {
+            return None;
+        }
+        let start = (self.head + self.len) % size;
+        let first = n.min(size - start);
+        let (a, b) = data.split_at(first);
+        if b.is_empty() || first.is_multiple_of(2) {
+            let acc = copy_and_accumulate(acc, &mut self.storage[start..start + first], a);
+            Some(copy_and_accumulate(acc, &mut self.storage[..b.len()], b))
+        } else {
+            // Wrapped at an odd length: sum the (contiguous) source.
+            self.storage[start..start + first].copy_from_slice(a);
+            self.storage[..b.len()].copy_from_slice(b);
+            Some(accumulate(acc, data))
+        }
+    }
     /// Drops up to `n` bytes from the front; returns how many were dropped.
     pub fn discard(&mut self, n: usize) -> usize {
         let n = n.min(self.len);
@@ -349,6 +375,31 @@ mod tests {
         assert_eq!(contents(&rb), b"456789abcd");
         assert_eq!(rb.discard(100), 10);
         assert!(rb.is_empty());
+    }
+
+    #[test]
+    fn prefill_places_in_order_bytes_without_committing() {
+        use ustack_wire::checksum::{accumulate, fold};
+        let mut rb = RingBuffer::new(4096);
+        // Nothing allocated yet: no prefill (it never grows the ring).
+        assert_eq!(rb.prefill_accumulate(&[1, 2, 3], 0), None);
+        rb.enqueue(&[9; 1000]);
+        rb.discard(999);
+        // Every wrap position, odd and even pieces.
+        for n in [1usize, 2, 3, 24, 25, 1023] {
+            let data: Vec<u8> = (0..n).map(|i| (i * 37 + n) as u8).collect();
+            let before = contents(&rb);
+            let sum = rb.prefill_accumulate(&data, 5).expect("fits");
+            assert_eq!(fold(sum), fold(accumulate(5, &data)), "n={n}");
+            assert_eq!(contents(&rb), before, "prefill made bytes readable");
+            rb.commit(n);
+            let after = contents(&rb);
+            assert_eq!(&after[before.len()..], &data[..], "n={n}");
+            rb.discard(after.len() - 1);
+        }
+        // Beyond the allocation or the free space: refused.
+        let big = vec![0u8; rb.allocated()];
+        assert_eq!(rb.prefill_accumulate(&big, 0), None);
     }
 
     #[test]

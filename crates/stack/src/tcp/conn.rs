@@ -217,6 +217,9 @@ pub(crate) struct Tcb {
     tlp_deadline: Option<Instant>,
     /// When to give idle buffer memory back.
     shrink_deadline: Option<Instant>,
+    /// Bytes of the segment being processed that `prefill_in_order`
+    /// already placed right after the readable data (0: none).
+    prefilled: usize,
     tlp_outstanding: bool,
     tlp_fire: bool,
     /// PRR (RFC 6937 §3): data delivered and sent during recovery, the
@@ -346,6 +349,7 @@ impl Tcb {
             rack_deadline: None,
             tlp_deadline: None,
             shrink_deadline: None,
+            prefilled: 0,
             tlp_outstanding: false,
             tlp_fire: false,
             prr_delivered: 0,
@@ -1396,6 +1400,35 @@ impl Tcb {
         self.consume_fin(now);
     }
 
+    /// Receive fast path: copies the payload of a segment that will most
+    /// likely be accepted as the next in-order data (ESTABLISHED, at
+    /// RCV.NXT, nothing out of order, room in the allocated ring) into the
+    /// receive ring without making it readable, and returns its checksum
+    /// sum (plus `acc`), so the stack verifies the checksum without a
+    /// separate pass. The caller must then either process the segment
+    /// (`on_segment` commits the placed bytes instead of copying them) or
+    /// call `forget_prefill`. None: not applicable, nothing copied.
+    pub fn prefill_in_order(&mut self, seq: u32, payload: &[u8], acc: u64) -> Option<u64> {
+        if self.state != TcpState::Established
+            || self.orphaned
+            || self.rd_shut
+            || Seq(seq) != self.rcv_nxt
+            || !self.ooo.is_empty()
+            || self.remote_fin.is_some()
+        {
+            return None;
+        }
+        let sum = self.rx.prefill_accumulate(payload, acc)?;
+        self.prefilled = payload.len();
+        Some(sum)
+    }
+
+    /// Drops what `prefill_in_order` placed (the bytes stay in free space,
+    /// unreadable, and are overwritten by the next data).
+    pub fn forget_prefill(&mut self) {
+        self.prefilled = 0;
+    }
+
     fn receive_data(&mut self, now: Instant, offset: usize, payload: &[u8]) {
         self.counters.bytes_in += payload.len() as u64;
         self.rcv_mss = self.rcv_mss.max(payload.len());
@@ -1427,7 +1460,14 @@ impl Tcb {
                 return;
             }
         }
-        let written = self.rx.write_unreadable(offset, payload);
+        let placed = std::mem::take(&mut self.prefilled);
+        let written = if offset == 0 && placed >= payload.len() {
+            // Already copied there while the checksum was verified (the
+            // payload may since have been trimmed at the back only).
+            payload.len()
+        } else {
+            self.rx.write_unreadable(offset, payload)
+        };
         if offset == 0 {
             let had_ooo = !self.ooo.is_empty();
             self.rx.commit(written);
