@@ -740,7 +740,11 @@ fn est_in_order_data_bad_checksum_leaves_no_trace() {
     let last = p.len() - 1;
     p[last] ^= 0x20; // "EFGh": the checksum no longer matches
     assert_dropped(&mut h, &p, DropReason::TcpChecksum);
-    assert_eq!(h.stack.tcp_recv_available(c.h).unwrap(), 4, "bad text readable");
+    assert_eq!(
+        h.stack.tcp_recv_available(c.h).unwrap(),
+        4,
+        "bad text readable"
+    );
     h.inject(c.p(4), c.s(0), ACK | PSH, 65535, no_opts(), b"efgh");
     assert_eq!(h.read_all(c.h).unwrap(), b"abcdefgh");
 }

@@ -196,6 +196,9 @@ pub(crate) struct Tcb {
     /// retransmissions not yet D-SACKed (undo when it reaches 0).
     recovery_undo: Option<(u32, u32)>,
     undo_retrans: u32,
+    /// SND.UNA when that recovery began: only D-SACKs of data above it
+    /// can show one of its retransmissions needless (RFC 2883 §4).
+    undo_marker: Seq,
     /// RFC 8985 §6.2.4 reordering window multiplier and its persistence.
     reo_wnd_mult: u32,
     reo_wnd_persist: u32,
@@ -336,6 +339,7 @@ impl Tcb {
             rto_undo: None,
             recovery_undo: None,
             undo_retrans: 0,
+            undo_marker: Seq(0),
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
             retries: 0,
@@ -987,7 +991,7 @@ impl Tcb {
                 let in_second = seg.options.sack_blocks[1]
                     .is_some_and(|(l2, r2)| l.ge(Seq(l2)) && r.le(Seq(r2)));
                 if r.le(ack) || in_second {
-                    self.on_dsack(now);
+                    self.on_dsack(now, r);
                 }
             }
             // RFC 2018 §5 / RFC 6675 §5: record SACKed segments.
@@ -1191,13 +1195,19 @@ impl Tcb {
     /// note reordering and widen RACK's reordering window; and when every
     /// retransmission of the last recovery has been D-SACKed, undo its
     /// window reduction (as Linux's D-SACK undo).
-    fn on_dsack(&mut self, now: Instant) {
+    ///
+    /// Only a D-SACK of data above the recovery's start (`undo_marker`)
+    /// counts towards the undo (as Linux's tcp_check_dsack and
+    /// tcp_sacktag_one): a late D-SACK for an earlier episode's data must
+    /// not undo a reduction made for a real loss.
+    fn on_dsack(&mut self, now: Instant, right: Seq) {
         let _ = now;
         self.counters.dsacks_received += 1;
         self.rack.reordering = true;
         self.reo_wnd_mult = (self.reo_wnd_mult + 1).min(16);
         self.reo_wnd_persist = 16;
-        if self.undo_retrans > 0 {
+        let in_episode = right.gt(self.undo_marker);
+        if self.undo_retrans > 0 && in_episode {
             self.undo_retrans -= 1;
             if self.undo_retrans == 0 {
                 if let Some((cwnd, ssthresh)) = self.recovery_undo.take() {
@@ -1224,6 +1234,7 @@ impl Tcb {
         // For a D-SACK undo (all retransmissions found needless).
         self.recovery_undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
         self.undo_retrans = 0;
+        self.undo_marker = self.snd_una;
         // RFC 8985 §6.2.4: after 16 recoveries without D-SACK, reset the
         // reordering window multiplier.
         self.reo_wnd_persist = self.reo_wnd_persist.saturating_sub(1);

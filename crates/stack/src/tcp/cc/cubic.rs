@@ -33,7 +33,19 @@ pub struct Cubic {
     hs_cur_min_us: u64,
     hs_samples: u32,
     hs_last_min_us: u64,
+    /// ACK-train slow-start exit (HyStart, Ha & Rhee 2011, as in Linux's
+    /// CUBIC): smallest RTT seen, first ACK of the round, last ACK of the
+    /// current train.
+    hs_min_rtt_us: u64,
+    hs_round_start: Option<Instant>,
+    hs_last_ack: Option<Instant>,
+    ack_train: bool,
     initial_window: u32,
+    /// cwnd_prior in bytes (RFC 9438 §4.6): the window when ssthresh was
+    /// last set (before the last reduction, or at the slow-start exit).
+    cwnd_prior: u64,
+    /// RFC 9438 §4.3: raise α_cubic to 1 once W_est ≥ cwnd_prior.
+    reno_alpha_one: bool,
 }
 
 /// Integer cube root (floor) of `x`.
@@ -77,8 +89,25 @@ impl Cubic {
             hs_cur_min_us: u64::MAX,
             hs_samples: 0,
             hs_last_min_us: u64::MAX,
+            hs_min_rtt_us: u64::MAX,
+            hs_round_start: None,
+            hs_last_ack: None,
+            ack_train: true,
             initial_window,
+            cwnd_prior: 0,
+            reno_alpha_one: true,
         }
+    }
+
+    /// Switches the RFC 9438 §4.3 rule "α_cubic = 1 once W_est has reached
+    /// cwnd_prior" (a SHOULD; on by default; Linux's CUBIC keeps α fixed).
+    pub fn set_reno_alpha_one(&mut self, on: bool) {
+        self.reno_alpha_one = on;
+    }
+
+    /// Switches the ACK-train slow-start exit (on by default).
+    pub fn set_ack_train(&mut self, on: bool) {
+        self.ack_train = on;
     }
 
     /// W_cubic(t) in bytes, t in ms since the epoch start (RFC 9438 eq. 1).
@@ -92,17 +121,38 @@ impl Cubic {
     /// RFC 9406 §4.2 (delay-increase test): true when this round's minimum
     /// RTT (over at least N_RTT_SAMPLE = 8 samples) exceeds the previous
     /// round's by η = clamp(lastRoundMinRTT/8, 4 ms, 16 ms).
-    fn hystart(&mut self, acked: u32, rtt: Option<Duration>) -> bool {
+    ///
+    /// Plus the ACK-train test of the original HyStart (Ha & Rhee, "Taming
+    /// the elephants", 2011; Linux's CUBIC runs it too): once the ACKs of
+    /// one round, arriving back to back (≤ 2 ms apart), span more than half
+    /// the minimum RTT, the window already fills half the path's
+    /// bandwidth-delay product, and the next doubling would overflow a
+    /// queue of one BDP. The delay test alone is too late there: within the
+    /// round that fills the queue, the round's minimum RTT is still that of
+    /// its first (unqueued) packets.
+    fn hystart(&mut self, now: Instant, acked: u32, rtt: Option<Duration>) -> bool {
         if let Some(r) = rtt {
             let us = r.as_micros() as u64;
             self.hs_cur_min_us = self.hs_cur_min_us.min(us);
+            self.hs_min_rtt_us = self.hs_min_rtt_us.min(us);
             self.hs_samples += 1;
         }
         let mut exit = false;
+        if self.ack_train && self.cwnd >= 16 * self.mss {
+            if let (Some(start), Some(last)) = (self.hs_round_start, self.hs_last_ack) {
+                if now.saturating_since(last) <= Duration::from_millis(2) {
+                    self.hs_last_ack = Some(now);
+                    let half_rtt = Duration::from_micros(self.hs_min_rtt_us / 2);
+                    if self.hs_min_rtt_us != u64::MAX && now.saturating_since(start) > half_rtt {
+                        exit = true;
+                    }
+                }
+            }
+        }
         if self.hs_samples >= 8 && self.hs_last_min_us != u64::MAX && self.hs_cur_min_us != u64::MAX
         {
             let eta = (self.hs_last_min_us / 8).clamp(4_000, 16_000);
-            exit = self.hs_cur_min_us >= self.hs_last_min_us + eta;
+            exit |= self.hs_cur_min_us >= self.hs_last_min_us + eta;
         }
         // A round is about one window's worth of acknowledged bytes.
         if acked >= self.hs_round_left {
@@ -110,6 +160,8 @@ impl Cubic {
             self.hs_cur_min_us = u64::MAX;
             self.hs_samples = 0;
             self.hs_round_left = self.cwnd;
+            self.hs_round_start = Some(now);
+            self.hs_last_ack = Some(now);
         } else {
             self.hs_round_left -= acked;
         }
@@ -136,6 +188,8 @@ impl Cubic {
 
     fn reduce(&mut self) {
         let cwnd = u64::from(self.cwnd);
+        // §4.6: cwnd_prior = cwnd before the reduction.
+        self.cwnd_prior = cwnd;
         // §4.7 fast convergence.
         if cwnd < self.w_last_max {
             self.w_last_max = cwnd;
@@ -164,10 +218,12 @@ impl CongestionControl for Cubic {
             self.srtt_ms = (7 * self.srtt_ms + r) / 8;
         }
         let mut acked = acked;
-        if self.cwnd < self.ssthresh && self.hystart(acked, rtt) {
+        if self.cwnd < self.ssthresh && self.hystart(now, acked, rtt) {
             // HyStart++ (RFC 9406 §4.2): the RTT grew within slow start —
             // the queue is filling: leave slow start before overshooting.
             self.ssthresh = self.cwnd;
+            // RFC 9438 §4.6 (cwnd_prior): also set at the slow-start exit.
+            self.cwnd_prior = u64::from(self.cwnd);
         }
         if self.cwnd < self.ssthresh {
             // Slow start as in RFC 5681 (§4.10), counting all acked bytes.
@@ -191,8 +247,13 @@ impl CongestionControl for Cubic {
         let target = self.w_cubic(t + self.srtt_ms).clamp(cwnd, cwnd * 3 / 2);
         // cwnd += (target − cwnd)/cwnd per acked segment (in bytes).
         let inc = (target - cwnd) * u64::from(acked) / cwnd.max(1);
-        // §4.3 Reno-friendly region: W_est += α·acked/cwnd, α = 3(1−β)/(1+β).
-        let alpha_milli = 3000 * (BETA_DEN - BETA_NUM) / (BETA_DEN + BETA_NUM);
+        // §4.3 Reno-friendly region: W_est += α·acked/cwnd, α = 3(1−β)/(1+β),
+        // and α = 1 (Reno's increase) once W_est ≥ cwnd_prior (a SHOULD).
+        let alpha_milli = if self.reno_alpha_one && self.w_est_milli >= self.cwnd_prior * 1000 {
+            1000
+        } else {
+            3000 * (BETA_DEN - BETA_NUM) / (BETA_DEN + BETA_NUM)
+        };
         self.w_est_milli += alpha_milli * u64::from(acked) * u64::from(self.mss) / cwnd.max(1);
         let mut new = cwnd + inc;
         let w_est = self.w_est_milli / 1000;
@@ -321,6 +382,49 @@ mod tests {
 }
 
 #[cfg(test)]
+mod reno_friendly_tests {
+    use super::*;
+
+    /// Congestion avoidance after a loss at `w0` segments, in the
+    /// Reno-friendly region (short RTT, so W_cubic stays below W_est): the
+    /// window after `rounds` round trips of one ACK per segment.
+    fn window_after(alpha_one: bool, w0: u32, rounds: u32) -> f64 {
+        let mss = 1000u32;
+        let mut c = Cubic::new(mss, 10);
+        c.set_reno_alpha_one(alpha_one);
+        c.ssthresh = 0;
+        c.cwnd = w0 * mss;
+        let t0 = Instant::from_secs(10);
+        c.on_congestion_event(t0, c.cwnd);
+        c.on_recovery_exit(t0, 0);
+        let rtt = Duration::from_millis(10);
+        let mut now = t0;
+        for _ in 0..rounds {
+            for _ in 0..c.cwnd() / mss {
+                c.on_ack(now, mss, 0, Some(rtt));
+            }
+            now += rtt;
+        }
+        f64::from(c.cwnd()) / f64::from(mss)
+    }
+
+    /// RFC 9438 §4.3: W_est grows by α = 3(1−β)/(1+β) ≈ 0.53 segment per
+    /// RTT until it reaches cwnd_prior, then by 1 (Reno's rate).
+    #[test]
+    fn alpha_becomes_one_at_cwnd_prior() {
+        // 0.7·20 = 14 → 20 takes 6/0.53 ≈ 11.3 rounds with α = 0.53.
+        let before = window_after(true, 20, 10);
+        assert!((before - (14.0 + 10.0 * 0.53)).abs() < 1.0, "{before}");
+        // 30 rounds: ~11 at α = 0.53 (to 20), then ~19 at α = 1 (to ~39).
+        let on = window_after(true, 20, 30);
+        let off = window_after(false, 20, 30);
+        assert!((off - (14.0 + 30.0 * 0.53)).abs() < 1.5, "α fixed: {off}");
+        assert!(on > off + 3.0, "α = 1 past cwnd_prior: {on} vs {off}");
+        assert!((on - 38.5).abs() < 2.0, "{on}");
+    }
+}
+
+#[cfg(test)]
 mod hystart_tests {
     use super::*;
 
@@ -347,5 +451,39 @@ mod hystart_tests {
             }
         }
         panic!("slow start never ended: cwnd {}", c.cwnd());
+    }
+
+    /// Slow start over a 100 ms path whose bottleneck spaces ACKs 1 ms
+    /// apart, RTT constant (no queue signal): the ACK train of a round
+    /// spans cwnd ms, so the train test ends slow start in the round whose
+    /// train exceeds 50 ms (min RTT / 2); switched off, it does not.
+    fn slow_start_exit(train: bool) -> Option<u32> {
+        let mss = 1000u32;
+        let mut c = Cubic::new(mss, 10);
+        c.set_ack_train(train);
+        let mut t = Instant::from_secs(1);
+        for _ in 0..8 {
+            let acks = c.cwnd() / mss;
+            for _ in 0..acks {
+                c.on_ack(t, mss, 0, Some(Duration::from_millis(100)));
+                if c.ssthresh() != u32::MAX {
+                    return Some(c.ssthresh() / mss);
+                }
+                t += Duration::from_millis(1);
+            }
+            // Idle until the next round's first ACK.
+            t += Duration::from_millis(100);
+        }
+        None
+    }
+
+    #[test]
+    fn ack_train_ends_slow_start_at_half_the_bdp() {
+        // BDP = 100 packets (1 ms each over 100 ms): the exit must come
+        // after half of it and well before 2·BDP, where a queue of one BDP
+        // would overflow (the delay test alone fires only after that).
+        let at = slow_start_exit(true).expect("train test never fired");
+        assert!((50..=150).contains(&at), "exit at cwnd {at}");
+        assert_eq!(slow_start_exit(false), None, "exit without the test");
     }
 }
