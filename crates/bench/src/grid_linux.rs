@@ -16,11 +16,20 @@
 //! hop differs: no kernel). Kernel sockets are made on threads that
 //! `setns` into their namespace. The kernel uses CUBIC (`TCP_CONGESTION` on
 //! each kernel socket) with its default buffer autotuning; ustack its defaults
-//! (SACK, CUBIC, RACK-TLP, 1 MiB buffers).
+//! (SACK, CUBIC, RACK-TLP, 4 MiB buffers).
 //!
-//! A run sends up to `bytes` for at most `cap` seconds, then closes;
-//! goodput = bytes read by the receiving application / (connect → last
-//! byte). Measurements share the machine with everything else: noisy.
+//! Every sender's data crosses the forwarder's a→b direction (for
+//! ustack→linux the forwarder is spawned with the pair end first), so all
+//! pairings see the same seeded loss and reordering draws on their data:
+//! the two directions draw from separate streams, and which packets of the
+//! first window are lost decides much of a short run.
+//!
+//! A run sends up to `bytes` for at most `cap` seconds, then closes.
+//! Goodput: a transfer completed within `cap` counts its bytes over
+//! connect → last byte; one cut by the cap counts the bytes that arrived by
+//! the cap over the cap (what the senders' buffers still hold drains at
+//! speeds that depend on the buffer sizes, not on the path). Measurements
+//! share the machine with everything else: noisy.
 use serde::Serialize;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
@@ -149,6 +158,9 @@ pub struct LinuxRun {
     pub queue_pkts: usize,
     pub seed: u64,
     pub bytes_delivered: u64,
+    /// Bytes the goodput counts: all of them for a transfer completed
+    /// within the sending period, else those that arrived by its end.
+    pub bytes_counted: u64,
     pub intact: bool,
     pub completed: bool,
     pub seconds: f64,
@@ -187,11 +199,21 @@ fn send_all(s: &mut dyn Write, bytes: u64, deadline: Instant) -> io::Result<u64>
     Ok(off)
 }
 
-/// Reads to end of stream (or `deadline`); returns (bytes, intact, time of
-/// the last byte).
-fn recv_all(s: &mut dyn Read, deadline: Instant) -> io::Result<(u64, bool, Instant)> {
+/// What a receiver saw: bytes (all, and by the sending cap), whether they
+/// were the pattern, and when the last one came.
+struct Received {
+    bytes: u64,
+    by_cap: u64,
+    intact: bool,
+    last: Instant,
+}
+
+/// Reads to end of stream (or `deadline`), noting how much had arrived by
+/// `cap_at` (the end of the sending period).
+fn recv_all(s: &mut dyn Read, cap_at: Instant, deadline: Instant) -> io::Result<Received> {
     let mut buf = vec![0u8; 64 * 1024];
     let (mut got, mut ok, mut last) = (0u64, true, Instant::now());
+    let mut by_cap = 0u64;
     while Instant::now() < deadline {
         match s.read(&mut buf) {
             Ok(0) => break,
@@ -206,6 +228,9 @@ fn recv_all(s: &mut dyn Read, deadline: Instant) -> io::Result<(u64, bool, Insta
                 }
                 got += n as u64;
                 last = Instant::now();
+                if last <= cap_at {
+                    by_cap = got;
+                }
             }
             Err(e)
                 if matches!(
@@ -217,7 +242,12 @@ fn recv_all(s: &mut dyn Read, deadline: Instant) -> io::Result<(u64, bool, Insta
             Err(e) => return Err(e),
         }
     }
-    Ok((got, ok, last))
+    Ok(Received {
+        bytes: got,
+        by_cap,
+        intact: ok,
+        last,
+    })
 }
 
 /// Selects CUBIC on a kernel socket (the namespaces' default may be
@@ -277,7 +307,7 @@ pub fn run_linux(
     ns_a.adopt(&ta_name, A_IP, B_IP)?;
     let grace = Duration::from_secs(3);
     let t0;
-    let result: io::Result<(u64, bool, Instant)>;
+    let result: io::Result<Received>;
     let fwd;
     let _ns_b;
     match pairing {
@@ -287,16 +317,19 @@ pub fn run_linux(
             ns_b.adopt(&tb_name, B_IP, A_IP)?;
             fwd = Forwarder::spawn(ta, tb, link.clone(), link.clone(), seed)?;
             let (ltx, lrx) = mpsc::channel();
+            let (t0tx, t0rx) = mpsc::channel::<Instant>();
             let server = ns_b.spawn(move || {
                 let l = kernel_listener(B_IP)?;
                 let _ = ltx.send(());
                 let (mut s, _) = l.accept()?;
                 s.set_read_timeout(Some(Duration::from_millis(200)))?;
-                recv_all(&mut s, Instant::now() + cap + grace * 2)
+                let t0 = t0rx.recv().map_err(|_| io::Error::other("no start time"))?;
+                recv_all(&mut s, t0 + cap, t0 + cap + grace * 2)
             })?;
             lrx.recv_timeout(Duration::from_secs(5))
                 .map_err(|_| io::Error::other("kernel server did not start"))?;
             t0 = Instant::now();
+            let _ = t0tx.send(t0);
             let client = ns_a.spawn(move || {
                 let mut s = kernel_client(B_IP)?;
                 let n = send_all(&mut s, bytes, Instant::now() + cap)?;
@@ -314,7 +347,14 @@ pub fn run_linux(
         }
         Pairing::LinuxToUstack | Pairing::UstackToLinux => {
             let (pa, pb) = pair(1500)?;
-            fwd = Forwarder::spawn(ta, pa, link.clone(), link.clone(), seed)?;
+            // The sender's data always crosses the forwarder's a→b
+            // direction, so every pairing's data meets the same seeded loss
+            // and reordering draws (the two directions draw separately).
+            fwd = if pairing == Pairing::UstackToLinux {
+                Forwarder::spawn(pa, ta, link.clone(), link.clone(), seed)?
+            } else {
+                Forwarder::spawn(ta, pa, link.clone(), link.clone(), seed)?
+            };
             let mut cfg = ustack::Config::default();
             cfg.addresses.push(
                 format!("{B_IP}/15")
@@ -334,22 +374,25 @@ pub fn run_linux(
                 })?;
                 let (mut s, _) = l.accept_timeout(Duration::from_secs(10))?;
                 s.set_read_timeout(Some(Duration::from_millis(200)))?;
-                result = recv_all(&mut s, t0 + cap + grace * 2);
+                result = recv_all(&mut s, t0 + cap, t0 + cap + grace * 2);
                 client
                     .join()
                     .map_err(|_| io::Error::other("client panicked"))??;
             } else {
                 let (ltx, lrx) = mpsc::channel();
+                let (t0tx, t0rx) = mpsc::channel::<Instant>();
                 let server = ns_a.spawn(move || {
                     let l = kernel_listener(A_IP)?;
                     let _ = ltx.send(());
                     let (mut s, _) = l.accept()?;
                     s.set_read_timeout(Some(Duration::from_millis(200)))?;
-                    recv_all(&mut s, Instant::now() + cap + grace * 2)
+                    let t0 = t0rx.recv().map_err(|_| io::Error::other("no start time"))?;
+                    recv_all(&mut s, t0 + cap, t0 + cap + grace * 2)
                 })?;
                 lrx.recv_timeout(Duration::from_secs(5))
                     .map_err(|_| io::Error::other("kernel server did not start"))?;
                 t0 = Instant::now();
+                let _ = t0tx.send(t0);
                 let mut s = ustack_runtime::net::TcpStream::connect_timeout(
                     &ns,
                     &SocketAddr::from((A_IP, PORT)),
@@ -367,8 +410,18 @@ pub fn run_linux(
         }
     }
     let stats = fwd.stop();
-    let (got, intact, last) = result?;
-    let seconds = last.saturating_duration_since(t0).as_secs_f64();
+    let r = result?;
+    let (got, intact) = (r.bytes, r.intact);
+    // Goodput: a transfer done within the sending period counts to its last
+    // byte; one cut by the cap counts the bytes that arrived by the cap
+    // (the senders' queued data drains afterwards at different speeds:
+    // their buffers differ, so the drain says nothing about the path).
+    let completed = got == bytes && r.last <= t0 + cap;
+    let (counted, seconds) = if completed {
+        (got, r.last.saturating_duration_since(t0).as_secs_f64())
+    } else {
+        (r.by_cap, cap.as_secs_f64())
+    };
     Ok(LinuxRun {
         pairing,
         rtt_ms: link.delay.as_secs_f64() * 2e3,
@@ -378,11 +431,12 @@ pub fn run_linux(
         queue_pkts: link.queue_pkts,
         seed,
         bytes_delivered: got,
+        bytes_counted: counted,
         intact,
         completed: got == bytes,
         seconds,
         goodput_mbps: if seconds > 0.0 {
-            got as f64 * 8.0 / seconds / 1e6
+            counted as f64 * 8.0 / seconds / 1e6
         } else {
             0.0
         },

@@ -106,15 +106,16 @@ fn linux_main(cfg: &GridConfig, json: Option<String>, quiet: bool) -> ExitCode {
                     Ok(r) => {
                         if !quiet {
                             eprintln!(
-                                "{:<14} rtt {:>5} ms loss {:<6} reorder {:<5} seed {} → {:8.3} Mbit/s ({} bytes in {:.2} s{})",
+                                "{:<14} rtt {:>5} ms loss {:<6} reorder {:<5} seed {} → {:8.3} Mbit/s ({} bytes in {:.2} s, {} delivered{})",
                                 pairing.name(),
                                 p.rtt_ms,
                                 p.loss,
                                 p.reorder,
                                 seed,
                                 r.goodput_mbps,
-                                r.bytes_delivered,
+                                r.bytes_counted,
                                 r.seconds,
+                                r.bytes_delivered,
                                 if r.intact { "" } else { ", CORRUPTED" }
                             );
                         }
