@@ -35,7 +35,7 @@ use ustack::Instant as UInstant;
 use ustack_devices::sim::link::{Link, LinkConfig};
 use ustack_devices::{run_transfer, TransferConfig};
 
-/// Socket buffers of both ends, both stacks (ustack's default).
+/// Socket buffers of both ends, both stacks.
 pub const BUFFER: usize = 1 << 20;
 /// IP MTU.
 pub const MTU: usize = 1500;
@@ -212,16 +212,22 @@ pub fn run_one(c: Contender, p: &Point, bytes: u64, cap_secs: f64, seed: u64) ->
 }
 
 fn run_ustack(c: Contender, p: &Point, bytes: u64, cap_secs: f64, seed: u64) -> Run {
+    // The same socket buffers as smoltcp's (ustack's default is larger).
+    let base = ustack::TcpConfig {
+        send_buffer: BUFFER,
+        recv_buffer: BUFFER,
+        ..ustack::TcpConfig::default()
+    };
     let tcp = if c == Contender::UstackNewReno {
         ustack::TcpConfig {
             congestion: ustack::tcp::cc::CongestionKind::NewReno,
             sack: false,
             rack: false,
             tlp: false,
-            ..ustack::TcpConfig::default()
+            ..base
         }
     } else {
-        ustack::TcpConfig::default()
+        base
     };
     let cfg = TransferConfig {
         bytes,
