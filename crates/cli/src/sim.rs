@@ -85,6 +85,10 @@ pub struct SimArgs {
     /// Disable RACK-TLP (RFC 8985): loss detection by duplicate ACKs only.
     #[arg(long)]
     pub no_rack: bool,
+    /// Disable CUBIC's slow-start exit tests (HyStart++ delay, HyStart ACK
+    /// train): slow start then ends at the first loss.
+    #[arg(long)]
+    pub no_hystart: bool,
     /// Write every transmitted packet to this pcap file (with --campaign:
     /// only for a campaign of 1, which then reports that run in full).
     #[arg(long, value_name = "FILE")]
@@ -134,6 +138,7 @@ impl SimArgs {
                 sack: !self.no_sack,
                 rack: !self.no_rack,
                 tlp: !self.no_rack,
+                hystart: !self.no_hystart,
                 ..ustack::TcpConfig::default()
             }),
             time_limit: Duration::from_secs(self.time_limit),

@@ -42,6 +42,10 @@ pub struct TcpConfig {
     pub tlp: bool,
     /// Congestion controller for new connections.
     pub congestion: CongestionKind,
+    /// CUBIC's slow-start exit before a loss: HyStart++'s delay test (RFC
+    /// 9406) and HyStart's ACK-train test (as Linux). Off: slow start ends
+    /// at the first loss.
+    pub hystart: bool,
     /// Initial window in segments (RFC 6928: 10).
     pub initial_window: u32,
     /// Out-of-order ranges kept per connection (bounds reassembly state).
@@ -77,6 +81,7 @@ impl Default for TcpConfig {
             sack: true,
             rack: true,
             tlp: true,
+            hystart: true,
             congestion: CongestionKind::Cubic,
             initial_window: 10,
             max_ooo_ranges: 128,

@@ -28,11 +28,12 @@ pub struct CampaignProfile {
     pub persistent_tcp: bool,
     /// TCP mechanisms of both ends, drawn from the seed too, so that a
     /// sweep covers their combinations: congestion control ("newreno" or
-    /// "cubic"), SACK, RACK-TLP, timestamps.
+    /// "cubic"), SACK, RACK-TLP, timestamps, CUBIC's slow-start exit.
     pub cc: String,
     pub sack: bool,
     pub rack: bool,
     pub timestamps: bool,
+    pub hystart: bool,
 }
 
 /// Simulated-time limit of a campaign run.
@@ -121,6 +122,7 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
     let sack = r.chance(0.75);
     let rack = r.chance(0.75);
     let timestamps = r.chance(0.75);
+    let hystart = r.chance(0.75);
     CampaignProfile {
         link: LinkConfig {
             rate_mbps,
@@ -143,6 +145,7 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
         sack,
         rack,
         timestamps,
+        hystart,
     }
 }
 
@@ -166,6 +169,7 @@ pub fn transfer_config(profile: &CampaignProfile, seed: u64) -> TransferConfig {
             tcp.rack = profile.rack;
             tcp.tlp = profile.rack;
             tcp.timestamps = profile.timestamps;
+            tcp.hystart = profile.hystart;
             tcp
         }),
         time_limit: CAMPAIGN_TIME_LIMIT,

@@ -121,6 +121,7 @@ pub struct TransferReport {
     pub timestamps: bool,
     pub sack: bool,
     pub rack: bool,
+    pub hystart: bool,
     pub client_final_state: String,
     pub server_final_state: String,
     /// Packets offered to the links (both directions).
@@ -534,6 +535,7 @@ impl Run {
         report.timestamps = tcp.timestamps;
         report.sack = tcp.sack;
         report.rack = tcp.sack && tcp.rack;
+        report.hystart = tcp.hystart && tcp.congestion == ustack::tcp::cc::CongestionKind::Cubic;
         report.client_final_state = self.client.state_name();
         report.server_final_state = self.server.state_name();
         let l = self.net.link_counters();

@@ -350,7 +350,7 @@ impl Tcb {
             reo_wnd_persist: 0,
             retries: 0,
             syn_sent_at: None,
-            cc: Controller::new(cfg.congestion, smss as u32, cfg.initial_window),
+            cc: Controller::new(cfg.congestion, smss as u32, cfg.initial_window, cfg.hystart),
             dupacks: 0,
             in_recovery: false,
             recover: iss,

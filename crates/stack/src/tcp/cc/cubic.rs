@@ -40,6 +40,8 @@ pub struct Cubic {
     hs_round_start: Option<Instant>,
     hs_last_ack: Option<Instant>,
     ack_train: bool,
+    /// Both slow-start exit tests (`TcpConfig::hystart`).
+    hystart_on: bool,
     initial_window: u32,
     /// cwnd_prior in bytes (RFC 9438 §4.6): the window when ssthresh was
     /// last set (before the last reduction, or at the slow-start exit).
@@ -93,6 +95,7 @@ impl Cubic {
             hs_round_start: None,
             hs_last_ack: None,
             ack_train: true,
+            hystart_on: true,
             initial_window,
             cwnd_prior: 0,
             reno_alpha_one: true,
@@ -108,6 +111,12 @@ impl Cubic {
     /// Switches the ACK-train slow-start exit (on by default).
     pub fn set_ack_train(&mut self, on: bool) {
         self.ack_train = on;
+    }
+
+    /// Switches both slow-start exit tests, delay and ACK train (on by
+    /// default); off, slow start ends at the first loss.
+    pub fn set_hystart(&mut self, on: bool) {
+        self.hystart_on = on;
     }
 
     /// W_cubic(t) in bytes, t in ms since the epoch start (RFC 9438 eq. 1).
@@ -218,7 +227,7 @@ impl CongestionControl for Cubic {
             self.srtt_ms = (7 * self.srtt_ms + r) / 8;
         }
         let mut acked = acked;
-        if self.cwnd < self.ssthresh && self.hystart(now, acked, rtt) {
+        if self.cwnd < self.ssthresh && self.hystart_on && self.hystart(now, acked, rtt) {
             // HyStart++ (RFC 9406 §4.2): the RTT grew within slow start —
             // the queue is filling: leave slow start before overshooting.
             self.ssthresh = self.cwnd;

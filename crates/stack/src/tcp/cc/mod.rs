@@ -71,10 +71,14 @@ pub enum Controller {
 }
 
 impl Controller {
-    pub fn new(kind: CongestionKind, mss: u32, initial_window: u32) -> Controller {
+    pub fn new(kind: CongestionKind, mss: u32, initial_window: u32, hystart: bool) -> Controller {
         match kind {
             CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss, initial_window)),
-            CongestionKind::Cubic => Controller::Cubic(Cubic::new(mss, initial_window)),
+            CongestionKind::Cubic => {
+                let mut c = Cubic::new(mss, initial_window);
+                c.set_hystart(hystart);
+                Controller::Cubic(c)
+            }
         }
     }
     fn inner(&self) -> &dyn CongestionControl {
