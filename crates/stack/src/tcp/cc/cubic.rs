@@ -94,7 +94,7 @@ impl Cubic {
             hs_min_rtt_us: u64::MAX,
             hs_round_start: None,
             hs_last_ack: None,
-            ack_train: true,
+            ack_train: false,
             hystart_on: true,
             initial_window,
             cwnd_prior: 0,
@@ -108,7 +108,11 @@ impl Cubic {
         self.reno_alpha_one = on;
     }
 
-    /// Switches the ACK-train slow-start exit (on by default).
+    /// Switches the ACK-train slow-start exit (off by default: it ends slow
+    /// start at about one BDP, which avoids overflowing a one-BDP queue on
+    /// a clean path, but with random loss CUBIC then grows back so slowly
+    /// that goodput falls, e.g. 60.7 → 23.3 Mbit/s at 40 ms / 0.1 % in the
+    /// simulator).
     pub fn set_ack_train(&mut self, on: bool) {
         self.ack_train = on;
     }

@@ -71,12 +71,19 @@ pub enum Controller {
 }
 
 impl Controller {
-    pub fn new(kind: CongestionKind, mss: u32, initial_window: u32, hystart: bool) -> Controller {
+    pub fn new(
+        kind: CongestionKind,
+        mss: u32,
+        initial_window: u32,
+        hystart: bool,
+        ack_train: bool,
+    ) -> Controller {
         match kind {
             CongestionKind::NewReno => Controller::NewReno(NewReno::new(mss, initial_window)),
             CongestionKind::Cubic => {
                 let mut c = Cubic::new(mss, initial_window);
                 c.set_hystart(hystart);
+                c.set_ack_train(ack_train);
                 Controller::Cubic(c)
             }
         }
