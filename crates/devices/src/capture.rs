@@ -132,6 +132,16 @@ impl<D: Device> Device for Capture<D> {
     fn readable_fd(&self) -> RawFd {
         self.inner.readable_fd()
     }
+
+    // Packets still pass through `recv`, so a thread waiting for the inner
+    // device itself (see `Device::set_poller`) is recorded as the driver is.
+    fn poller_fd(&self) -> Option<RawFd> {
+        self.inner.poller_fd()
+    }
+
+    fn set_poller(&self, active: bool) {
+        self.inner.set_poller(active)
+    }
 }
 
 impl<D: Device> Drop for Capture<D> {

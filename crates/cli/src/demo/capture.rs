@@ -250,4 +250,10 @@ impl<D: Device> Device for Tap<D> {
     fn readable_fd(&self) -> RawFd {
         self.inner.readable_fd()
     }
+    fn poller_fd(&self) -> Option<RawFd> {
+        self.inner.poller_fd()
+    }
+    fn set_poller(&self, active: bool) {
+        self.inner.set_poller(active)
+    }
 }
