@@ -1184,7 +1184,13 @@ impl Tcb {
                 self.rack_deadline = timer;
             }
         }
+        // With RACK on, DupThresh lives inside RACK's reordering window
+        // (RFC 8985 §6.2.4: reo_wnd = 0 past DupThresh until reordering is
+        // seen); a fixed count would misread every reordering deeper than
+        // three segments as a loss (RFC 8985 §3.4 / §9 replace it).
+        let rack_on = self.sack_permitted && self.cfg_rack;
         if !self.in_recovery
+            && !rack_on
             && (self.dupacks >= 3 || (self.sack_permitted && self.rtxq.sacked_segments() >= 3))
             && self.rtxq.get(0).is_some_and(|r| !r.sacked && r.xmits == 1)
             && self.rtxq.mark_lost(0)
@@ -1219,6 +1225,16 @@ impl Tcb {
                 if let Some((cwnd, ssthresh)) = self.recovery_undo.take() {
                     self.cc
                         .restore(cwnd.max(self.cc.cwnd()), ssthresh.max(self.cc.ssthresh()));
+                    if self.in_recovery {
+                        // The recovery was needless: leave it now (as Linux's
+                        // tcp_try_keep_open after tcp_try_undo_dsack), or its
+                        // end would set cwnd to the restored ssthresh, which
+                        // is "infinite" when it began in slow start. A real
+                        // loss in this window starts a recovery of its own.
+                        self.in_recovery = false;
+                        self.recover = self.snd_una;
+                        self.dupacks = 0;
+                    }
                     self.counters.spurious_recoveries += 1;
                     tracing::debug!(local = %self.local, remote = %self.remote, cwnd, "spurious fast recovery undone (D-SACK)");
                 }
