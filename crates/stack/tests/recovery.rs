@@ -77,6 +77,19 @@ fn sack_blocks_most_recent_first_and_dsack() {
     let a = h.expect_segment();
     a.check_empty(ACK, c.s(0), c.p(200));
     assert_eq!(blocks(&a), vec![(c.p(0), c.p(100)), (c.p(300), c.p(400))]);
+    // A duplicate of data held out of order (300..400 again): D-SACK
+    // block, then the SACK block containing it (RFC 2883 §4.2).
+    h.inject(c.p(300), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(200));
+    assert_eq!(blocks(&a), vec![(c.p(300), c.p(400)), (c.p(300), c.p(400))]);
+    // 150..250 overlaps old data (150..200) and new (200..250): the old
+    // part is D-SACKed (RFC 2883 §4.1), the new part accepted in order.
+    h.inject(c.p(150), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(250));
+    assert_eq!(blocks(&a), vec![(c.p(150), c.p(200)), (c.p(300), c.p(400))]);
+    assert_eq!(h.stack.counters().tcp.dup_segments, 3);
 }
 
 /// Six segments in flight; the peer SACKs 1-2 and 4-5: only segments 0

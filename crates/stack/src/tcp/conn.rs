@@ -1383,6 +1383,13 @@ impl Tcb {
         // Trim the front (already received) ...
         if seq.lt(self.rcv_nxt) {
             let skip = self.rcv_nxt.since(seq) as usize;
+            if self.sack_permitted && !payload.is_empty() {
+                // RFC 2883 §4.1: the part received before is reported as a
+                // D-SACK block (the sender learns its retransmission was
+                // needless, also when it overlapped new data).
+                self.dsack = Some((seq, seq + skip.min(payload.len())));
+                self.counters.dup_segments += 1;
+            }
             if skip > payload.len() {
                 // Even the FIN is old.
                 payload = &[];
@@ -1523,6 +1530,19 @@ impl Tcb {
             }
         } else {
             self.counters.ooo_segments += 1;
+            if self.sack_permitted
+                && self
+                    .ooo
+                    .ranges()
+                    .any(|(s, e)| s <= offset && offset + written <= e)
+            {
+                // RFC 2883 §4.2: a duplicate of data held out of order is
+                // reported as a D-SACK block, followed by the SACK block
+                // that contains it (`last_ooo` below).
+                let start = self.rcv_nxt + offset;
+                self.dsack = Some((start, start + written));
+                self.counters.dup_segments += 1;
+            }
             if self.ooo.add(offset, written).is_err() {
                 // Too many holes: the data is not kept (bounded memory).
                 self.pending_drop = Some(DropReason::TcpOooLimit);
