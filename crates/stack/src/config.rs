@@ -54,6 +54,9 @@ pub struct TcpConfig {
     /// Initial window in segments (RFC 6928: 10).
     pub initial_window: u32,
     /// Out-of-order ranges kept per connection (bounds reassembly state).
+    /// Drop-tail overflow in slow start can leave a hole every other
+    /// segment across a whole window (a 4 MiB window holds ~2900
+    /// segments); data that would need one more range is dropped.
     pub max_ooo_ranges: usize,
     /// How long an orphaned connection may sit in FIN_WAIT_2 (Linux 60 s).
     pub fin_timeout: Duration,
@@ -90,7 +93,7 @@ impl Default for TcpConfig {
             hystart_ack_train: false,
             congestion: CongestionKind::Cubic,
             initial_window: 10,
-            max_ooo_ranges: 128,
+            max_ooo_ranges: 2048,
             fin_timeout: Duration::from_secs(60),
             max_backlog: 4096,
             syn_cookies: true,

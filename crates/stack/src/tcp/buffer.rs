@@ -228,17 +228,27 @@ impl RingBuffer {
     /// Makes sure the ring can hold logical positions `0..needed`, growing
     /// by doubling (from at least `MIN_ALLOC`) up to the capacity. Keeps
     /// readable and uncommitted bytes.
-    fn ensure(&mut self, needed: usize) {
+    /// The allocation `ensure(needed)` would leave (the current one if it
+    /// is large enough).
+    pub fn allocation_for(&self, needed: usize) -> usize {
         let old = self.storage.len();
         if needed <= old {
-            return;
+            return old;
         }
         let mut size = old.saturating_mul(2).max(MIN_ALLOC);
         while size < needed {
             size = size.saturating_mul(2);
         }
         // Never beyond the capacity, but always enough for `needed`.
-        let size = size.min(self.capacity.max(needed));
+        size.min(self.capacity.max(needed))
+    }
+
+    fn ensure(&mut self, needed: usize) {
+        let old = self.storage.len();
+        if needed <= old {
+            return;
+        }
+        let size = self.allocation_for(needed);
         let keep = (self.len + self.unread_hw).min(old);
         let mut storage = vec![0u8; size];
         self.read_logical(0, &mut storage[..keep]);

@@ -28,6 +28,12 @@ const MAX_WSCALE: u8 = 14;
 const SMALL_BUFFER: usize = 4096;
 /// How long larger empty buffers stay allocated before being freed.
 const BUFFER_IDLE: Duration = Duration::from_secs(2);
+/// Memory charged per spilled out-of-order segment beyond its bytes.
+const SPILL_OVERHEAD: usize = 64;
+/// Spilled out-of-order segments kept at most per connection.
+const MAX_SPILL_SEGMENTS: usize = 4096;
+/// PAWS tolerance in timestamp ticks (Linux's TCP_PAWS_WINDOW).
+const PAWS_WINDOW: i32 = 1;
 /// Longest interval between zero-window probes.
 const PERSIST_MAX: Duration = Duration::from_secs(60);
 
@@ -142,6 +148,11 @@ pub(crate) struct Tcb {
     rcv_wscale: u8,
     rx: RingBuffer,
     ooo: Assembler,
+    /// Out-of-order segments beyond the receive ring's reach (see
+    /// `receive_data`), with their first sequence number; and the memory
+    /// they are charged (bytes plus a per-segment overhead).
+    spill: Vec<(Seq, Vec<u8>)>,
+    spill_bytes: usize,
     /// Sequence number of the peer's FIN, once seen (possibly out of order).
     remote_fin: Option<Seq>,
     fin_received: bool,
@@ -306,6 +317,8 @@ impl Tcb {
             rcv_wscale: 0,
             rx: RingBuffer::new(cfg.recv_buffer),
             ooo: Assembler::new(cfg.max_ooo_ranges.max(1)),
+            spill: Vec::new(),
+            spill_bytes: 0,
             remote_fin: None,
             fin_received: false,
             rd_shut: false,
@@ -571,7 +584,7 @@ impl Tcb {
     }
     /// Memory held by buffers.
     pub fn buffer_bytes(&self) -> usize {
-        self.tx.allocated() + self.rx.allocated()
+        self.tx.allocated() + self.rx.allocated() + self.spill_bytes
     }
     pub fn is_closed(&self) -> bool {
         self.state == TcpState::Closed
@@ -803,13 +816,25 @@ impl Tcb {
 
         // RFC 7323 §5.3 R1 (PAWS): a segment whose TSval is older than
         // TS.Recent is an old duplicate: ACK and drop (RSTs are exempt).
-        // TS.Recent is void after 24 days of idleness (§5.5).
+        // TS.Recent is void after 24 days of idleness (§5.5). Like Linux
+        // (TCP_PAWS_WINDOW), a TSval one tick (1 ms) behind passes: a
+        // segment reordered behind the retransmission that set TS.Recent
+        // is new data, not an old duplicate.
         if self.ts_enabled && !flags.rst() {
             if let Some((tsval, _)) = seg.options.timestamp {
                 let valid =
                     now.saturating_since(self.ts_recent_age) < Duration::from_secs(24 * 86_400);
-                if valid && (tsval.wrapping_sub(self.ts_recent) as i32) < 0 {
+                if valid && (tsval.wrapping_sub(self.ts_recent) as i32) < -PAWS_WINDOW {
                     self.ack_now = true;
+                    if seg_len > 0 && seq.lt(self.rcv_nxt) && self.sack_permitted {
+                        // As Linux (tcp_send_dupack): report the old part
+                        // as a D-SACK (RFC 2883), so that the sender learns
+                        // its retransmission was needless.
+                        let end = (seq + seg.payload.len()).min(self.rcv_nxt);
+                        if seq.lt(end) {
+                            self.dsack = Some((seq, end));
+                        }
+                    }
                     return Outcome::Drop(DropReason::TcpPaws);
                 }
             }
@@ -1477,6 +1502,8 @@ impl Tcb {
             if offset == 0 {
                 self.rcv_nxt += payload.len();
                 self.ooo.clear();
+                self.spill = Vec::new();
+                self.spill_bytes = 0;
                 self.schedule_ack(now, payload.len());
             }
             return;
@@ -1488,22 +1515,39 @@ impl Tcb {
             self.ack_now = true;
             return;
         }
+        let mut spilled = false;
         if offset > 0 {
-            // Out-of-order data may grow the buffer at most to twice its
+            // Out-of-order data may grow the ring at most to twice its
             // allocation (64 KiB at least): a lone byte far ahead in a large
-            // window cannot pin the whole window's memory. Sequential
-            // out-of-order data after a hole still grows it step by step.
+            // window cannot pin the whole window's memory. Data beyond that
+            // (after a large loss, say) is in the window and is kept, but
+            // as a copy charged by its size (as Linux charges out-of-order
+            // skbs by truesize), until the ring reaches it.
+            // Ring and spill together stay within the receive buffer.
             let reach = self.rx.allocated().max(32 * 1024) * 2;
-            if offset + payload.len() > reach.max(self.rx.len() + 64 * 1024) {
-                self.pending_drop = Some(DropReason::TcpOooLimit);
-                self.ack_now = true;
-                return;
+            let grown = self
+                .rx
+                .allocation_for(self.rx.len() + offset + payload.len());
+            if offset + payload.len() > reach.max(self.rx.len() + 64 * 1024)
+                || grown + self.spill_bytes > self.rx.capacity()
+            {
+                let cost = payload.len() + SPILL_OVERHEAD;
+                if self.spill.len() >= MAX_SPILL_SEGMENTS
+                    || self.rx.allocated() + self.spill_bytes + cost > self.rx.capacity()
+                {
+                    self.pending_drop = Some(DropReason::TcpOooLimit);
+                    self.ack_now = true;
+                    return;
+                }
+                spilled = true;
             }
         }
         let placed = std::mem::take(&mut self.prefilled);
         let written = if offset == 0 && placed >= payload.len() {
             // Already copied there while the checksum was verified (the
             // payload may since have been trimmed at the back only).
+            payload.len()
+        } else if spilled {
             payload.len()
         } else {
             self.rx.write_unreadable(offset, payload)
@@ -1515,6 +1559,7 @@ impl Tcb {
             self.ooo.advance(written);
             let more = self.ooo.remove_front();
             if more > 0 {
+                self.unspill(more);
                 self.rx.commit(more);
                 self.rcv_nxt += more;
             }
@@ -1530,12 +1575,11 @@ impl Tcb {
             }
         } else {
             self.counters.ooo_segments += 1;
-            if self.sack_permitted
-                && self
-                    .ooo
-                    .ranges()
-                    .any(|(s, e)| s <= offset && offset + written <= e)
-            {
+            let duplicate = self
+                .ooo
+                .ranges()
+                .any(|(s, e)| s <= offset && offset + written <= e);
+            if duplicate && self.sack_permitted {
                 // RFC 2883 §4.2: a duplicate of data held out of order is
                 // reported as a D-SACK block, followed by the SACK block
                 // that contains it (`last_ooo` below).
@@ -1543,7 +1587,15 @@ impl Tcb {
                 self.dsack = Some((start, start + written));
                 self.counters.dup_segments += 1;
             }
-            if self.ooo.add(offset, written).is_err() {
+            if spilled && !duplicate && self.ooo.add(offset, written).is_ok() {
+                self.spill.push((self.rcv_nxt + offset, payload.to_vec()));
+                self.spill_bytes += written + SPILL_OVERHEAD;
+            } else if spilled {
+                if !duplicate {
+                    // Too many holes: the data is not kept.
+                    self.pending_drop = Some(DropReason::TcpOooLimit);
+                }
+            } else if self.ooo.add(offset, written).is_err() {
                 // Too many holes: the data is not kept (bounded memory).
                 self.pending_drop = Some(DropReason::TcpOooLimit);
             }
@@ -1554,6 +1606,60 @@ impl Tcb {
             }
             self.ack_now = true;
             self.last_ooo = Some(self.rcv_nxt + offset);
+        }
+    }
+
+    /// Moves spilled out-of-order segments that the in-order data now
+    /// reaches (the first `upto` bytes past RCV.NXT are contiguous) into
+    /// the receive ring.
+    fn unspill(&mut self, upto: usize) {
+        if self.spill.is_empty() {
+            return;
+        }
+        let base = self.rcv_nxt;
+        let mut i = 0;
+        while i < self.spill.len() {
+            let start = self.spill[i].0;
+            let len = self.spill[i].1.len();
+            let end = start + len;
+            if end.le(base) || start.lt(base + upto) {
+                let (start, data) = self.spill.swap_remove(i);
+                self.spill_bytes = self.spill_bytes.saturating_sub(len + SPILL_OVERHEAD);
+                if end.gt(base) {
+                    // Inside the contiguous range (a received range holds
+                    // whole segments): copy it to its place in the ring.
+                    let skip = if start.lt(base) {
+                        base.since(start) as usize
+                    } else {
+                        0
+                    };
+                    let off = if start.lt(base) {
+                        0
+                    } else {
+                        start.since(base) as usize
+                    };
+                    self.rx.write_unreadable(off, &data[skip..]);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        // What now fits in the ring as allocated goes there too.
+        let room = self.rx.allocated().saturating_sub(self.rx.len() + upto);
+        let mut i = 0;
+        while i < self.spill.len() {
+            let off = self.spill[i].0.since(base) as usize;
+            let len = self.spill[i].1.len();
+            if off >= upto && off + len <= upto + room {
+                let (_, data) = self.spill.swap_remove(i);
+                self.spill_bytes = self.spill_bytes.saturating_sub(len + SPILL_OVERHEAD);
+                self.rx.write_unreadable(off, &data);
+            } else {
+                i += 1;
+            }
+        }
+        if self.spill.is_empty() {
+            self.spill = Vec::new();
         }
     }
 
