@@ -1969,7 +1969,11 @@ impl Tcb {
                         self.rtt_sample = None; // Karn
                     }
                 }
-                if self.rtx_deadline.is_none() {
+                // RFC 6298 §5.1 starts the timer if it is not running; a
+                // retransmission of the segment at SND.UNA restarts it (as
+                // Linux's tcp_xmit_retransmit_queue): its ACK cannot come
+                // sooner than a round trip from now.
+                if self.rtx_deadline.is_none() || i == 0 {
                     self.rtx_deadline = Some(now + self.rtt.rto());
                 }
                 return Some(n);
