@@ -712,32 +712,3 @@ fn paws_tolerates_one_tick_and_dsacks_old_duplicates() {
         vec![(ustack::DropReason::TcpPaws, 1)]
     );
 }
-
-// The retransmission timer restarts when the segment at SND.UNA is
-// retransmitted (as Linux's tcp_xmit_retransmit_queue; RFC 6298 §5 allows
-// a more conservative timer): its ACK cannot come sooner than a round trip
-// after the retransmission. Left running from the original send, it fired
-// in the middle of recoveries that were progressing when queueing had
-// stretched the round trip (simulator, 40 ms RTT, 2 % reordering, 4 MiB
-// buffers: timeouts and 5 898 retransmissions for 1 666 drops; with the
-// restart none, 76 → 84 Mbit/s).
-#[test]
-fn retransmitting_the_first_segment_restarts_the_rto() {
-    let mut h = Harness::new();
-    let c = open_with_sack(&mut h);
-    h.stack.tcp_set_nodelay(c.h, true).unwrap();
-    let mss = 1460u32;
-    let seg = |i: u32| c.s(i * mss);
-    h.stack.tcp_send(c.h, &vec![6u8; 6 * mss as usize]).unwrap();
-    assert_eq!(h.drain().len(), 6);
-    let rto = h.stack.tcp_info(c.h).unwrap().rto;
-    // 150 ms later three SACKs above segment 0: it is resent now.
-    h.advance_ms(150);
-    assert_eq!(fast_retransmit(&mut h, &c, mss, 0), 1);
-    let resent_at = h.now;
-    // The next copy is the RTO's, one RTO after the fast retransmit (not
-    // one RTO after the original send, 150 ms earlier).
-    let r = h.expect_segment_at(resent_at + rto);
-    assert_eq!(r.seq, seg(0), "{r:?}");
-    assert_eq!(h.stack.counters().tcp.timeouts, 1);
-}

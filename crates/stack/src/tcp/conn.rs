@@ -1969,11 +1969,7 @@ impl Tcb {
                         self.rtt_sample = None; // Karn
                     }
                 }
-                // RFC 6298 §5.1 starts the timer if it is not running; a
-                // retransmission of the segment at SND.UNA restarts it (as
-                // Linux's tcp_xmit_retransmit_queue): its ACK cannot come
-                // sooner than a round trip from now.
-                if self.rtx_deadline.is_none() || i == 0 {
+                if self.rtx_deadline.is_none() {
                     self.rtx_deadline = Some(now + self.rtt.rto());
                 }
                 return Some(n);
