@@ -49,6 +49,21 @@ fn open_with_sack(h: &mut Harness) -> Conn {
     }
 }
 
+const MSS: u32 = 1460;
+
+/// A SACK connection (Nagle off) that has just sent `n` full segments of
+/// `byte`.
+fn sent_segments(n: u32, byte: u8) -> (Harness, Conn) {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    h.stack
+        .tcp_send(c.h, &vec![byte; (n * MSS) as usize])
+        .unwrap();
+    assert_eq!(h.drain().len(), n as usize);
+    (h, c)
+}
+
 fn blocks(s: &Seg) -> Vec<(u32, u32)> {
     s.options.sack_blocks.iter().flatten().copied().collect()
 }
@@ -356,12 +371,8 @@ fn genuine_rto_is_kept() {
 /// reordering window grows (RFC 8985 §6.2.4).
 #[test]
 fn dsack_undoes_a_spurious_fast_recovery() {
-    let mut h = Harness::new();
-    let c = open_with_sack(&mut h);
-    h.stack.tcp_set_nodelay(c.h, true).unwrap();
-    let mss = 1460u32;
-    h.stack.tcp_send(c.h, &vec![5u8; 6 * mss as usize]).unwrap();
-    assert_eq!(h.drain().len(), 6);
+    let (mut h, c) = sent_segments(6, 5);
+    let mss = MSS;
     let cwnd_before = h.stack.tcp_info(c.h).unwrap().cwnd;
     let seg = |i: u32| c.s(i * mss);
     h.advance_ms(20);
@@ -483,15 +494,10 @@ fn late_dsack_of_an_earlier_episode_does_not_undo_a_real_recovery() {
 // 28–56 Mbit/s instead of 95 in the simulator.)
 #[test]
 fn deep_reordering_after_dsack_waits_for_the_rack_window() {
-    let mut h = Harness::new();
-    let c = open_with_sack(&mut h);
-    h.stack.tcp_set_nodelay(c.h, true).unwrap();
-    let mss = 1460u32;
-    let seg = |i: u32| c.s(i * mss);
-
     // A spurious fast recovery first, so that reordering has been seen.
-    h.stack.tcp_send(c.h, &vec![1u8; 6 * mss as usize]).unwrap();
-    assert_eq!(h.drain().len(), 6);
+    let (mut h, c) = sent_segments(6, 1);
+    let mss = MSS;
+    let seg = |i: u32| c.s(i * mss);
     h.advance_ms(20);
     assert_eq!(fast_retransmit(&mut h, &c, mss, 0), 1);
     h.advance_ms(1);
@@ -539,13 +545,9 @@ fn deep_reordering_after_dsack_waits_for_the_rack_window() {
 // 2 % reordering, seed 8).
 #[test]
 fn dsack_undo_of_a_recovery_begun_in_slow_start_keeps_a_sane_window() {
-    let mut h = Harness::new();
-    let c = open_with_sack(&mut h);
-    h.stack.tcp_set_nodelay(c.h, true).unwrap();
-    let mss = 1460u32;
+    let (mut h, c) = sent_segments(8, 3);
+    let mss = MSS;
     let seg = |i: u32| c.s(i * mss);
-    h.stack.tcp_send(c.h, &vec![3u8; 8 * mss as usize]).unwrap();
-    assert_eq!(h.drain().len(), 8);
     let before = h.stack.tcp_info(c.h).unwrap();
     assert!(
         before.ssthresh >= 1 << 30,
@@ -624,19 +626,17 @@ fn data_after_a_large_hole_is_kept_and_sacked() {
     let data: Vec<u8> = (0..hole + 30 * 1460)
         .map(|i| (i * 7 + i / 251) as u8)
         .collect();
+    // The peer's full-sized segment at `off`; our answer.
+    let segment_at = |h: &mut Harness, off: usize| {
+        let payload = &data[off..off + 1460];
+        h.inject(c.p(off as u32), c.s(0), ACK, 65535, no_opts(), payload);
+        h.expect_segment()
+    };
     let before = h.stack.buffer_bytes();
     // 30 segments after the hole, in order among themselves.
     for i in 0..30 {
         let off = hole + i * 1460;
-        h.inject(
-            c.p(off as u32),
-            c.s(0),
-            ACK,
-            65535,
-            no_opts(),
-            &data[off..off + 1460],
-        );
-        let a = h.expect_segment();
+        let a = segment_at(&mut h, off);
         a.check_empty(ACK, c.s(0), c.p(0));
         assert_eq!(
             blocks(&a)[0],
@@ -652,15 +652,7 @@ fn data_after_a_large_hole_is_kept_and_sacked() {
     );
     // A duplicate of one of them is reported (RFC 2883 §4.2).
     let off = hole + 5 * 1460;
-    h.inject(
-        c.p(off as u32),
-        c.s(0),
-        ACK,
-        65535,
-        no_opts(),
-        &data[off..off + 1460],
-    );
-    let a = h.expect_segment();
+    let a = segment_at(&mut h, off);
     assert_eq!(blocks(&a)[0], (c.p(off as u32), c.p((off + 1460) as u32)));
     // The hole is repaired in order: every byte arrives exactly once.
     for (i, chunk) in data[..hole].chunks(1460).enumerate() {
