@@ -201,6 +201,11 @@ pub struct Stack {
     tcp_ports: Map<u16, PortUse>,
     udp_binds: Map<SocketAddr, SocketHandle>,
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
+    /// TIME-WAIT expiries: each is set to now + 2·MSL, so they mostly come
+    /// in time order and a FIFO holds them (an entry out of order goes to
+    /// the heap). On a busy server they are most of the timers; the heap
+    /// then stays small.
+    tw_timers: VecDeque<(Instant, u32, u32)>,
     dirty: VecDeque<SocketHandle>,
     events: VecDeque<SocketHandle>,
     out_queue: VecDeque<Vec<u8>>,
@@ -273,6 +278,7 @@ impl Stack {
             tcp_ports: HashMap::with_hasher(hk.clone()),
             udp_binds: HashMap::with_hasher(hk),
             timers: BinaryHeap::new(),
+            tw_timers: VecDeque::new(),
             dirty: VecDeque::new(),
             events: VecDeque::new(),
             out_queue: VecDeque::new(),
@@ -439,14 +445,22 @@ impl Stack {
         if slot.generation != h.generation {
             return;
         }
-        let deadline = match &slot.socket {
-            Some(Socket::Tcp(t)) => t.tcb.next_deadline(),
-            _ => None,
+        let (deadline, time_wait) = match &slot.socket {
+            Some(Socket::Tcp(t)) => {
+                let d = t.tcb.next_deadline();
+                (d, d.is_some() && d == t.tcb.time_wait_expiry())
+            }
+            _ => (None, false),
         };
         if let Some(d) = deadline {
             if slot.timer_at.is_none_or(|t| d < t) {
                 slot.timer_at = Some(d);
-                self.timers.push(Reverse((d, h.index, h.generation)));
+                let entry = (d, h.index, h.generation);
+                if time_wait && self.tw_timers.back().is_none_or(|b| b.0 <= d) {
+                    self.tw_timers.push_back(entry);
+                } else {
+                    self.timers.push(Reverse(entry));
+                }
             }
         }
     }
@@ -1430,27 +1444,64 @@ impl Stack {
     /// Makes the heap's top entry a real deadline: drops stale entries and
     /// re-files sockets whose deadline moved later, so `poll_at` is exact.
     fn settle_timers(&mut self) {
-        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
-            let Some(slot) = self.slots.get_mut(index as usize) else {
-                self.timers.pop();
-                continue;
-            };
-            if slot.generation != generation || slot.timer_at != Some(t) {
-                self.timers.pop();
-                continue;
+        while let Some(Reverse(entry)) = self.timers.peek().copied() {
+            if self.settled(entry) {
+                break;
             }
-            let actual = match &slot.socket {
-                Some(Socket::Tcp(tcp)) => tcp.tcb.next_deadline(),
-                _ => None,
-            };
-            match actual {
-                Some(a) if a <= t => break,
-                _ => {
-                    self.timers.pop();
-                    slot.timer_at = None;
-                    self.schedule(SocketHandle { index, generation });
-                }
+            self.timers.pop();
+            self.refile(entry);
+        }
+        while let Some(&entry) = self.tw_timers.front() {
+            if self.settled(entry) {
+                break;
             }
+            self.tw_timers.pop_front();
+            self.refile(entry);
+        }
+    }
+
+    /// A timer entry is due for its socket as filed (not stale, not moved
+    /// later).
+    fn settled(&self, (t, index, generation): (Instant, u32, u32)) -> bool {
+        let Some(slot) = self.slots.get(index as usize) else {
+            return false;
+        };
+        if slot.generation != generation || slot.timer_at != Some(t) {
+            return false;
+        }
+        match &slot.socket {
+            Some(Socket::Tcp(tcp)) => tcp.tcb.next_deadline().is_some_and(|a| a <= t),
+            _ => false,
+        }
+    }
+
+    /// After a popped entry that was not settled: a live one whose
+    /// deadline moved later is filed again.
+    fn refile(&mut self, (t, index, generation): (Instant, u32, u32)) {
+        let Some(slot) = self.slots.get_mut(index as usize) else {
+            return;
+        };
+        if slot.generation != generation || slot.timer_at != Some(t) {
+            return; // stale
+        }
+        slot.timer_at = None;
+        self.schedule(SocketHandle { index, generation });
+    }
+
+    /// The earliest timer entry of the heap and the TIME-WAIT FIFO, if it
+    /// is due at `now`; removed.
+    fn pop_due(&mut self, now: Instant) -> Option<(Instant, u32, u32)> {
+        let heap = self.timers.peek().map(|Reverse(e)| *e);
+        let fifo = self.tw_timers.front().copied();
+        match (heap, fifo) {
+            (Some(a), Some(b)) if b.0 < a.0 => {
+                (b.0 <= now).then(|| self.tw_timers.pop_front()).flatten()
+            }
+            (Some(a), _) => (a.0 <= now)
+                .then(|| self.timers.pop().map(|Reverse(e)| e))
+                .flatten(),
+            (None, Some(b)) => (b.0 <= now).then(|| self.tw_timers.pop_front()).flatten(),
+            (None, None) => None,
         }
     }
 
@@ -1460,7 +1511,12 @@ impl Stack {
         if !self.out_queue.is_empty() || !self.rst_queue.is_empty() || !self.dirty.is_empty() {
             return Some(self.now);
         }
-        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let heap = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        let fifo = self.tw_timers.front().map(|(t, _, _)| *t);
+        let t = match (heap, fifo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         match (t, self.reassembler.next_expiry()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1470,11 +1526,7 @@ impl Stack {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
-        while let Some(Reverse((t, index, generation))) = self.timers.peek().copied() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some((t, index, generation)) = self.pop_due(now) {
             let h = SocketHandle { index, generation };
             let Some(slot) = self.slots.get_mut(index as usize) else {
                 continue;

@@ -586,6 +586,10 @@ impl Tcb {
     pub fn buffer_bytes(&self) -> usize {
         self.tx.allocated() + self.rx.allocated() + self.spill_bytes
     }
+    /// When TIME-WAIT ends (None outside TIME-WAIT).
+    pub fn time_wait_expiry(&self) -> Option<Instant> {
+        self.timewait_deadline
+    }
     pub fn is_closed(&self) -> bool {
         self.state == TcpState::Closed
     }
