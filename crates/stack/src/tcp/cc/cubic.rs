@@ -8,6 +8,39 @@ use crate::time::{Duration, Instant};
 /// β_cubic = 7/10 (RFC 9438 §4.6).
 const BETA_NUM: u64 = 7;
 const BETA_DEN: u64 = 10;
+/// RFC 9406 §4.3: growth in Conservative Slow Start is 1/CSS_GROWTH_DIVISOR
+/// of slow start's, for at most CSS_ROUNDS rounds.
+const CSS_GROWTH_DIVISOR: u32 = 4;
+const CSS_ROUNDS: u32 = 5;
+/// RFC 9406 §4.2: N_RTT_SAMPLE, RTT samples per round before a test.
+const N_RTT_SAMPLE: u32 = 8;
+
+/// What one ACK told the slow-start exit tests.
+#[derive(Debug, Default, Clone, Copy)]
+struct HystartStep {
+    /// The RTT-increase test fired (→ CSS).
+    exit: bool,
+    /// The ACK-train test fired (→ congestion avoidance).
+    train: bool,
+    /// In CSS: this round's minimum RTT fell below the baseline.
+    rtt_fell: bool,
+    /// The round ended with this ACK.
+    round_ended: bool,
+    /// This round's minimum RTT so far (cssBaselineMinRtt at an exit).
+    baseline_us: u64,
+}
+
+/// Conservative Slow Start (RFC 9406 §4.3), entered when an exit test
+/// fires in the initial slow start.
+#[derive(Debug, Clone, Copy)]
+struct Css {
+    /// cssBaselineMinRtt in µs: the round's minimum RTT at the exit.
+    baseline_us: u64,
+    /// CSS rounds completed.
+    rounds: u32,
+    /// Acked bytes not yet turned into growth (growth is acked / 4).
+    carry: u32,
+}
 
 #[derive(Debug, Clone)]
 pub struct Cubic {
@@ -42,6 +75,8 @@ pub struct Cubic {
     ack_train: bool,
     /// Both slow-start exit tests (`TcpConfig::hystart`).
     hystart_on: bool,
+    /// In Conservative Slow Start (RFC 9406 §4.3).
+    css: Option<Css>,
     initial_window: u32,
     /// cwnd_prior in bytes (RFC 9438 §4.6): the window when ssthresh was
     /// last set (before the last reduction, or at the slow-start exit).
@@ -96,6 +131,7 @@ impl Cubic {
             hs_last_ack: None,
             ack_train: false,
             hystart_on: true,
+            css: None,
             initial_window,
             cwnd_prior: 0,
             reno_alpha_one: true,
@@ -143,32 +179,43 @@ impl Cubic {
     /// queue of one BDP. The delay test alone is too late there: within the
     /// round that fills the queue, the round's minimum RTT is still that of
     /// its first (unqueued) packets.
-    fn hystart(&mut self, now: Instant, acked: u32, rtt: Option<Duration>) -> bool {
+    fn hystart(&mut self, now: Instant, acked: u32, rtt: Option<Duration>) -> HystartStep {
         if let Some(r) = rtt {
             let us = r.as_micros() as u64;
             self.hs_cur_min_us = self.hs_cur_min_us.min(us);
             self.hs_min_rtt_us = self.hs_min_rtt_us.min(us);
             self.hs_samples += 1;
         }
-        let mut exit = false;
-        if self.ack_train && self.cwnd >= 16 * self.mss {
-            if let (Some(start), Some(last)) = (self.hs_round_start, self.hs_last_ack) {
-                if now.saturating_since(last) <= Duration::from_millis(2) {
-                    self.hs_last_ack = Some(now);
-                    let half_rtt = Duration::from_micros(self.hs_min_rtt_us / 2);
-                    if self.hs_min_rtt_us != u64::MAX && now.saturating_since(start) > half_rtt {
-                        exit = true;
+        let mut step = HystartStep::default();
+        if self.css.is_none() {
+            if self.ack_train && self.cwnd >= 16 * self.mss {
+                if let (Some(start), Some(last)) = (self.hs_round_start, self.hs_last_ack) {
+                    if now.saturating_since(last) <= Duration::from_millis(2) {
+                        self.hs_last_ack = Some(now);
+                        let half_rtt = Duration::from_micros(self.hs_min_rtt_us / 2);
+                        if self.hs_min_rtt_us != u64::MAX && now.saturating_since(start) > half_rtt
+                        {
+                            step.train = true;
+                        }
                     }
                 }
             }
+            if self.hs_samples >= N_RTT_SAMPLE
+                && self.hs_last_min_us != u64::MAX
+                && self.hs_cur_min_us != u64::MAX
+            {
+                let eta = (self.hs_last_min_us / 8).clamp(4_000, 16_000);
+                step.exit |= self.hs_cur_min_us >= self.hs_last_min_us + eta;
+            }
         }
-        if self.hs_samples >= 8 && self.hs_last_min_us != u64::MAX && self.hs_cur_min_us != u64::MAX
-        {
-            let eta = (self.hs_last_min_us / 8).clamp(4_000, 16_000);
-            exit |= self.hs_cur_min_us >= self.hs_last_min_us + eta;
-        }
+        // §4.3: in CSS, a round's minimum RTT back below the baseline means
+        // the exit was spurious.
+        step.rtt_fell = self.hs_samples >= N_RTT_SAMPLE
+            && self.css.is_some_and(|c| self.hs_cur_min_us < c.baseline_us);
+        step.baseline_us = self.hs_cur_min_us;
         // A round is about one window's worth of acknowledged bytes.
         if acked >= self.hs_round_left {
+            step.round_ended = true;
             self.hs_last_min_us = self.hs_cur_min_us;
             self.hs_cur_min_us = u64::MAX;
             self.hs_samples = 0;
@@ -178,7 +225,65 @@ impl Cubic {
         } else {
             self.hs_round_left -= acked;
         }
-        exit
+        step
+    }
+
+    /// Slow start with HyStart++ (RFC 9406): returns the bytes of `acked`
+    /// left over for congestion avoidance (when slow start ended).
+    fn slow_start(&mut self, now: Instant, acked: u32, rtt: Option<Duration>) -> u32 {
+        // §4.2: HyStart++ runs in the initial slow start only (ssthresh
+        // still "arbitrarily high"); later slow starts end at ssthresh.
+        if self.hystart_on && self.ssthresh == u32::MAX {
+            let step = self.hystart(now, acked, rtt);
+            match self.css.as_mut() {
+                None if step.train => {
+                    // The ACK train ends slow start at about one BDP,
+                    // past where CSS would help: straight to congestion
+                    // avoidance, as Linux's HyStart.
+                    self.ssthresh = self.cwnd;
+                    self.cwnd_prior = u64::from(self.cwnd);
+                    return acked;
+                }
+                None if step.exit => {
+                    // §4.2: exit slow start into CSS, remembering the RTT.
+                    self.css = Some(Css {
+                        baseline_us: step.baseline_us,
+                        rounds: 0,
+                        carry: 0,
+                    });
+                }
+                None => {}
+                Some(_) if step.rtt_fell => {
+                    // §4.3: spurious exit: back to slow start.
+                    self.css = None;
+                }
+                Some(css) => {
+                    if step.round_ended {
+                        css.rounds += 1;
+                    }
+                    if css.rounds >= CSS_ROUNDS {
+                        // §4.3: CSS_ROUNDS done: congestion avoidance.
+                        self.css = None;
+                        self.ssthresh = self.cwnd;
+                        // RFC 9438 §4.6 (cwnd_prior): also set at the
+                        // slow-start exit.
+                        self.cwnd_prior = u64::from(self.cwnd);
+                        return acked;
+                    }
+                }
+            }
+        }
+        if let Some(css) = self.css.as_mut() {
+            // §4.3: cwnd grows by acked / CSS_GROWTH_DIVISOR.
+            let total = css.carry + acked;
+            css.carry = total % CSS_GROWTH_DIVISOR;
+            self.cwnd = self.cwnd.saturating_add(total / CSS_GROWTH_DIVISOR);
+            return 0;
+        }
+        // Slow start as in RFC 5681 (§4.10), counting all acked bytes.
+        let grow = acked.min(self.ssthresh - self.cwnd);
+        self.cwnd = self.cwnd.saturating_add(grow);
+        acked - grow
     }
 
     /// Starts a new congestion-avoidance epoch (§4.2).
@@ -215,6 +320,7 @@ impl Cubic {
         let reduced = (cwnd * BETA_NUM / BETA_DEN).max(2 * u64::from(self.mss));
         self.ssthresh = reduced.min(u64::from(u32::MAX)) as u32;
         self.epoch_start = None;
+        self.css = None;
     }
 }
 
@@ -231,18 +337,8 @@ impl CongestionControl for Cubic {
             self.srtt_ms = (7 * self.srtt_ms + r) / 8;
         }
         let mut acked = acked;
-        if self.cwnd < self.ssthresh && self.hystart_on && self.hystart(now, acked, rtt) {
-            // HyStart++ (RFC 9406 §4.2): the RTT grew within slow start —
-            // the queue is filling: leave slow start before overshooting.
-            self.ssthresh = self.cwnd;
-            // RFC 9438 §4.6 (cwnd_prior): also set at the slow-start exit.
-            self.cwnd_prior = u64::from(self.cwnd);
-        }
         if self.cwnd < self.ssthresh {
-            // Slow start as in RFC 5681 (§4.10), counting all acked bytes.
-            let grow = acked.min(self.ssthresh - self.cwnd);
-            self.cwnd = self.cwnd.saturating_add(grow);
-            acked -= grow;
+            acked = self.slow_start(now, acked, rtt);
             if acked == 0 {
                 return;
             }
@@ -295,6 +391,7 @@ impl CongestionControl for Cubic {
         // of its value and the restored window.
         self.w_max = self.w_max.max(u64::from(cwnd));
         self.epoch_start = None;
+        self.css = None;
     }
     fn set_mss(&mut self, mss: u32) {
         let mss = mss.max(1);
@@ -441,29 +538,98 @@ mod reno_friendly_tests {
 mod hystart_tests {
     use super::*;
 
-    /// RFC 9406: when the per-round minimum RTT grows by more than η,
-    /// slow start ends (ssthresh = cwnd) before a loss.
-    #[test]
-    fn delay_increase_ends_slow_start() {
+    /// Drives slow start over a 100 ms path, one ACK per segment, one
+    /// round per window; `rtt_of(round)` gives the RTT of every sample in
+    /// that round. Returns the window at the start of each round and the
+    /// round in which ssthresh was set (if it was).
+    fn run_rounds(rounds: u32, rtt_of: impl Fn(u32) -> u64) -> (Vec<u32>, Option<u32>) {
         let mss = 1000u32;
         let mut c = Cubic::new(mss, 10);
-        let t = Instant::ZERO;
-        let mut rtt_ms = 100u64;
-        for round in 0..12 {
-            let acks = c.cwnd() / mss;
-            for _ in 0..acks {
-                c.on_ack(t, mss, 0, Some(Duration::from_millis(rtt_ms)));
-                if c.ssthresh() != u32::MAX {
-                    assert!(round >= 4, "exited too early (round {round})");
-                    return;
+        let mut t = Instant::from_secs(1);
+        let mut windows = Vec::new();
+        let mut exit = None;
+        for round in 0..rounds {
+            windows.push(c.cwnd() / mss);
+            for _ in 0..c.cwnd() / mss {
+                c.on_ack(t, mss, 0, Some(Duration::from_millis(rtt_of(round))));
+                if exit.is_none() && c.ssthresh() != u32::MAX {
+                    exit = Some(round);
                 }
             }
-            // From round 4 on, the queue grows: +20 ms per round.
-            if round >= 4 {
-                rtt_ms += 20;
-            }
+            t += Duration::from_millis(rtt_of(round));
         }
-        panic!("slow start never ended: cwnd {}", c.cwnd());
+        (windows, exit)
+    }
+
+    /// RFC 9406 §4.2–4.3: when the per-round minimum RTT grows by more than
+    /// η, slow start hands over to Conservative Slow Start: growth falls to
+    /// a quarter (1.25× per round instead of 2×), and after CSS_ROUNDS
+    /// rounds congestion avoidance begins (ssthresh = cwnd).
+    #[test]
+    fn delay_increase_enters_conservative_slow_start() {
+        // From round 4 on, the queue grows: +20 ms per round.
+        let (w, exit) = run_rounds(14, |r| {
+            if r >= 4 {
+                100 + 20 * u64::from(r - 3)
+            } else {
+                100
+            }
+        });
+        // Doubling up to the round where the RTT rose (10·2⁴ = 160)...
+        assert_eq!(&w[..5], &[10, 20, 40, 80, 160], "{w:?}");
+        // ... the test fires within round 4 (after N_RTT_SAMPLE samples),
+        // then each round grows by about a quarter.
+        for pair in w[6..10].windows(2) {
+            let g = f64::from(pair[1]) / f64::from(pair[0]);
+            assert!((1.2..=1.3).contains(&g), "CSS growth {g:.2} in {w:?}");
+        }
+        // ssthresh is set CSS_ROUNDS rounds after the exit, not at it.
+        let exit = exit.expect("CSS never ended");
+        assert!((8..=10).contains(&exit), "CSS ended in round {exit}: {w:?}");
+        // Past that, congestion avoidance: far slower than CSS.
+        let last = w.len() - 1;
+        let g = f64::from(w[last]) / f64::from(w[last - 1]);
+        assert!(g < 1.1, "growth {g:.2} after CSS: {w:?}");
+    }
+
+    /// RFC 9406 §4.3: if a CSS round's minimum RTT falls back below the
+    /// baseline taken at the exit, the exit was spurious and slow start
+    /// resumes (doubling again).
+    #[test]
+    fn rtt_falling_back_in_css_resumes_slow_start() {
+        // One round of +30 ms at round 4 (a transient), then back to 100.
+        let (w, exit) = run_rounds(9, |r| if r == 4 { 130 } else { 100 });
+        assert_eq!(exit, None, "slow start ended: {w:?}");
+        // Round 4 switched to CSS after its first samples (far less than
+        // doubling); round 5's low RTT resumed slow start: doubling again.
+        assert!(w[5] < w[4] * 3 / 2, "no CSS after the rise: {w:?}");
+        let g = f64::from(w[8]) / f64::from(w[7]);
+        assert!(g > 1.9, "slow start did not resume: {w:?}");
+    }
+
+    /// RFC 9406 §4.2: HyStart++ runs in the initial slow start only; a
+    /// slow start after a timeout (ssthresh set) runs up to ssthresh
+    /// whatever the RTT does.
+    #[test]
+    fn hystart_only_in_the_initial_slow_start() {
+        let mss = 1000u32;
+        let mut c = Cubic::new(mss, 10);
+        c.cwnd = 200 * mss;
+        let t = Instant::from_secs(5);
+        c.on_rto(t, 200 * mss);
+        assert_eq!((c.cwnd(), c.ssthresh()), (mss, 140 * mss));
+        let mut rtt = 100u64;
+        let mut now = t;
+        while c.cwnd() < c.ssthresh() {
+            for _ in 0..c.cwnd() / mss {
+                c.on_ack(now, mss, 0, Some(Duration::from_millis(rtt)));
+            }
+            rtt += 30; // a rising RTT every round
+            now += Duration::from_millis(rtt);
+            assert!(rtt < 1000, "slow start never reached ssthresh");
+        }
+        assert_eq!(c.ssthresh(), 140 * mss, "ssthresh moved: {}", c.ssthresh());
+        assert!(c.css.is_none());
     }
 
     /// Slow start over a 100 ms path whose bottleneck spaces ACKs 1 ms
