@@ -704,3 +704,44 @@ fn paws_tolerates_one_tick_and_dsacks_old_duplicates() {
         vec![(ustack::DropReason::TcpPaws, 1)]
     );
 }
+
+/// RFC 7323 §5.3 guards against old duplicates whose sequence numbers
+/// have wrapped. New data reordered behind a retransmission that set
+/// TS.Recent carries an older TSval than TS.Recent, yet it cannot be such
+/// a duplicate while the connection has not yet carried 2 GiB: it is
+/// kept. A strict check drops it, and the sender must retransmit it and
+/// take it for a loss.
+#[test]
+fn paws_keeps_new_data_reordered_behind_a_retransmission() {
+    let mut h = Harness::with_defaults(|_| {});
+    let c = open_scaled(&mut h, true);
+    let ts = |v: u32| TcpOptions {
+        timestamp: Some((v, 0)),
+        ..TcpOptions::default()
+    };
+    let data = [7u8; 100];
+    h.inject(c.p(0), c.s(0), ACK, 65535, ts(2000), &data);
+    h.drain();
+    // 100..200 lost, 400..500 delayed; the rest arrives.
+    for off in [200u32, 300, 500] {
+        h.inject(c.p(off), c.s(0), ACK, 65535, ts(2001), &data);
+        h.drain(); // each out-of-order segment is ACKed at once
+    }
+    // The retransmission of 100..200 fills the left edge: TS.Recent 2010.
+    h.inject(c.p(100), c.s(0), ACK, 65535, ts(2010), &data);
+    h.drain();
+    assert_eq!(h.read_all(c.h).unwrap().len(), 400);
+    // The delayed original of 400..500, nine ticks older: new data.
+    h.inject(c.p(400), c.s(0), ACK, 65535, ts(2001), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(600));
+    assert_eq!(h.read_all(c.h).unwrap().len(), 200, "the hole was filled");
+    assert_eq!(h.stack.counters().drop_list(), vec![]);
+    // An old duplicate of it, as old: still a PAWS drop.
+    h.inject(c.p(400), c.s(0), ACK, 65535, ts(2001), &data);
+    h.drain();
+    assert_eq!(
+        h.stack.counters().drop_list(),
+        vec![(ustack::DropReason::TcpPaws, 1)]
+    );
+}

@@ -34,6 +34,13 @@ const SPILL_OVERHEAD: usize = 64;
 const MAX_SPILL_SEGMENTS: usize = 4096;
 /// PAWS tolerance in timestamp ticks (Linux's TCP_PAWS_WINDOW).
 const PAWS_WINDOW: i32 = 1;
+/// Bytes received below which no sequence number can have wrapped, so
+/// PAWS need not drop new data (half the sequence space)...
+const PAWS_UNWRAPPED_BYTES: u64 = 1 << 31;
+/// ... as long as its TSval is at most this many ticks behind TS.Recent:
+/// a segment reordered behind a retransmission trails it by less than its
+/// extra delay in the network (100 ms at Linux's and ustack's 1 ms tick).
+const PAWS_REORDER_TICKS: u32 = 100;
 /// Longest interval between zero-window probes.
 const PERSIST_MAX: Duration = Duration::from_secs(60);
 
@@ -824,11 +831,24 @@ impl Tcb {
         // (TCP_PAWS_WINDOW), a TSval one tick (1 ms) behind passes: a
         // segment reordered behind the retransmission that set TS.Recent
         // is new data, not an old duplicate.
+        //
+        // PAWS exists for duplicates whose sequence numbers have wrapped
+        // (§5.1). Until the connection has received 2 GiB no sequence
+        // number can have wrapped, so a segment bringing data not yet
+        // received (beyond RCV.NXT) with a TSval at most 100 ticks behind
+        // is new data reordered behind the retransmission that set
+        // TS.Recent: it is kept (a strict drop forces a retransmission the
+        // sender must read as a loss). Old data still gets R1's drop.
         if self.ts_enabled && !flags.rst() {
             if let Some((tsval, _)) = seg.options.timestamp {
                 let valid =
                     now.saturating_since(self.ts_recent_age) < Duration::from_secs(24 * 86_400);
-                if valid && (tsval.wrapping_sub(self.ts_recent) as i32) < -PAWS_WINDOW {
+                let new_data = !seg.payload.is_empty()
+                    && (seq + seg.payload.len()).gt(self.rcv_nxt)
+                    && self.counters.bytes_in < PAWS_UNWRAPPED_BYTES
+                    && self.ts_recent.wrapping_sub(tsval) <= PAWS_REORDER_TICKS;
+                if valid && (tsval.wrapping_sub(self.ts_recent) as i32) < -PAWS_WINDOW && !new_data
+                {
                     self.ack_now = true;
                     if seg_len > 0 && seq.lt(self.rcv_nxt) && self.sack_permitted {
                         // As Linux (tcp_send_dupack): report the old part
