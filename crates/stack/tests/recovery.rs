@@ -745,3 +745,83 @@ fn paws_keeps_new_data_reordered_behind_a_retransmission() {
         vec![(ustack::DropReason::TcpPaws, 1)]
     );
 }
+
+/// A fast retransmit on a timestamps + SACK connection; then the ACK that
+/// moves SND.UNA past the hole echoes `echo(original, retransmission)`
+/// (the TSvals of segment 0's two transmissions). Returns (cwnd before the
+/// recovery, cwnd after that ACK, spurious recoveries counted).
+fn eifel_case(echo: impl Fn(u32, u32) -> u32) -> (u32, u32, u64) {
+    let mut h = Harness::with_defaults(|_| {});
+    let c = open_scaled(&mut h, true);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    let mss = MSS - 12; // the timestamp option takes 12 bytes
+    h.stack.tcp_send(c.h, &vec![4u8; 6 * mss as usize]).unwrap();
+    let sent = h.drain();
+    assert_eq!(sent.len(), 6);
+    let tsval = |s: &Seg| s.options.timestamp.expect("timestamps").0;
+    let t_orig = tsval(&sent[0]);
+    let cwnd_before = h.stack.tcp_info(c.h).unwrap().cwnd;
+    let seg = |i: u32| c.s(i * mss);
+    let opts = |tsecr: u32, blocks: &[(u32, u32)]| {
+        let mut o = sack(blocks);
+        o.timestamp = Some((1002, tsecr));
+        o
+    };
+    h.advance_ms(20);
+    // Segment 0 is late: SACKs above it (echoing TS.Recent, the handshake's).
+    let recent = t_orig;
+    for end in [2, 3, 4] {
+        h.inject(
+            c.p(0),
+            seg(0),
+            ACK,
+            512,
+            opts(recent, &[(seg(1), seg(end))]),
+            &[],
+        );
+    }
+    let rtx: Vec<Seg> = h
+        .drain()
+        .into_iter()
+        .filter(|s| s.seq == seg(0) && !s.payload.is_empty())
+        .collect();
+    assert_eq!(rtx.len(), 1, "segment 0 retransmitted once");
+    let t_rtx = tsval(&rtx[0]);
+    assert!(t_rtx > t_orig, "{t_rtx} vs {t_orig}");
+    assert!(h.stack.tcp_info(c.h).unwrap().cwnd < cwnd_before);
+    // The hole is filled; the ACK covers everything, no D-SACK.
+    h.advance_ms(1);
+    h.inject(
+        c.p(0),
+        seg(6),
+        ACK,
+        512,
+        opts(echo(t_orig, t_rtx), &[]),
+        &[],
+    );
+    let after = h.stack.tcp_info(c.h).unwrap().cwnd;
+    (
+        cwnd_before,
+        after,
+        h.stack.counters().tcp.spurious_recoveries,
+    )
+}
+
+/// RFC 3522 (Eifel) for a fast retransmit, as Linux's
+/// tcp_try_undo_partial: the ACK that fills the hole echoes the original's
+/// timestamp, older than the retransmission's, so the original arrived
+/// (reordering) and the reduction is undone at once, a round trip before
+/// any D-SACK could tell. Echoing the retransmission's timestamp, it is
+/// kept.
+#[test]
+fn eifel_undoes_a_fast_recovery_the_original_made_needless() {
+    let (before, after, spurious) = eifel_case(|orig, _| orig);
+    assert_eq!(spurious, 1);
+    assert!(after >= before, "reduction undone: {after} vs {before}");
+    let (before, after, spurious) = eifel_case(|_, rtx| rtx);
+    assert_eq!(spurious, 0);
+    assert!(
+        after < before,
+        "a real loss keeps its reduction: {after} vs {before}"
+    );
+}

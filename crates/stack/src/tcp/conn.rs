@@ -217,6 +217,12 @@ pub(crate) struct Tcb {
     /// SND.UNA when that recovery began: only D-SACKs of data above it
     /// can show one of its retransmissions needless (RFC 2883 §4).
     undo_marker: Seq,
+    /// TSval of the first retransmission of the current fast recovery
+    /// (RFC 3522's reference for detecting a spurious one).
+    recovery_rtx_tsval: Option<u32>,
+    /// RFC 9406 §4.2 round tracking (windowEnd): a round ends when an ACK
+    /// covers what had been sent when it began.
+    round_end: Option<Seq>,
     /// RFC 8985 §6.2.4 reordering window multiplier and its persistence.
     reo_wnd_mult: u32,
     reo_wnd_persist: u32,
@@ -360,6 +366,8 @@ impl Tcb {
             recovery_undo: None,
             undo_retrans: 0,
             undo_marker: Seq(0),
+            recovery_rtx_tsval: None,
+            round_end: None,
             reo_wnd_mult: 1,
             reo_wnd_persist: 0,
             retries: 0,
@@ -1076,6 +1084,7 @@ impl Tcb {
         let delivered =
             self.snd_una.since(prior_una) + self.rtxq.sacked_bytes().saturating_sub(prior_sacked);
         self.detect_losses(now);
+        self.eifel_undo(seg, prior_una);
         self.on_ack_recovery(now, prior_una, delivered, new_ack);
 
         // RFC 9293 §3.10.7.4: window update if SND.WL1 < SEG.SEQ, or
@@ -1271,23 +1280,48 @@ impl Tcb {
         if self.undo_retrans > 0 && in_episode {
             self.undo_retrans -= 1;
             if self.undo_retrans == 0 {
-                if let Some((cwnd, ssthresh)) = self.recovery_undo.take() {
-                    self.cc
-                        .restore(cwnd.max(self.cc.cwnd()), ssthresh.max(self.cc.ssthresh()));
-                    if self.in_recovery {
-                        // The recovery was needless: leave it now (as Linux's
-                        // tcp_try_keep_open after tcp_try_undo_dsack), or its
-                        // end would set cwnd to the restored ssthresh, which
-                        // is "infinite" when it began in slow start. A real
-                        // loss in this window starts a recovery of its own.
-                        self.in_recovery = false;
-                        self.recover = self.snd_una;
-                        self.dupacks = 0;
-                    }
-                    self.counters.spurious_recoveries += 1;
-                    tracing::debug!(local = %self.local, remote = %self.remote, cwnd, "spurious fast recovery undone (D-SACK)");
-                }
+                self.undo_recovery("D-SACK");
             }
+        }
+    }
+
+    /// Undoes the last fast recovery's window reduction, found needless.
+    fn undo_recovery(&mut self, why: &'static str) {
+        if let Some((cwnd, ssthresh)) = self.recovery_undo.take() {
+            self.cc
+                .restore(cwnd.max(self.cc.cwnd()), ssthresh.max(self.cc.ssthresh()));
+            if self.in_recovery {
+                // The recovery was needless: leave it now (as Linux's
+                // tcp_try_keep_open after tcp_try_undo_dsack), or its
+                // end would set cwnd to the restored ssthresh, which
+                // is "infinite" when it began in slow start. A real
+                // loss in this window starts a recovery of its own.
+                self.in_recovery = false;
+                self.recover = self.snd_una;
+                self.dupacks = 0;
+            }
+            self.counters.spurious_recoveries += 1;
+            tracing::debug!(local = %self.local, remote = %self.remote, cwnd, why, "spurious fast recovery undone");
+        }
+    }
+
+    /// RFC 3522 (Eifel detection) for a fast retransmit, as Linux's
+    /// tcp_try_undo_partial / tcp_try_undo_recovery: an ACK that moves
+    /// SND.UNA in recovery and echoes a timestamp older than the first
+    /// retransmission was sent for the original segment, which arrived late
+    /// (reordering). Once no retransmission is outstanding (all of them
+    /// acknowledged), the reduction was needless: undo it (RFC 4015).
+    fn eifel_undo(&mut self, seg: &TcpRepr<'_>, prior_una: Seq) {
+        if !self.in_recovery || !self.snd_una.gt(prior_una) || self.rtxq.retrans_out() > 0 {
+            return;
+        }
+        let (Some((_, tsecr)), Some(rtx)) = (seg.options.timestamp, self.recovery_rtx_tsval) else {
+            return;
+        };
+        if tsecr != 0 && (tsecr.wrapping_sub(rtx) as i32) < 0 {
+            // The hole was filled by a delayed original: reordering.
+            self.rack.reordering = true;
+            self.undo_recovery("Eifel");
         }
     }
 
@@ -1306,6 +1340,7 @@ impl Tcb {
         self.recovery_undo = Some((self.cc.cwnd(), self.cc.ssthresh()));
         self.undo_retrans = 0;
         self.undo_marker = self.snd_una;
+        self.recovery_rtx_tsval = None;
         // RFC 8985 §6.2.4: after 16 recoveries without D-SACK, reset the
         // reordering window multiplier.
         self.reo_wnd_persist = self.reo_wnd_persist.saturating_sub(1);
@@ -1379,8 +1414,16 @@ impl Tcb {
             }
         } else if let Some((acked, sample)) = new_ack {
             self.dupacks = 0;
+            // RFC 9406 §4.2: a new round once SND.UNA passes windowEnd
+            // (the SND.NXT of the round's start).
+            if self.round_end.is_none_or(|end| self.snd_una.gt(end)) {
+                self.round_end = Some(self.snd_max);
+                self.cc.on_round_start(now);
+            }
             let flight = self.snd_max.since(self.snd_una);
             self.cc.on_ack(now, acked, flight, sample);
+        } else if delivered > 0 {
+            self.cc.on_sack_delivery(now);
         }
         self.arm_tlp(now);
     }
@@ -1985,6 +2028,9 @@ impl Tcb {
                 self.rtxq.retransmitted(i, now);
                 if self.recovery_undo.is_some() {
                     self.undo_retrans += 1;
+                }
+                if self.in_recovery && self.ts_enabled && self.recovery_rtx_tsval.is_none() {
+                    self.recovery_rtx_tsval = Some(self.ts_now(now));
                 }
                 self.counters.retransmits += 1;
                 self.spend_allowance(len.max(1));

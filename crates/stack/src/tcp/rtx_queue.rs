@@ -48,6 +48,9 @@ pub struct RtxQueue {
     sacked_bytes: u32,
     sacked_count: usize,
     lost_bytes: u32,
+    /// Records retransmitted and neither acknowledged nor SACKed since
+    /// (Linux's retrans_out).
+    retrans_out: usize,
 }
 
 impl RtxQueue {
@@ -62,6 +65,11 @@ impl RtxQueue {
         self.sacked_bytes = 0;
         self.sacked_count = 0;
         self.lost_bytes = 0;
+        self.retrans_out = 0;
+    }
+    /// Retransmitted records neither acknowledged nor SACKed since.
+    pub fn retrans_out(&self) -> usize {
+        self.retrans_out
     }
     pub fn sacked_bytes(&self) -> u32 {
         self.sacked_bytes
@@ -117,6 +125,9 @@ impl RtxQueue {
                     if r.lost {
                         self.lost_bytes -= r.len();
                     }
+                    if r.xmits > 1 {
+                        self.retrans_out -= 1;
+                    }
                     delivered(Delivered {
                         end: r.end,
                         sent_at: r.sent_at,
@@ -160,6 +171,9 @@ impl RtxQueue {
             r.sacked = true;
             self.sacked_bytes += r.len();
             self.sacked_count += 1;
+            if r.xmits > 1 {
+                self.retrans_out -= 1;
+            }
             if r.lost {
                 r.lost = false;
                 self.lost_bytes -= r.len();
@@ -230,6 +244,9 @@ impl RtxQueue {
                 self.lost_bytes -= r.len();
             }
             r.sent_at = now;
+            if r.xmits == 1 && !r.sacked {
+                self.retrans_out += 1;
+            }
             r.xmits = r.xmits.saturating_add(1);
         }
     }

@@ -77,6 +77,11 @@ pub struct Cubic {
     hystart_on: bool,
     /// In Conservative Slow Start (RFC 9406 §4.3).
     css: Option<Css>,
+    /// Rounds come from the sender (`on_round_start`, by sequence as RFC
+    /// 9406 §4.2's windowEnd); until it calls, one window of acked bytes
+    /// stands for a round. `round_pending`: a round starts with the next ACK.
+    seq_rounds: bool,
+    round_pending: bool,
     initial_window: u32,
     /// cwnd_prior in bytes (RFC 9438 §4.6): the window when ssthresh was
     /// last set (before the last reduction, or at the slow-start exit).
@@ -132,6 +137,8 @@ impl Cubic {
             ack_train: false,
             hystart_on: true,
             css: None,
+            seq_rounds: false,
+            round_pending: false,
             initial_window,
             cwnd_prior: 0,
             reno_alpha_one: true,
@@ -180,26 +187,20 @@ impl Cubic {
     /// round that fills the queue, the round's minimum RTT is still that of
     /// its first (unqueued) packets.
     fn hystart(&mut self, now: Instant, acked: u32, rtt: Option<Duration>) -> HystartStep {
+        let mut step = HystartStep::default();
+        if self.round_pending {
+            self.round_pending = false;
+            self.new_round(now);
+            step.round_ended = true;
+        }
         if let Some(r) = rtt {
             let us = r.as_micros() as u64;
             self.hs_cur_min_us = self.hs_cur_min_us.min(us);
             self.hs_min_rtt_us = self.hs_min_rtt_us.min(us);
             self.hs_samples += 1;
         }
-        let mut step = HystartStep::default();
         if self.css.is_none() {
-            if self.ack_train && self.cwnd >= 16 * self.mss {
-                if let (Some(start), Some(last)) = (self.hs_round_start, self.hs_last_ack) {
-                    if now.saturating_since(last) <= Duration::from_millis(2) {
-                        self.hs_last_ack = Some(now);
-                        let half_rtt = Duration::from_micros(self.hs_min_rtt_us / 2);
-                        if self.hs_min_rtt_us != u64::MAX && now.saturating_since(start) > half_rtt
-                        {
-                            step.train = true;
-                        }
-                    }
-                }
-            }
+            step.train = self.ack_train(now);
             if self.hs_samples >= N_RTT_SAMPLE
                 && self.hs_last_min_us != u64::MAX
                 && self.hs_cur_min_us != u64::MAX
@@ -213,19 +214,51 @@ impl Cubic {
         step.rtt_fell = self.hs_samples >= N_RTT_SAMPLE
             && self.css.is_some_and(|c| self.hs_cur_min_us < c.baseline_us);
         step.baseline_us = self.hs_cur_min_us;
-        // A round is about one window's worth of acknowledged bytes.
-        if acked >= self.hs_round_left {
-            step.round_ended = true;
-            self.hs_last_min_us = self.hs_cur_min_us;
-            self.hs_cur_min_us = u64::MAX;
-            self.hs_samples = 0;
-            self.hs_round_left = self.cwnd;
-            self.hs_round_start = Some(now);
-            self.hs_last_ack = Some(now);
-        } else {
-            self.hs_round_left -= acked;
+        // Without the sender's rounds, a round is about one window's worth
+        // of acknowledged bytes.
+        if !self.seq_rounds {
+            if acked >= self.hs_round_left {
+                step.round_ended = true;
+                self.new_round(now);
+            } else {
+                self.hs_round_left -= acked;
+            }
         }
         step
+    }
+
+    /// The ACK-train test for one ACK that delivered data (cumulatively or
+    /// by SACK: a reordering hole must not break the train, as Linux runs
+    /// HyStart on every ACK that delivers).
+    fn ack_train(&mut self, now: Instant) -> bool {
+        if !self.ack_train || self.cwnd < 16 * self.mss {
+            return false;
+        }
+        let (Some(start), Some(last)) = (self.hs_round_start, self.hs_last_ack) else {
+            return false;
+        };
+        self.hs_last_ack = Some(now);
+        if now.saturating_since(last) > Duration::from_millis(2) {
+            // A gap: the train measured is the current run of back-to-back
+            // ACKs (a round that began at the tail of a burst, as after a
+            // recovery, would otherwise never see one).
+            self.hs_round_start = Some(now);
+            return false;
+        }
+        let half_rtt = Duration::from_micros(self.hs_min_rtt_us / 2);
+        self.hs_min_rtt_us != u64::MAX && now.saturating_since(start) > half_rtt
+    }
+
+    /// §4.2, at the start of each round: lastRoundMinRTT =
+    /// currentRoundMinRTT, a fresh minimum and sample count; the ACK train
+    /// starts with this ACK.
+    fn new_round(&mut self, now: Instant) {
+        self.hs_last_min_us = self.hs_cur_min_us;
+        self.hs_cur_min_us = u64::MAX;
+        self.hs_samples = 0;
+        self.hs_round_left = self.cwnd;
+        self.hs_round_start = Some(now);
+        self.hs_last_ack = Some(now);
     }
 
     /// Slow start with HyStart++ (RFC 9406): returns the bytes of `acked`
@@ -370,6 +403,23 @@ impl CongestionControl for Cubic {
             new = w_est;
         }
         self.cwnd = new.min(u64::from(u32::MAX)) as u32;
+    }
+    fn on_sack_delivery(&mut self, now: Instant) {
+        // Only the ACK-train test (RTT samples and growth come with the
+        // cumulative ACK).
+        if self.cwnd < self.ssthresh
+            && self.hystart_on
+            && self.ssthresh == u32::MAX
+            && self.css.is_none()
+            && self.ack_train(now)
+        {
+            self.ssthresh = self.cwnd;
+            self.cwnd_prior = u64::from(self.cwnd);
+        }
+    }
+    fn on_round_start(&mut self, _now: Instant) {
+        self.seq_rounds = true;
+        self.round_pending = true;
     }
     fn on_congestion_event(&mut self, _now: Instant, _flight: u32) {
         self.reduce();
@@ -654,6 +704,39 @@ mod hystart_tests {
             t += Duration::from_millis(100);
         }
         None
+    }
+
+    /// A round that begins with a lone ACK at the tail of a burst (as after
+    /// a recovery), and whose train is cut by reordering holes (SACK-only
+    /// ACKs, `on_sack_delivery`): the train is the current run of
+    /// back-to-back ACKs, and it still ends slow start.
+    #[test]
+    fn ack_train_survives_a_tail_start_and_sack_only_acks() {
+        let mss = 1000u32;
+        let mut c = Cubic::new(mss, 10);
+        c.set_ack_train(true);
+        c.cwnd = 60 * mss;
+        let mut t = Instant::from_secs(1);
+        // The first RTT sample sets the minimum (100 ms).
+        c.on_round_start(t);
+        c.on_ack(t, mss, 0, Some(Duration::from_millis(100)));
+        // A long idle gap, then back-to-back ACKs 1 ms apart, two in every
+        // four SACK-only.
+        t += Duration::from_millis(90);
+        for i in 0..80 {
+            if i % 4 >= 2 {
+                c.on_sack_delivery(t);
+            } else {
+                c.on_ack(t, mss, 0, Some(Duration::from_millis(100)));
+            }
+            if c.ssthresh() != u32::MAX {
+                // Half the minimum RTT (50 ms) into the run.
+                assert!((50..=53).contains(&i), "exit after {i} ACKs");
+                return;
+            }
+            t += Duration::from_millis(1);
+        }
+        panic!("the train test never fired: cwnd {}", c.cwnd() / mss);
     }
 
     #[test]

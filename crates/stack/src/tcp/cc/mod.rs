@@ -52,6 +52,12 @@ pub trait CongestionControl {
     fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>);
     /// Loss detected by duplicate ACKs (or SACK/RACK later): reduce.
     fn on_congestion_event(&mut self, now: Instant, flight: u32);
+    /// A new round trip begins with the ACK about to be passed to
+    /// `on_ack` (RFC 9406 §4.2: SND.UNA passed the round's windowEnd).
+    fn on_round_start(&mut self, _now: Instant) {}
+    /// An ACK outside recovery newly SACKed data without moving SND.UNA
+    /// (a reordering or loss hole): no growth, but a delivery signal.
+    fn on_sack_delivery(&mut self, _now: Instant) {}
     /// Fast recovery finished (full ACK); `flight` after the ACK.
     fn on_recovery_exit(&mut self, now: Instant, flight: u32);
     /// Retransmission timeout: loss window.
@@ -114,6 +120,12 @@ impl CongestionControl for Controller {
     }
     fn on_congestion_event(&mut self, now: Instant, flight: u32) {
         self.inner_mut().on_congestion_event(now, flight)
+    }
+    fn on_round_start(&mut self, now: Instant) {
+        self.inner_mut().on_round_start(now)
+    }
+    fn on_sack_delivery(&mut self, now: Instant) {
+        self.inner_mut().on_sack_delivery(now)
     }
     fn on_recovery_exit(&mut self, now: Instant, flight: u32) {
         self.inner_mut().on_recovery_exit(now, flight)
