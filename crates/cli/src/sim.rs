@@ -89,6 +89,11 @@ pub struct SimArgs {
     /// train): slow start then ends at the first loss.
     #[arg(long)]
     pub no_hystart: bool,
+    /// Also end slow start by HyStart's ACK-train test (as Linux): at about
+    /// one BDP, before a one-BDP queue overflows (off by default: with
+    /// random loss CUBIC then regrows slowly).
+    #[arg(long, conflicts_with = "no_hystart")]
+    pub ack_train: bool,
     /// Write every transmitted packet to this pcap file (with --campaign:
     /// only for a campaign of 1, which then reports that run in full).
     #[arg(long, value_name = "FILE")]
@@ -139,6 +144,7 @@ impl SimArgs {
                 rack: !self.no_rack,
                 tlp: !self.no_rack,
                 hystart: !self.no_hystart,
+                hystart_ack_train: self.ack_train,
                 ..ustack::TcpConfig::default()
             }),
             time_limit: Duration::from_secs(self.time_limit),
@@ -275,6 +281,10 @@ fn print_report(cfg: &TransferConfig, r: &TransferReport) {
     println!(
         "  retransmits:     {} (fast {}, timeouts {}), dup acks {}, out-of-order segments {}",
         r.retransmits, r.fast_retransmits, r.timeouts, r.dup_acks, r.ooo_segments
+    );
+    println!(
+        "  undone:          {} fast recoveries, {} timeouts (spurious; {} D-SACKs received)",
+        r.spurious_recoveries, r.spurious_rtos, r.dsacks_received
     );
     println!(
         "  link packets:    {} sent, {} delivered, {} dropped (loss {}, queue {}, mtu {}), {} duplicated, {} reordered, {} corrupted",

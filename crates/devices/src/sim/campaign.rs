@@ -28,12 +28,14 @@ pub struct CampaignProfile {
     pub persistent_tcp: bool,
     /// TCP mechanisms of both ends, drawn from the seed too, so that a
     /// sweep covers their combinations: congestion control ("newreno" or
-    /// "cubic"), SACK, RACK-TLP, timestamps, CUBIC's slow-start exit.
+    /// "cubic"), SACK, RACK-TLP, timestamps, CUBIC's slow-start exits.
     pub cc: String,
     pub sack: bool,
     pub rack: bool,
     pub timestamps: bool,
     pub hystart: bool,
+    /// HyStart's ACK-train exit on top (drawn when `hystart` is).
+    pub ack_train: bool,
 }
 
 /// Simulated-time limit of a campaign run.
@@ -123,6 +125,7 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
     let rack = r.chance(0.75);
     let timestamps = r.chance(0.75);
     let hystart = r.chance(0.75);
+    let ack_train = hystart && r.chance(0.5);
     CampaignProfile {
         link: LinkConfig {
             rate_mbps,
@@ -146,6 +149,7 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
         rack,
         timestamps,
         hystart,
+        ack_train,
     }
 }
 
@@ -170,6 +174,7 @@ pub fn transfer_config(profile: &CampaignProfile, seed: u64) -> TransferConfig {
             tcp.tlp = profile.rack;
             tcp.timestamps = profile.timestamps;
             tcp.hystart = profile.hystart;
+            tcp.hystart_ack_train = profile.ack_train;
             tcp
         }),
         time_limit: CAMPAIGN_TIME_LIMIT,

@@ -116,12 +116,19 @@ pub struct TransferReport {
     pub dup_acks: u64,
     pub ooo_segments: u64,
     pub rsts: u64,
+    /// Reductions undone as spurious: fast recoveries (D-SACK or Eifel)
+    /// and timeouts (Eifel); D-SACK blocks received.
+    pub spurious_recoveries: u64,
+    pub spurious_rtos: u64,
+    pub dsacks_received: u64,
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
     pub sack: bool,
     pub rack: bool,
     pub hystart: bool,
+    /// HyStart's ACK-train exit (`TcpConfig::hystart_ack_train`).
+    pub hystart_ack_train: bool,
     pub client_final_state: String,
     pub server_final_state: String,
     /// Packets offered to the links (both directions).
@@ -528,6 +535,9 @@ impl Run {
         report.fast_retransmits = t.fast_retransmits;
         report.timeouts = t.timeouts;
         report.dup_acks = t.dup_acks;
+        report.spurious_recoveries = t.spurious_recoveries;
+        report.spurious_rtos = t.spurious_rtos;
+        report.dsacks_received = t.dsacks_received;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;
         let tcp = tcp_config(cfg);
@@ -536,6 +546,7 @@ impl Run {
         report.sack = tcp.sack;
         report.rack = tcp.sack && tcp.rack;
         report.hystart = tcp.hystart && tcp.congestion == ustack::tcp::cc::CongestionKind::Cubic;
+        report.hystart_ack_train = report.hystart && tcp.hystart_ack_train;
         report.client_final_state = self.client.state_name();
         report.server_final_state = self.server.state_name();
         let l = self.net.link_counters();
