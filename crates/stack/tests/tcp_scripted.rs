@@ -769,6 +769,39 @@ fn out_of_order_dup_ack_then_cumulative_ack() {
     assert_eq!(h.stack.counters().tcp.ooo_segments, 2);
 }
 
+/// After out-of-order data the receiver ACKs the following in-order
+/// segments at once (quick-ACK mode, as Linux: 16 segments), so a sender in
+/// recovery with a small window is not held up by delayed ACKs; then it
+/// delays again.
+#[test]
+fn quick_acks_after_out_of_order_data() {
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    let d = vec![0x5au8; 1000];
+    // Before any reordering: a lone segment's ACK is delayed.
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &d);
+    h.expect_nothing();
+    // A hole, then its repair.
+    h.inject(c.p(2000), c.s(0), ACK, 65535, no_opts(), &d);
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(1000));
+    h.inject(c.p(1000), c.s(0), ACK, 65535, no_opts(), &d);
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(3000));
+    h.expect_nothing();
+    // Each of the next 16 segments is ACKed at once...
+    let mut at = 3000u32;
+    for _ in 0..16 {
+        h.inject(c.p(at), c.s(0), ACK, 65535, no_opts(), &d);
+        at += 1000;
+        h.expect_segment().check_empty(ACK, c.s(0), c.p(at));
+        h.expect_nothing();
+    }
+    // ... then delayed ACKs again: one per two segments.
+    h.inject(c.p(at), c.s(0), ACK, 65535, no_opts(), &d);
+    h.expect_nothing();
+    h.inject(c.p(at + 1000), c.s(0), ACK, 65535, no_opts(), &d);
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(at + 2000));
+}
+
 #[test]
 fn delayed_ack_single_small_segment() {
     let mut h = Harness::new();

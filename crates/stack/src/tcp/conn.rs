@@ -41,6 +41,9 @@ const PAWS_UNWRAPPED_BYTES: u64 = 1 << 31;
 /// a segment reordered behind a retransmission trails it by less than its
 /// extra delay in the network (100 ms at Linux's and ustack's 1 ms tick).
 const PAWS_REORDER_TICKS: u32 = 100;
+/// In-order segments ACKed at once after out-of-order data (Linux's
+/// TCP_MAX_QUICKACKS).
+const QUICKACKS: u8 = 16;
 /// Longest interval between zero-window probes.
 const PERSIST_MAX: Duration = Duration::from_secs(60);
 
@@ -264,6 +267,9 @@ pub(crate) struct Tcb {
     /// Further duplicate ACKs owed: RFC 5681 §4.2 wants one per
     /// out-of-order segment even when several arrive between two polls.
     extra_acks: u8,
+    /// In-order segments still to be ACKed at once (quick-ACK mode after
+    /// out-of-order data, as Linux's receiver: TCP_MAX_QUICKACKS = 16).
+    quickacks: u8,
     /// RFC 2883 D-SACK block to report in the next ACK.
     dsack: Option<(Seq, Seq)>,
     /// A sequence number inside the most recently received out-of-order
@@ -399,6 +405,7 @@ impl Tcb {
             force_send: false,
             ack_now: false,
             extra_acks: 0,
+            quickacks: 0,
             dsack: None,
             last_ooo: None,
             rst_pending: false,
@@ -1667,7 +1674,11 @@ impl Tcb {
                 self.pending_drop = Some(DropReason::TcpOooLimit);
             }
             // RFC 5681 §4.2: out-of-order data → an immediate duplicate
-            // ACK per segment.
+            // ACK per segment; and the segments that follow the repair
+            // are ACKed at once too (§4.2 allows more ACKs than one per two
+            // segments): the sender is in recovery, its window is small,
+            // and a delayed ACK would stall it (Linux's quick-ACK mode).
+            self.quickacks = QUICKACKS;
             if self.ack_now {
                 self.extra_acks = self.extra_acks.saturating_add(1).min(16);
             }
@@ -1734,7 +1745,10 @@ impl Tcb {
     /// every second full-sized segment, else within `delayed_ack`.
     fn schedule_ack(&mut self, now: Instant, bytes: usize) {
         self.unacked_bytes += bytes;
-        if self.cfg_delayed_ack.is_zero() || self.unacked_bytes >= 2 * self.rcv_mss {
+        if self.quickacks > 0 {
+            self.quickacks -= 1;
+            self.ack_now = true;
+        } else if self.cfg_delayed_ack.is_zero() || self.unacked_bytes >= 2 * self.rcv_mss {
             self.ack_now = true;
         } else if self.delack_deadline.is_none() {
             self.delack_deadline = Some(now + self.cfg_delayed_ack);
