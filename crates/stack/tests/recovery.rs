@@ -369,6 +369,14 @@ fn genuine_rto_is_kept() {
 /// D-SACK (RFC 2883) shows the fast retransmit was needless (the original
 /// was only reordered): the recovery's window reduction is undone and the
 /// reordering window grows (RFC 8985 §6.2.4).
+/// Drains the output and keeps the data segments starting at `seq`.
+fn data_segments_at(h: &mut Harness, seq: u32) -> Vec<Seg> {
+    h.drain()
+        .into_iter()
+        .filter(|s| s.seq == seq && !s.payload.is_empty())
+        .collect()
+}
+
 #[test]
 fn dsack_undoes_a_spurious_fast_recovery() {
     let (mut h, c) = sent_segments(6, 5);
@@ -380,11 +388,7 @@ fn dsack_undoes_a_spurious_fast_recovery() {
     for end in [2, 3, 4] {
         h.inject(c.p(0), c.s(0), ACK, 65535, sack(&[(seg(1), seg(end))]), &[]);
     }
-    let rtx: Vec<Seg> = h
-        .drain()
-        .into_iter()
-        .filter(|s| s.seq == seg(0) && !s.payload.is_empty())
-        .collect();
+    let rtx = data_segments_at(&mut h, seg(0));
     assert_eq!(rtx.len(), 1, "segment 0 retransmitted once");
     assert!(
         h.stack.tcp_info(c.h).unwrap().cwnd < cwnd_before,
@@ -666,6 +670,21 @@ fn data_after_a_large_hole_is_kept_and_sacked() {
     assert_eq!(h.stack.counters().drop_list(), vec![], "nothing refused");
 }
 
+/// A passive connection with timestamps, SACK and window scaling.
+fn timestamped_receiver() -> (Harness, Conn) {
+    let mut h = Harness::with_defaults(|_| {});
+    let c = open_scaled(&mut h, true);
+    (h, c)
+}
+
+/// A timestamp option with TSval `v` (TSecr 0).
+fn ts(v: u32) -> TcpOptions {
+    TcpOptions {
+        timestamp: Some((v, 0)),
+        ..TcpOptions::default()
+    }
+}
+
 // PAWS (RFC 7323 §5.3) with Linux's one-tick tolerance (TCP_PAWS_WINDOW):
 // new data reordered behind the segment that set TS.Recent, one tick
 // older, is accepted; an old duplicate further back is dropped and
@@ -673,12 +692,7 @@ fn data_after_a_large_hole_is_kept_and_sacked() {
 // that the sender can undo a needless retransmission.
 #[test]
 fn paws_tolerates_one_tick_and_dsacks_old_duplicates() {
-    let mut h = Harness::with_defaults(|_| {});
-    let c = open_scaled(&mut h, true);
-    let ts = |v: u32| TcpOptions {
-        timestamp: Some((v, 0)),
-        ..TcpOptions::default()
-    };
+    let (mut h, c) = timestamped_receiver();
     let data = [9u8; 100];
     h.inject(c.p(0), c.s(0), ACK, 65535, ts(2000), &data);
     // One tick older: reordered new data, accepted.
@@ -713,12 +727,7 @@ fn paws_tolerates_one_tick_and_dsacks_old_duplicates() {
 /// take it for a loss.
 #[test]
 fn paws_keeps_new_data_reordered_behind_a_retransmission() {
-    let mut h = Harness::with_defaults(|_| {});
-    let c = open_scaled(&mut h, true);
-    let ts = |v: u32| TcpOptions {
-        timestamp: Some((v, 0)),
-        ..TcpOptions::default()
-    };
+    let (mut h, c) = timestamped_receiver();
     let data = [7u8; 100];
     h.inject(c.p(0), c.s(0), ACK, 65535, ts(2000), &data);
     h.drain();
@@ -780,11 +789,7 @@ fn eifel_case(echo: impl Fn(u32, u32) -> u32) -> (u32, u32, u64) {
             &[],
         );
     }
-    let rtx: Vec<Seg> = h
-        .drain()
-        .into_iter()
-        .filter(|s| s.seq == seg(0) && !s.payload.is_empty())
-        .collect();
+    let rtx = data_segments_at(&mut h, seg(0));
     assert_eq!(rtx.len(), 1, "segment 0 retransmitted once");
     let t_rtx = tsval(&rtx[0]);
     assert!(t_rtx > t_orig, "{t_rtx} vs {t_orig}");
