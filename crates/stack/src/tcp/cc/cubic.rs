@@ -154,8 +154,8 @@ impl Cubic {
     /// Switches the ACK-train slow-start exit (off by default: it ends slow
     /// start at about one BDP, which avoids overflowing a one-BDP queue on
     /// a clean path, but with random loss CUBIC then grows back so slowly
-    /// that goodput falls, e.g. 60.7 → 23.3 Mbit/s at 40 ms / 0.1 % in the
-    /// simulator).
+    /// that goodput falls, e.g. 38.1 → 27.5 Mbit/s at 40 ms / 0.1 % in the
+    /// simulator, 25 MB, mean of 16 seeds).
     pub fn set_ack_train(&mut self, on: bool) {
         self.ack_train = on;
     }
@@ -174,7 +174,8 @@ impl Cubic {
         (self.w_max as i128 + seg_delta).clamp(0, i128::from(u32::MAX)) as u64
     }
 
-    /// RFC 9406 §4.2 (delay-increase test): true when this round's minimum
+    /// The slow-start exit tests for one ACK, and the round tracking.
+    /// RFC 9406 §4.2 (delay-increase test, `exit`): this round's minimum
     /// RTT (over at least N_RTT_SAMPLE = 8 samples) exceeds the previous
     /// round's by η = clamp(lastRoundMinRTT/8, 4 ms, 16 ms).
     ///
