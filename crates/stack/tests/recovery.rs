@@ -253,32 +253,8 @@ fn tail_loss_probe_fires_before_rto() {
 #[test]
 fn spurious_rto_is_undone() {
     let mut h = Harness::with_defaults(|c| c.tcp.window_scaling = false);
-    let l = h.listen(4);
-    let ts = TcpOptions {
-        mss: Some(1460),
-        timestamp: Some((500, 0)),
-        ..TcpOptions::default()
-    };
-    let sa = h.peer_syn(65535, ts);
-    let (our_ts, _) = sa.options.timestamp.expect("timestamps negotiated");
-    let ack_ts = TcpOptions {
-        timestamp: Some((501, our_ts)),
-        ..TcpOptions::default()
-    };
-    h.inject(
-        PEER_ISS + 1,
-        sa.seq.wrapping_add(1),
-        ACK,
-        65535,
-        ack_ts,
-        &[],
-    );
-    let (c, _) = h.stack.tcp_accept(l).unwrap();
-    let conn = Conn {
-        h: c,
-        iss: sa.seq,
-        irs: PEER_ISS,
-    };
+    let conn = open_timestamped(&mut h);
+    let c = conn.h;
     h.stack.tcp_set_nodelay(c, true).unwrap();
     h.stack.tcp_send(c, &[3u8; 1000]).unwrap();
     let first = h.drain();
@@ -318,31 +294,8 @@ fn spurious_rto_is_undone() {
 #[test]
 fn genuine_rto_is_kept() {
     let mut h = Harness::with_defaults(|c| c.tcp.window_scaling = false);
-    let l = h.listen(4);
-    let ts = TcpOptions {
-        mss: Some(1460),
-        timestamp: Some((500, 0)),
-        ..TcpOptions::default()
-    };
-    let sa = h.peer_syn(65535, ts);
-    let (our_ts, _) = sa.options.timestamp.unwrap();
-    h.inject(
-        PEER_ISS + 1,
-        sa.seq.wrapping_add(1),
-        ACK,
-        65535,
-        TcpOptions {
-            timestamp: Some((501, our_ts)),
-            ..TcpOptions::default()
-        },
-        &[],
-    );
-    let (c, _) = h.stack.tcp_accept(l).unwrap();
-    let conn = Conn {
-        h: c,
-        iss: sa.seq,
-        irs: PEER_ISS,
-    };
+    let conn = open_timestamped(&mut h);
+    let c = conn.h;
     h.stack.tcp_send(c, &[3u8; 1000]).unwrap();
     h.drain();
     let cwnd_before = h.stack.tcp_info(c).unwrap().cwnd;
@@ -580,23 +533,16 @@ fn dsack_undo_of_a_recovery_begun_in_slow_start_keeps_a_sane_window() {
     assert!(after.cwnd >= before.cwnd, "reduction undone: {after:?}");
 }
 
-/// Passive open with SACK and window scaling (and timestamps if `ts`);
-/// the receive window then covers the whole (default) buffer.
-fn open_scaled(h: &mut Harness, ts: bool) -> Conn {
+/// Passive open: the peer's SYN carries `syn`, its ACK of our SYN-ACK
+/// carries `ack(SYN-ACK)`.
+fn passive_open_with(
+    h: &mut Harness,
+    syn: TcpOptions,
+    ack: impl FnOnce(&Seg) -> TcpOptions,
+) -> (Conn, Seg) {
     let l = h.listen(8);
-    let opts = TcpOptions {
-        mss: Some(1460),
-        window_scale: Some(7),
-        sack_permitted: true,
-        timestamp: ts.then_some((1000, 0)),
-        ..TcpOptions::default()
-    };
-    let sa = h.peer_syn(65535, opts);
-    assert!(sa.options.sack_permitted && sa.options.window_scale.is_some());
-    let ack_opts = TcpOptions {
-        timestamp: ts.then(|| (1001, sa.options.timestamp.map_or(0, |t| t.0))),
-        ..TcpOptions::default()
-    };
+    let sa = h.peer_syn(65535, syn);
+    let ack_opts = ack(&sa);
     h.inject(
         PEER_ISS + 1,
         sa.seq.wrapping_add(1),
@@ -606,11 +552,47 @@ fn open_scaled(h: &mut Harness, ts: bool) -> Conn {
         &[],
     );
     let (c, _) = h.stack.tcp_accept(l).expect("accepted");
-    Conn {
+    let conn = Conn {
         h: c,
         iss: sa.seq,
         irs: PEER_ISS,
-    }
+    };
+    (conn, sa)
+}
+
+/// Passive open with timestamps (TSval 500, then 501), no SACK.
+fn open_timestamped(h: &mut Harness) -> Conn {
+    let syn = TcpOptions {
+        mss: Some(1460),
+        timestamp: Some((500, 0)),
+        ..TcpOptions::default()
+    };
+    let (conn, _) = passive_open_with(h, syn, |sa| {
+        let (our_ts, _) = sa.options.timestamp.expect("timestamps negotiated");
+        TcpOptions {
+            timestamp: Some((501, our_ts)),
+            ..TcpOptions::default()
+        }
+    });
+    conn
+}
+
+/// Passive open with SACK and window scaling (and timestamps if `ts`);
+/// the receive window then covers the whole (default) buffer.
+fn open_scaled(h: &mut Harness, ts: bool) -> Conn {
+    let syn = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamp: ts.then_some((1000, 0)),
+        ..TcpOptions::default()
+    };
+    let (conn, sa) = passive_open_with(h, syn, |sa| TcpOptions {
+        timestamp: ts.then(|| (1001, sa.options.timestamp.map_or(0, |t| t.0))),
+        ..TcpOptions::default()
+    });
+    assert!(sa.options.sack_permitted && sa.options.window_scale.is_some());
+    conn
 }
 
 // A large loss (say a drop-tail queue overflowing in slow start) leaves a
