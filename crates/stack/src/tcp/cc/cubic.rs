@@ -338,8 +338,16 @@ impl Cubic {
         self.w_est_milli = u64::from(self.cwnd) * 1000;
     }
 
-    fn reduce(&mut self) {
-        let cwnd = u64::from(self.cwnd);
+    /// §4.6 multiplicative decrease at a congestion event with `flight`
+    /// bytes outstanding.
+    fn reduce(&mut self, flight: u32) {
+        // §4.6: ssthresh = flight_size·β. Using cwnd instead would need cwnd
+        // kept from growing while the flight is smaller (receive-window or
+        // application limited): a slow start held at the peer's window
+        // keeps doubling cwnd, and 0.7 of that overshoots the path again.
+        // The window the loss happened at is the one in flight, so W_max
+        // and cwnd_prior come from it as well.
+        let cwnd = u64::from(self.cwnd.min(flight.max(self.mss)));
         // §4.6: cwnd_prior = cwnd before the reduction.
         self.cwnd_prior = cwnd;
         // §4.7 fast convergence.
@@ -350,7 +358,7 @@ impl Cubic {
             self.w_last_max = cwnd;
             self.w_max = cwnd;
         }
-        // §4.6: ssthresh = cwnd·β (at least 2 segments).
+        // §4.6: ssthresh = flight_size·β (at least 2 segments).
         let reduced = (cwnd * BETA_NUM / BETA_DEN).max(2 * u64::from(self.mss));
         self.ssthresh = reduced.min(u64::from(u32::MAX)) as u32;
         self.epoch_start = None;
@@ -422,17 +430,17 @@ impl CongestionControl for Cubic {
         self.seq_rounds = true;
         self.round_pending = true;
     }
-    fn on_congestion_event(&mut self, _now: Instant, _flight: u32) {
-        self.reduce();
+    fn on_congestion_event(&mut self, _now: Instant, flight: u32) {
+        self.reduce(flight);
         self.cwnd = self.ssthresh;
     }
     fn on_recovery_exit(&mut self, _now: Instant, _flight: u32) {
         self.cwnd = self.ssthresh;
         self.epoch_start = None;
     }
-    fn on_rto(&mut self, _now: Instant, _flight: u32) {
+    fn on_rto(&mut self, _now: Instant, flight: u32) {
         // §4.8: as a congestion event, then cwnd = 1 segment.
-        self.reduce();
+        self.reduce(flight);
         self.cwnd = self.mss;
     }
     fn restore(&mut self, cwnd: u32, ssthresh: u32) {
@@ -487,6 +495,32 @@ mod tests {
         assert_eq!(c.cwnd(), 70_000);
         assert_eq!(c.ssthresh(), 70_000);
         assert_eq!(c.w_max, 100_000);
+    }
+
+    /// §4.6: ssthresh = flight_size·β. A slow start held at the peer's
+    /// receive window doubles cwnd without the flight following; the
+    /// reduction must come from what was in flight, or 0.7·cwnd overshoots
+    /// the path a second time.
+    #[test]
+    fn reduction_is_from_the_flight_size() {
+        let t = Instant::ZERO;
+        let mut c = Cubic::new(1000, 10);
+        c.cwnd = 200_000; // grown in slow start, flight held at 100 000
+        c.on_congestion_event(t, 100_000);
+        assert_eq!(c.ssthresh(), 70_000);
+        assert_eq!(c.cwnd(), 70_000);
+        assert_eq!(c.w_max, 100_000);
+        // An RTO likewise (§4.8), then cwnd = 1 segment.
+        let mut c = Cubic::new(1000, 10);
+        c.cwnd = 200_000;
+        c.on_rto(t, 50_000);
+        assert_eq!(c.ssthresh(), 35_000);
+        assert_eq!(c.cwnd(), 1000);
+        // The flight never raises the reduction above cwnd·β.
+        let mut c = Cubic::new(1000, 10);
+        c.cwnd = 100_000;
+        c.on_congestion_event(t, 300_000);
+        assert_eq!(c.ssthresh(), 70_000);
     }
 
     /// Window growth follows W_cubic(t) = C(t−K)³ + W_max: after a loss at
