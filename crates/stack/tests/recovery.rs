@@ -812,3 +812,34 @@ fn eifel_undoes_a_fast_recovery_the_original_made_needless() {
         "a real loss keeps its reduction: {after} vs {before}"
     );
 }
+
+/// A slow start held at the peer's receive window (65 535 bytes, no
+/// scaling) grows cwnd far beyond what it can send; the loss that ends it
+/// reduces from the window actually usable (RFC 9438 §4.6 reduces cwnd,
+/// which presumes cwnd was used): 0.7·cwnd would overshoot the path again.
+#[test]
+fn slow_start_held_at_the_peer_window_reduces_from_that_window() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    h.stack
+        .tcp_send(c.h, &vec![7u8; (200 * MSS) as usize])
+        .unwrap();
+    h.drain();
+    // One ACK per segment: slow start adds a segment each time, the window
+    // lets one or two more out.
+    for i in 1..=100 {
+        h.advance_ms(1);
+        h.inject(c.p(0), c.s(i * MSS), ACK, 65535, no_opts(), &[]);
+        h.drain();
+    }
+    let before = h.stack.tcp_info(c.h).unwrap();
+    assert!(
+        before.cwnd >= 100 * MSS && before.bytes_in_flight <= 65535,
+        "cwnd grew past the peer window: {before:?}"
+    );
+    assert_eq!(fast_retransmit(&mut h, &c, MSS, 100), 1);
+    let after = h.stack.tcp_info(c.h).unwrap();
+    assert!(after.in_recovery);
+    assert_eq!(after.ssthresh, 65535 * 7 / 10, "β times the peer window");
+}

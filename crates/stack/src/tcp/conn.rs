@@ -1354,7 +1354,7 @@ impl Tcb {
         if self.reo_wnd_persist == 0 {
             self.reo_wnd_mult = 1;
         }
-        self.cc.on_congestion_event(now, flight);
+        self.cc.on_congestion_event(now, flight, self.snd_wnd);
         self.prr_delivered = 0;
         self.prr_out = 0;
         self.recover_fs = flight.max(1);
@@ -1885,7 +1885,7 @@ impl Tcb {
             if self.rto_undo.is_none() && self.ts_enabled {
                 self.rto_undo = Some((self.cc.cwnd(), self.cc.ssthresh(), self.ts_now(now)));
             }
-            self.cc.on_rto(now, flight);
+            self.cc.on_rto(now, flight, self.snd_wnd);
             self.in_recovery = false;
             self.dupacks = 0;
             self.tlp_deadline = None;

@@ -338,16 +338,18 @@ impl Cubic {
         self.w_est_milli = u64::from(self.cwnd) * 1000;
     }
 
-    /// §4.6 multiplicative decrease at a congestion event with `flight`
-    /// bytes outstanding.
-    fn reduce(&mut self, flight: u32) {
-        // §4.6: ssthresh = flight_size·β. Using cwnd instead would need cwnd
-        // kept from growing while the flight is smaller (receive-window or
-        // application limited): a slow start held at the peer's window
-        // keeps doubling cwnd, and 0.7 of that overshoots the path again.
-        // The window the loss happened at is the one in flight, so W_max
-        // and cwnd_prior come from it as well.
-        let cwnd = u64::from(self.cwnd.min(flight.max(self.mss)));
+    /// §4.6 multiplicative decrease at a congestion event, with `flight`
+    /// bytes outstanding and the peer's window `peer_window`.
+    fn reduce(&mut self, flight: u32, peer_window: u32) {
+        // §4.6 reduces from cwnd (as Linux), which requires that cwnd does
+        // not grow beyond what is sent. Slow start held at the peer's
+        // receive window keeps doubling a cwnd that never reaches the
+        // network, and 0.7 of that overshoots the path a second time: the
+        // window the loss happened at is at most the peer's (or what was in
+        // flight, if the peer shrank it since), so W_max, cwnd_prior and
+        // ssthresh come from that.
+        let used = self.cwnd.min(peer_window.max(flight).max(self.mss));
+        let cwnd = u64::from(used);
         // §4.6: cwnd_prior = cwnd before the reduction.
         self.cwnd_prior = cwnd;
         // §4.7 fast convergence.
@@ -358,7 +360,7 @@ impl Cubic {
             self.w_last_max = cwnd;
             self.w_max = cwnd;
         }
-        // §4.6: ssthresh = flight_size·β (at least 2 segments).
+        // §4.6: ssthresh = cwnd·β (at least 2 segments).
         let reduced = (cwnd * BETA_NUM / BETA_DEN).max(2 * u64::from(self.mss));
         self.ssthresh = reduced.min(u64::from(u32::MAX)) as u32;
         self.epoch_start = None;
@@ -430,17 +432,17 @@ impl CongestionControl for Cubic {
         self.seq_rounds = true;
         self.round_pending = true;
     }
-    fn on_congestion_event(&mut self, _now: Instant, flight: u32) {
-        self.reduce(flight);
+    fn on_congestion_event(&mut self, _now: Instant, flight: u32, peer_window: u32) {
+        self.reduce(flight, peer_window);
         self.cwnd = self.ssthresh;
     }
     fn on_recovery_exit(&mut self, _now: Instant, _flight: u32) {
         self.cwnd = self.ssthresh;
         self.epoch_start = None;
     }
-    fn on_rto(&mut self, _now: Instant, flight: u32) {
+    fn on_rto(&mut self, _now: Instant, flight: u32, peer_window: u32) {
         // §4.8: as a congestion event, then cwnd = 1 segment.
-        self.reduce(flight);
+        self.reduce(flight, peer_window);
         self.cwnd = self.mss;
     }
     fn restore(&mut self, cwnd: u32, ssthresh: u32) {
@@ -491,35 +493,42 @@ mod tests {
         let mut c = Cubic::new(1000, 10);
         c.ssthresh = 0; // skip slow start
         c.cwnd = 100_000;
-        c.on_congestion_event(t, 100_000);
+        c.on_congestion_event(t, 100_000, u32::MAX);
         assert_eq!(c.cwnd(), 70_000);
         assert_eq!(c.ssthresh(), 70_000);
         assert_eq!(c.w_max, 100_000);
     }
 
-    /// §4.6: ssthresh = flight_size·β. A slow start held at the peer's
-    /// receive window doubles cwnd without the flight following; the
-    /// reduction must come from what was in flight, or 0.7·cwnd overshoots
-    /// the path a second time.
+    /// A slow start held at the peer's receive window doubles a cwnd the
+    /// network never sees; the reduction comes from the window that was
+    /// usable (the peer's, or the flight if larger), not from 0.7·cwnd,
+    /// which would overshoot the path a second time.
     #[test]
-    fn reduction_is_from_the_flight_size() {
+    fn reduction_is_from_the_usable_window() {
         let t = Instant::ZERO;
         let mut c = Cubic::new(1000, 10);
-        c.cwnd = 200_000; // grown in slow start, flight held at 100 000
-        c.on_congestion_event(t, 100_000);
+        c.cwnd = 200_000; // grown in slow start, the peer's window 100 000
+        c.on_congestion_event(t, 100_000, 100_000);
         assert_eq!(c.ssthresh(), 70_000);
         assert_eq!(c.cwnd(), 70_000);
         assert_eq!(c.w_max, 100_000);
-        // An RTO likewise (§4.8), then cwnd = 1 segment.
+        // An application-limited flight below a large peer window: from
+        // cwnd, as §4.6.
         let mut c = Cubic::new(1000, 10);
         c.cwnd = 200_000;
-        c.on_rto(t, 50_000);
+        c.on_congestion_event(t, 50_000, 1 << 20);
+        assert_eq!(c.ssthresh(), 140_000);
+        // An RTO likewise (§4.8), then cwnd = 1 segment; a peer that shrank
+        // its window since sending: the flight counts.
+        let mut c = Cubic::new(1000, 10);
+        c.cwnd = 200_000;
+        c.on_rto(t, 50_000, 20_000);
         assert_eq!(c.ssthresh(), 35_000);
         assert_eq!(c.cwnd(), 1000);
-        // The flight never raises the reduction above cwnd·β.
+        // Never above cwnd·β.
         let mut c = Cubic::new(1000, 10);
         c.cwnd = 100_000;
-        c.on_congestion_event(t, 300_000);
+        c.on_congestion_event(t, 300_000, 300_000);
         assert_eq!(c.ssthresh(), 70_000);
     }
 
@@ -533,7 +542,7 @@ mod tests {
         c.ssthresh = 0;
         c.cwnd = 100 * mss;
         let t0 = Instant::from_secs(10);
-        c.on_congestion_event(t0, c.cwnd);
+        c.on_congestion_event(t0, c.cwnd, u32::MAX);
         c.on_recovery_exit(t0, 0);
         let rtt = Duration::from_millis(100);
         let mut now = t0;
@@ -590,7 +599,7 @@ mod reno_friendly_tests {
         c.ssthresh = 0;
         c.cwnd = w0 * mss;
         let t0 = Instant::from_secs(10);
-        c.on_congestion_event(t0, c.cwnd);
+        c.on_congestion_event(t0, c.cwnd, u32::MAX);
         c.on_recovery_exit(t0, 0);
         let rtt = Duration::from_millis(10);
         let mut now = t0;
@@ -701,7 +710,7 @@ mod hystart_tests {
         let mut c = Cubic::new(mss, 10);
         c.cwnd = 200 * mss;
         let t = Instant::from_secs(5);
-        c.on_rto(t, 200 * mss);
+        c.on_rto(t, 200 * mss, u32::MAX);
         assert_eq!((c.cwnd(), c.ssthresh()), (mss, 140 * mss));
         let mut rtt = 100u64;
         let mut now = t;

@@ -51,7 +51,9 @@ pub trait CongestionControl {
     /// New data acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>);
     /// Loss detected by duplicate ACKs (or SACK/RACK later): reduce.
-    fn on_congestion_event(&mut self, now: Instant, flight: u32);
+    /// `flight`: bytes outstanding; `peer_window`: the peer's receive
+    /// window (SND.WND), which bounds what cwnd could have put in flight.
+    fn on_congestion_event(&mut self, now: Instant, flight: u32, peer_window: u32);
     /// A new round trip begins with the ACK about to be passed to
     /// `on_ack` (RFC 9406 §4.2: SND.UNA passed the round's windowEnd).
     fn on_round_start(&mut self, _now: Instant) {}
@@ -60,8 +62,9 @@ pub trait CongestionControl {
     fn on_sack_delivery(&mut self, _now: Instant) {}
     /// Fast recovery finished (full ACK); `flight` after the ACK.
     fn on_recovery_exit(&mut self, now: Instant, flight: u32);
-    /// Retransmission timeout: loss window.
-    fn on_rto(&mut self, now: Instant, flight: u32);
+    /// Retransmission timeout: loss window (arguments as for
+    /// `on_congestion_event`).
+    fn on_rto(&mut self, now: Instant, flight: u32, peer_window: u32);
     /// The sender MSS changed (negotiation).
     fn set_mss(&mut self, mss: u32);
     /// Undoes a reduction found to be spurious (RFC 4015): back to the
@@ -118,8 +121,9 @@ impl CongestionControl for Controller {
     fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>) {
         self.inner_mut().on_ack(now, acked, flight, rtt)
     }
-    fn on_congestion_event(&mut self, now: Instant, flight: u32) {
-        self.inner_mut().on_congestion_event(now, flight)
+    fn on_congestion_event(&mut self, now: Instant, flight: u32, peer_window: u32) {
+        self.inner_mut()
+            .on_congestion_event(now, flight, peer_window)
     }
     fn on_round_start(&mut self, now: Instant) {
         self.inner_mut().on_round_start(now)
@@ -130,8 +134,8 @@ impl CongestionControl for Controller {
     fn on_recovery_exit(&mut self, now: Instant, flight: u32) {
         self.inner_mut().on_recovery_exit(now, flight)
     }
-    fn on_rto(&mut self, now: Instant, flight: u32) {
-        self.inner_mut().on_rto(now, flight)
+    fn on_rto(&mut self, now: Instant, flight: u32, peer_window: u32) {
+        self.inner_mut().on_rto(now, flight, peer_window)
     }
     fn set_mss(&mut self, mss: u32) {
         self.inner_mut().set_mss(mss)

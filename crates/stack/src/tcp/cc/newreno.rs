@@ -75,7 +75,7 @@ impl CongestionControl for NewReno {
             }
         }
     }
-    fn on_congestion_event(&mut self, _now: Instant, flight: u32) {
+    fn on_congestion_event(&mut self, _now: Instant, flight: u32, _peer_window: u32) {
         // RFC 5681 eq. (4): ssthresh = max(FlightSize / 2, 2*SMSS);
         // RFC 6582 §3.2 step 2: cwnd = ssthresh (+3*SMSS inflation is kept by
         // the sender).
@@ -89,7 +89,7 @@ impl CongestionControl for NewReno {
         self.cwnd = self.ssthresh.min(flight.max(self.mss) + self.mss);
         self.acked_accum = 0;
     }
-    fn on_rto(&mut self, _now: Instant, flight: u32) {
+    fn on_rto(&mut self, _now: Instant, flight: u32, _peer_window: u32) {
         // RFC 5681 §3.1: ssthresh per eq. (4), cwnd = loss window = 1 SMSS.
         self.ssthresh = (flight / 2).max(2 * self.mss);
         self.cwnd = self.mss;
@@ -119,7 +119,7 @@ mod tests {
         assert_eq!(c.cwnd(), 10_000);
         c.on_ack(t, 1000, 0, None);
         assert_eq!(c.cwnd(), 11_000);
-        c.on_congestion_event(t, 20_000);
+        c.on_congestion_event(t, 20_000, u32::MAX);
         assert_eq!(c.ssthresh(), 10_000);
         assert_eq!(c.cwnd(), 10_000);
         // Avoidance: one MSS per cwnd acknowledged.
@@ -129,10 +129,10 @@ mod tests {
         assert_eq!(c.cwnd(), 10_000);
         c.on_ack(t, 1000, 0, None);
         assert_eq!(c.cwnd(), 11_000);
-        c.on_rto(t, 8_000);
+        c.on_rto(t, 8_000, u32::MAX);
         assert_eq!(c.cwnd(), 1000);
         assert_eq!(c.ssthresh(), 4000);
-        c.on_congestion_event(t, 1000);
+        c.on_congestion_event(t, 1000, u32::MAX);
         assert_eq!(c.ssthresh(), 2000, "floor of 2*SMSS");
     }
     #[test]
@@ -142,7 +142,7 @@ mod tests {
         // One ACK covering 10 segments doubles the window.
         c.on_ack(t, 10_000, 0, None);
         assert_eq!(c.cwnd(), 20_000);
-        c.on_congestion_event(t, 20_000);
+        c.on_congestion_event(t, 20_000, u32::MAX);
         c.on_recovery_exit(t, 0);
         assert!(c.cwnd() <= c.ssthresh());
         let before = c.cwnd();
