@@ -7,7 +7,7 @@ use scripted::*;
 use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
-use ustack::wire::tcp::TcpOptions;
+use ustack::wire::tcp::{TcpFlags, TcpOptions};
 use ustack::{DropReason, TcpState};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -1530,6 +1530,166 @@ fn time_wait_orphan_is_freed_after_2msl() {
     h.advance_to(entered + SECS(60));
     assert_eq!(h.stack.socket_count(), 1);
     assert_eq!(h.state(l), TcpState::Listen);
+}
+
+/// What the stack sends for a script of segments to a connection in
+/// TIME-WAIT (timestamps, SACK and window scaling on), which the
+/// application either closed (`close`: kept as the compact record) or
+/// still holds after `shutdown(Write)` (kept as a whole connection). Each
+/// step's output, and the compact record count after it.
+fn time_wait_script(close: bool) -> Vec<(Vec<Seg>, usize)> {
+    let mut h = Harness::with_defaults(|c| c.tcp.sack = true);
+    let l = h.listen(16);
+    let syn_opts = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        sack_permitted: true,
+        timestamp: Some((1000, 0)),
+        ..TcpOptions::default()
+    };
+    let sa = h.peer_syn(65535, syn_opts);
+    let (iss, tsv) = (sa.seq, sa.options.timestamp.map_or(0, |t| t.0));
+    let (s, p) = (
+        |o: u32| iss.wrapping_add(o),
+        |o: u32| PEER_ISS.wrapping_add(o),
+    );
+    h.inject(p(1), s(1), ACK, 512, ts_opt(1001, tsv), &[]);
+    let (c, _) = h.stack.tcp_accept(l).expect("accept");
+    h.inject(p(1), s(1), ACK, 512, ts_opt(1002, tsv), b"hello");
+    assert_eq!(h.read_all(c).expect("read"), b"hello");
+    let mut out = Vec::new();
+    let step = |h: &mut Harness, out: &mut Vec<(Vec<Seg>, usize)>| {
+        let segs = h.drain();
+        out.push((segs, h.stack.time_wait_records()));
+    };
+    if close {
+        h.stack.tcp_close(c);
+    } else {
+        h.stack.tcp_shutdown(c, Shutdown::Write).expect("shutdown");
+    }
+    step(&mut h, &mut out); // our FIN
+    h.advance(MS(10));
+    h.inject(p(6), s(2), FIN | ACK, 512, ts_opt(1003, tsv), &[]);
+    step(&mut h, &mut out); // ACK of the FIN: TIME-WAIT
+                            // A retransmitted FIN 10 s later: ACKed, 2·MSL restarts.
+    h.advance(SECS(10));
+    h.inject(p(6), s(2), FIN | ACK, 512, ts_opt(1004, tsv), &[]);
+    step(&mut h, &mut out);
+    // An old duplicate of the data: ACK with a D-SACK block.
+    h.advance(MS(5));
+    h.inject(p(1), s(2), ACK, 512, ts_opt(1005, tsv), b"hello");
+    step(&mut h, &mut out);
+    // An older timestamp: PAWS drops it and ACKs (RFC 7323 §5.3 R1).
+    h.advance(MS(5));
+    h.inject(p(7), s(2), ACK, 512, ts_opt(900, tsv), b"x");
+    step(&mut h, &mut out);
+    // A RST in the window: ignored (RFC 1337).
+    h.inject(p(7), 0, RST, 0, no_opts(), &[]);
+    step(&mut h, &mut out);
+    // A SYN at a lower sequence number: challenge ACK (RFC 5961 §4).
+    h.advance(SECS(1));
+    h.inject(p(0), 0, SYN, 65535, ts_opt(1006, 0), &[]);
+    step(&mut h, &mut out);
+    out
+}
+
+#[test]
+fn time_wait_record_answers_like_the_whole_connection() {
+    let record = time_wait_script(true);
+    let whole = time_wait_script(false);
+    assert_eq!(record.len(), whole.len());
+    for (i, ((a, n), (b, m))) in record.iter().zip(&whole).enumerate() {
+        assert_eq!(
+            a, b,
+            "step {i}: what the record sent vs the whole connection"
+        );
+        assert_eq!(
+            *m, 0,
+            "step {i}: a connection the application holds stays whole"
+        );
+        // From TIME-WAIT on (step 1), the closed one is a record again
+        // after every answer.
+        assert_eq!(*n, usize::from(i >= 1), "step {i}: records");
+    }
+    // Every probe was answered as RFC 9293 / 7323 / 5961 say.
+    let flags: Vec<Vec<TcpFlags>> = record
+        .iter()
+        .map(|(segs, _)| segs.iter().map(|s| s.flags_np()).collect())
+        .collect();
+    assert_eq!(
+        flags,
+        vec![
+            vec![FIN | ACK],
+            vec![ACK],
+            vec![ACK],
+            vec![ACK],
+            vec![ACK],
+            vec![],
+            vec![ACK]
+        ]
+    );
+    let dsack = record[3].0[0].options.sack_blocks[0];
+    assert_eq!(
+        dsack,
+        Some((PEER_ISS + 1, PEER_ISS + 6)),
+        "D-SACK of the duplicate"
+    );
+}
+
+#[test]
+fn time_wait_record_expires_after_2msl_from_the_last_fin() {
+    let mut h = Harness::new();
+    let (l, c) = h.passive_open();
+    h.stack.tcp_close(c.h);
+    h.expect_segment().check_empty(FIN | ACK, c.s(0), c.p(0));
+    h.inject(c.p(0), c.s(1), FIN | ACK, 65535, no_opts(), &[]);
+    h.expect_segment().check_empty(ACK, c.s(1), c.p(1));
+    assert_eq!(h.stack.time_wait_records(), 1, "compacted once quiet");
+    assert!(
+        h.stack.tcp_state(c.h).is_err(),
+        "the closed handle is stale"
+    );
+    let entered = h.now;
+    h.advance_to(entered + SECS(30));
+    h.inject(c.p(0), c.s(1), FIN | ACK, 65535, no_opts(), &[]);
+    h.expect_segment().check_empty(ACK, c.s(1), c.p(1));
+    let restarted = h.now;
+    assert_eq!(h.stack.time_wait_records(), 1);
+    h.advance_to(entered + SECS(60));
+    assert_eq!(h.stack.socket_count(), 2, "the FIN restarted 2·MSL");
+    h.advance_to(restarted + SECS(60) - MS(1));
+    assert_eq!(h.stack.socket_count(), 2);
+    h.advance_to(restarted + SECS(60));
+    assert_eq!(h.stack.socket_count(), 1, "listener only");
+    assert_eq!(h.stack.time_wait_records(), 0);
+    assert_eq!(h.state(l), TcpState::Listen);
+    assert_eq!(h.stack.counters().tcp_connections_closed, 1);
+    // The 4-tuple is free: the same peer port connects again.
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    assert_eq!(sa.ack, PEER_ISS + 1);
+}
+
+#[test]
+fn time_wait_record_reopened_by_a_higher_syn() {
+    // RFC 9293 §3.10.7.4 / RFC 6191, from the compact record.
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    h.stack.tcp_close(c.h);
+    h.expect_segment().check_empty(FIN | ACK, c.s(0), c.p(0));
+    h.inject(c.p(0), c.s(1), FIN | ACK, 65535, no_opts(), &[]);
+    h.expect_segment().check_empty(ACK, c.s(1), c.p(1));
+    assert_eq!(h.stack.time_wait_records(), 1);
+    let new_isn = c.p(1).wrapping_add(100_000);
+    h.inject(new_isn, 0, SYN, 65535, mss_opt(1460), &[]);
+    let sa = h.expect_segment();
+    sa.check_empty(SYN | ACK, sa.seq, new_isn.wrapping_add(1));
+    h.expect_nothing();
+    assert_eq!(h.stack.time_wait_records(), 0);
+    assert_eq!(
+        h.stack.socket_count(),
+        2,
+        "listener and the new SYN-RECEIVED"
+    );
 }
 
 // ======================================================================

@@ -12,7 +12,7 @@ use crate::ip::fragment;
 use crate::ip::reassembly::{FragKey, FragOutcome, Reassembler};
 use crate::ip::route::Routes;
 use crate::rng::Rng;
-use crate::tcp::conn::{ConnParams, CookieOptions, Outcome, Tcb};
+use crate::tcp::conn::{ConnParams, CookieOptions, Outcome, Tcb, TimeWait};
 use crate::tcp::listener::Listener;
 use crate::tcp::TcpState;
 use crate::time::{Duration, Instant};
@@ -99,6 +99,10 @@ enum Socket {
     Listener(Listener),
     Tcp(TcpSock),
     Udp(UdpSocket),
+    /// A connection in TIME-WAIT that the application let go of, kept as
+    /// the compact record instead of its `Tcb` (see `tcp::conn::TimeWait`):
+    /// its index in `Stack::tw_records`. Always in the 4-tuple map.
+    TimeWait(u32),
 }
 
 struct Slot {
@@ -182,6 +186,8 @@ const COOKIE_SLOT_US: u64 = 64_000_000;
 const OUT_QUEUE_BYTES: usize = 4 << 20;
 /// Bound on queued RST replies.
 const RST_QUEUE_MAX: usize = 1024;
+/// Freed `Tcb` allocations kept for reuse.
+const TCB_POOL_MAX: usize = 256;
 
 pub struct Stack {
     config: Config,
@@ -218,6 +224,15 @@ pub struct Stack {
     buffer_total: usize,
     /// TCP counters of connections already freed.
     retired_tcp: TcpCounters,
+    /// Compact TIME-WAIT records (`Socket::TimeWait` indexes them), and
+    /// the free entries: a slab, so that they cost no allocation each.
+    tw_records: Vec<TimeWait>,
+    tw_free: Vec<u32>,
+    /// `Tcb` allocations of freed connections, for the next ones (at most
+    /// `TCB_POOL_MAX`): at a steady connection rate none is allocated.
+    /// Boxed on purpose: the boxes are what is reused.
+    #[allow(clippy::vec_box)]
+    tcb_pool: Vec<Box<Tcb>>,
 }
 
 fn err(kind: io::ErrorKind, msg: &'static str) -> io::Error {
@@ -289,6 +304,9 @@ impl Stack {
             counters: Counters::default(),
             buffer_total: 0,
             retired_tcp: TcpCounters::default(),
+            tw_records: Vec::new(),
+            tw_free: Vec::new(),
+            tcb_pool: Vec::new(),
             config,
         })
     }
@@ -347,12 +365,22 @@ impl Stack {
         if slot.generation != h.generation || slot.socket.is_none() {
             return;
         }
-        if let Some(Socket::Tcp(t)) = &slot.socket {
-            self.retired_tcp.add(&t.tcb.counters);
-            self.counters.tcp_connections_closed += 1;
-            self.buffer_total -= t.buf_bytes;
+        match slot.socket.take() {
+            Some(Socket::Tcp(t)) => {
+                self.retired_tcp.add(&t.tcb.counters);
+                self.counters.tcp_connections_closed += 1;
+                self.buffer_total -= t.buf_bytes;
+                if self.tcb_pool.len() < TCB_POOL_MAX && t.tcb.buffer_bytes() == 0 {
+                    self.tcb_pool.push(t.tcb);
+                }
+            }
+            // Its counters were retired when it was compacted.
+            Some(Socket::TimeWait(i)) => {
+                self.counters.tcp_connections_closed += 1;
+                self.tw_free.push(i);
+            }
+            _ => {}
         }
-        slot.socket = None;
         slot.generation = slot.generation.wrapping_add(1);
         slot.dirty = false;
         slot.timer_at = None;
@@ -388,6 +416,8 @@ impl Stack {
         match self.slot(h) {
             Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => Ok(&t.tcb),
             Some(Socket::Tcp(_)) => Err(bad_handle()),
+            // A compacted TIME-WAIT connection is no longer the application's.
+            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
             None => Err(bad_handle()),
         }
@@ -397,6 +427,8 @@ impl Stack {
         match self.slot_mut(h) {
             Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => Ok(&mut t.tcb),
             Some(Socket::Tcp(_)) => Err(bad_handle()),
+            // A compacted TIME-WAIT connection is no longer the application's.
+            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
             None => Err(bad_handle()),
         }
@@ -450,6 +482,7 @@ impl Stack {
                 let d = t.tcb.next_deadline();
                 (d, d.is_some() && d == t.tcb.time_wait_expiry())
             }
+            Some(Socket::TimeWait(i)) => (Some(self.tw_records[*i as usize].expiry), true),
             _ => (None, false),
         };
         if let Some(d) = deadline {
@@ -488,6 +521,9 @@ impl Stack {
         };
         let _ = state_syn;
         if !closed {
+            if in_map && parent.is_none() && (!app_holds || orphaned) {
+                self.compact_time_wait(h);
+            }
             self.schedule(h);
             return;
         }
@@ -514,6 +550,98 @@ impl Stack {
         if !app_holds || orphaned {
             self.free(h);
         }
+    }
+
+    /// A connection the application let go of that is quiet in TIME-WAIT
+    /// becomes the compact record for the rest of its 2·MSL (as Linux's
+    /// `tcp_timewait_sock`); its timer entry stays valid (same deadline).
+    fn compact_time_wait(&mut self, h: SocketHandle) {
+        let Some(slot) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        if slot.generation != h.generation {
+            return;
+        }
+        let Some(Socket::Tcp(t)) = &slot.socket else {
+            return;
+        };
+        let Some(tw) = t.tcb.to_time_wait() else {
+            return;
+        };
+        let index = match self.tw_free.pop() {
+            Some(i) => {
+                self.tw_records[i as usize] = tw;
+                i
+            }
+            None => {
+                self.tw_records.push(tw);
+                (self.tw_records.len() - 1) as u32
+            }
+        };
+        let Some(Socket::Tcp(t)) = slot.socket.replace(Socket::TimeWait(index)) else {
+            return;
+        };
+        self.retired_tcp.add(&t.tcb.counters);
+        self.buffer_total -= t.buf_bytes;
+        if self.tcb_pool.len() < TCB_POOL_MAX {
+            self.tcb_pool.push(t.tcb);
+        }
+    }
+
+    /// `tcb` in an allocation of the pool if there is one.
+    fn boxed_tcb(&mut self, tcb: Tcb) -> Box<Tcb> {
+        match self.tcb_pool.pop() {
+            Some(mut b) => {
+                *b = tcb;
+                b
+            }
+            None => Box::new(tcb),
+        }
+    }
+
+    /// A segment for a compacted TIME-WAIT connection: its `Tcb` comes back
+    /// and answers it as before (RFC 9293 §3.10.7.4); `after_tcp` compacts
+    /// it again once it is quiet.
+    fn expand_time_wait(&mut self, h: SocketHandle) {
+        let Some(slot) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        if slot.generation != h.generation {
+            return;
+        }
+        let Some(Socket::TimeWait(i)) = slot.socket else {
+            return;
+        };
+        let tcb = Tcb::from_time_wait(&self.tw_records[i as usize], &self.config.tcp);
+        self.tw_free.push(i);
+        let tcb = self.boxed_tcb(tcb);
+        let Some(slot) = self.slots.get_mut(h.index as usize) else {
+            return;
+        };
+        slot.socket = Some(Socket::Tcp(TcpSock {
+            tcb,
+            parent: None,
+            app_holds: false,
+            in_map: true,
+            buf_bytes: 0,
+        }));
+    }
+
+    /// A compacted TIME-WAIT connection ends (RFC 9293 §3.10.8: its
+    /// timeout; or a new SYN reopens the 4-tuple): CLOSED, and its 4-tuple
+    /// and port are free again.
+    fn close_time_wait(&mut self, h: SocketHandle) {
+        let (local, remote) = match self.slot(h) {
+            Some(Socket::TimeWait(i)) => {
+                let tw = &self.tw_records[*i as usize];
+                (tw.local, tw.remote)
+            }
+            _ => return,
+        };
+        tracing::debug!(local = %local, remote = %remote, from = %TcpState::TimeWait, to = %TcpState::Closed, "tcp state");
+        self.tcp_conns.remove(&(local, remote));
+        self.release_port(local.port(), false);
+        self.free(h);
     }
 
     fn use_port(&mut self, port: u16, listener: bool) {
@@ -737,13 +865,14 @@ impl Stack {
         }
 
         if let Some(h) = conn {
+            let syn_only = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
+            let above = |rcv_nxt: crate::tcp::seq::Seq| crate::tcp::seq::Seq(seg.seq).gt(rcv_nxt);
             let reuse = match self.slot(h) {
                 Some(Socket::Tcp(t)) => {
-                    t.tcb.state == TcpState::TimeWait
-                        && seg.flags.syn()
-                        && !seg.flags.ack()
-                        && !seg.flags.rst()
-                        && crate::tcp::seq::Seq(seg.seq).gt(t.tcb.rcv_nxt())
+                    t.tcb.state == TcpState::TimeWait && syn_only && above(t.tcb.rcv_nxt())
+                }
+                Some(Socket::TimeWait(i)) => {
+                    syn_only && above(self.tw_records[*i as usize].rcv_nxt())
                 }
                 _ => false,
             };
@@ -753,9 +882,12 @@ impl Stack {
                 if let Some(t) = self.tcp_mut(h) {
                     t.tcb.orphaned = true;
                     t.tcb.on_timer(Instant::MAX);
+                    self.after_tcp(h);
+                } else {
+                    self.close_time_wait(h);
                 }
-                self.after_tcp(h);
             } else {
+                self.expand_time_wait(h);
                 let now = self.now;
                 let pressure = self.memory_pressure();
                 let outcome = match self.tcp_mut(h) {
@@ -884,7 +1016,7 @@ impl Stack {
         };
         let tcb = Tcb::new_passive(&params, seg);
         let sock = TcpSock {
-            tcb: Box::new(tcb),
+            tcb: self.boxed_tcb(tcb),
             parent: Some(lh),
             app_holds: false,
             in_map: true,
@@ -1048,7 +1180,7 @@ impl Stack {
         };
         let tcb = Tcb::new_from_cookie(&params, seg, c);
         let sock = TcpSock {
-            tcb: Box::new(tcb),
+            tcb: self.boxed_tcb(tcb),
             parent: Some(lh),
             app_holds: false,
             in_map: true,
@@ -1471,6 +1603,7 @@ impl Stack {
         }
         match &slot.socket {
             Some(Socket::Tcp(tcp)) => tcp.tcb.next_deadline().is_some_and(|a| a <= t),
+            Some(Socket::TimeWait(i)) => self.tw_records[*i as usize].expiry <= t,
             _ => false,
         }
     }
@@ -1535,10 +1668,17 @@ impl Stack {
                 continue; // stale entry
             }
             slot.timer_at = None;
-            if let Some(Socket::Tcp(tcp)) = &mut slot.socket {
-                tcp.tcb.on_timer(now);
-                self.mark_dirty(h);
-                self.after_tcp(h);
+            match &mut slot.socket {
+                Some(Socket::Tcp(tcp)) => {
+                    tcp.tcb.on_timer(now);
+                    self.mark_dirty(h);
+                    self.after_tcp(h);
+                }
+                Some(Socket::TimeWait(i)) if self.tw_records[*i as usize].expiry <= now => {
+                    self.close_time_wait(h)
+                }
+                Some(Socket::TimeWait(_)) => self.schedule(h),
+                _ => {}
             }
         }
         let mut timed_out: Vec<(FragKey, Vec<u8>)> = Vec::new();
@@ -1590,6 +1730,13 @@ impl Stack {
     /// orphaned connections and TIME_WAIT).
     pub fn socket_count(&self) -> usize {
         self.live
+    }
+
+    /// Of those, connections in TIME-WAIT kept as the compact record (the
+    /// application closed them and they are quiet): about 200 bytes each
+    /// instead of a whole connection.
+    pub fn time_wait_records(&self) -> usize {
+        self.tw_records.len() - self.tw_free.len()
     }
 
     /// True when TCP buffers use `Config::max_buffer_bytes` or more.
@@ -1683,6 +1830,8 @@ impl Stack {
     pub fn tcp_accept(&mut self, listener: SocketHandle) -> io::Result<(SocketHandle, SocketAddr)> {
         let h = match self.slot_mut(listener) {
             Some(Socket::Listener(l)) => l.accept_queue.pop_front(),
+            // A compacted TIME-WAIT connection is no longer the application's.
+            Some(Socket::TimeWait(_)) => return Err(bad_handle()),
             Some(_) => return Err(err(io::ErrorKind::InvalidInput, "not a listening socket")),
             None => return Err(bad_handle()),
         };
@@ -1701,6 +1850,8 @@ impl Stack {
     pub fn tcp_accept_ready(&self, listener: SocketHandle) -> io::Result<usize> {
         match self.slot(listener) {
             Some(Socket::Listener(l)) => Ok(l.accept_queue.len()),
+            // A compacted TIME-WAIT connection is no longer the application's.
+            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a listening socket")),
             None => Err(bad_handle()),
         }
@@ -1785,7 +1936,7 @@ impl Stack {
         };
         let tcb = Tcb::new_active(&params);
         let sock = TcpSock {
-            tcb: Box::new(tcb),
+            tcb: self.boxed_tcb(tcb),
             parent: None,
             app_holds: true,
             in_map: true,
@@ -2059,6 +2210,8 @@ impl Stack {
     fn udp_sock(&mut self, h: SocketHandle) -> io::Result<&mut UdpSocket> {
         match self.slot_mut(h) {
             Some(Socket::Udp(u)) => Ok(u),
+            // A compacted TIME-WAIT connection is no longer the application's.
+            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
             None => Err(bad_handle()),
         }
@@ -2153,6 +2306,8 @@ impl Stack {
     pub fn udp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> {
         match self.slot(h) {
             Some(Socket::Udp(u)) => Ok(u.local),
+            // A compacted TIME-WAIT connection is no longer the application's.
+            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
             None => Err(bad_handle()),
         }

@@ -16,6 +16,9 @@ use std::io;
 use std::net::SocketAddr;
 use ustack_wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 
+mod time_wait;
+pub(crate) use time_wait::TimeWait;
+
 /// Bytes of a timestamps option as sent (NOP NOP TS).
 const TS_OPTION_LEN: usize = 12;
 /// RFC 9293 §3.7.1: default send MSS when the peer sends no MSS option.
