@@ -814,32 +814,59 @@ fn eifel_undoes_a_fast_recovery_the_original_made_needless() {
 }
 
 /// A slow start held at the peer's receive window (65 535 bytes, no
-/// scaling) grows cwnd far beyond what it can send; the loss that ends it
-/// reduces from the window actually usable (RFC 9438 §4.6 reduces cwnd,
-/// which presumes cwnd was used): 0.7·cwnd would overshoot the path again.
-#[test]
-fn slow_start_held_at_the_peer_window_reduces_from_that_window() {
+/// scaling) or at our own send buffer grows cwnd far beyond what it can
+/// send; the loss that ends it reduces from that limit (RFC 9438 §4.6
+/// reduces cwnd, which presumes cwnd was used): 0.7·cwnd would overshoot
+/// the path again. Returns (cwnd before, ssthresh after).
+fn slow_start_held(send_buffer: Option<usize>) -> (u32, u32) {
     let mut h = Harness::new();
     let c = open_with_sack(&mut h);
     h.stack.tcp_set_nodelay(c.h, true).unwrap();
-    h.stack
-        .tcp_send(c.h, &vec![7u8; (200 * MSS) as usize])
-        .unwrap();
-    h.drain();
+    if let Some(b) = send_buffer {
+        h.stack.tcp_set_send_buffer(c.h, b).unwrap();
+    }
+    let mut queued = 0;
     // One ACK per segment: slow start adds a segment each time, the window
     // lets one or two more out.
     for i in 1..=100 {
+        queued += h
+            .stack
+            .tcp_send(c.h, &vec![7u8; 200 * MSS as usize - queued])
+            .unwrap();
+        h.drain();
         h.advance_ms(1);
         h.inject(c.p(0), c.s(i * MSS), ACK, 65535, no_opts(), &[]);
-        h.drain();
     }
+    queued += h
+        .stack
+        .tcp_send(c.h, &vec![7u8; 200 * MSS as usize - queued])
+        .unwrap();
+    h.drain();
     let before = h.stack.tcp_info(c.h).unwrap();
     assert!(
-        before.cwnd >= 100 * MSS && before.bytes_in_flight <= 65535,
-        "cwnd grew past the peer window: {before:?}"
+        queued > 110 * MSS as usize,
+        "the application kept the buffer full"
+    );
+    assert!(
+        before.bytes_in_flight <= 65535 && before.bytes_in_flight * 2 < before.cwnd,
+        "cwnd grew past what could be sent: {before:?}"
     );
     assert_eq!(fast_retransmit(&mut h, &c, MSS, 100), 1);
     let after = h.stack.tcp_info(c.h).unwrap();
     assert!(after.in_recovery);
-    assert_eq!(after.ssthresh, 65535 * 7 / 10, "β times the peer window");
+    (before.cwnd, after.ssthresh)
+}
+
+#[test]
+fn slow_start_held_at_the_peer_window_reduces_from_that_window() {
+    let (cwnd, ssthresh) = slow_start_held(None);
+    assert!(cwnd >= 100 * MSS);
+    assert_eq!(ssthresh, 65535 * 7 / 10, "β times the peer window");
+}
+
+#[test]
+fn slow_start_held_at_the_send_buffer_reduces_from_the_buffer() {
+    let (cwnd, ssthresh) = slow_start_held(Some(40_000));
+    assert!(cwnd >= 100 * MSS);
+    assert_eq!(ssthresh, 40_000 * 7 / 10, "β times the send buffer");
 }

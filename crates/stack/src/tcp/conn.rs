@@ -1357,7 +1357,7 @@ impl Tcb {
         if self.reo_wnd_persist == 0 {
             self.reo_wnd_mult = 1;
         }
-        self.cc.on_congestion_event(now, flight, self.snd_wnd);
+        self.cc.on_congestion_event(now, flight, self.send_limit());
         self.prr_delivered = 0;
         self.prr_out = 0;
         self.recover_fs = flight.max(1);
@@ -1436,6 +1436,14 @@ impl Tcb {
             self.cc.on_sack_delivery(now);
         }
         self.arm_tlp(now);
+    }
+
+    /// The most that could be in flight whatever cwnd says: the peer's
+    /// receive window, or our send buffer (it holds every unacknowledged
+    /// byte) if smaller. A reduction starts from no more than this.
+    fn send_limit(&self) -> u32 {
+        let buffer = u32::try_from(self.tx.capacity()).unwrap_or(u32::MAX);
+        self.snd_wnd.min(buffer)
     }
 
     /// RFC 6675 §4 pipe: bytes believed in the network.
@@ -1888,7 +1896,7 @@ impl Tcb {
             if self.rto_undo.is_none() && self.ts_enabled {
                 self.rto_undo = Some((self.cc.cwnd(), self.cc.ssthresh(), self.ts_now(now)));
             }
-            self.cc.on_rto(now, flight, self.snd_wnd);
+            self.cc.on_rto(now, flight, self.send_limit());
             self.in_recovery = false;
             self.dupacks = 0;
             self.tlp_deadline = None;

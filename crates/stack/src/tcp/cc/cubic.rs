@@ -343,11 +343,11 @@ impl Cubic {
     fn reduce(&mut self, flight: u32, peer_window: u32) {
         // §4.6 reduces from cwnd (as Linux), which requires that cwnd does
         // not grow beyond what is sent. Slow start held at the peer's
-        // receive window keeps doubling a cwnd that never reaches the
-        // network, and 0.7 of that overshoots the path a second time: the
-        // window the loss happened at is at most the peer's (or what was in
-        // flight, if the peer shrank it since), so W_max, cwnd_prior and
-        // ssthresh come from that.
+        // receive window (or at our send buffer) keeps doubling a cwnd that
+        // never reaches the network, and 0.7 of that overshoots the path a
+        // second time: the window the loss happened at is at most that
+        // limit (or what was in flight, if the peer shrank its window
+        // since), so W_max, cwnd_prior and ssthresh come from it.
         let used = self.cwnd.min(peer_window.max(flight).max(self.mss));
         let cwnd = u64::from(used);
         // §4.6: cwnd_prior = cwnd before the reduction.

@@ -51,8 +51,9 @@ pub trait CongestionControl {
     /// New data acknowledged outside recovery.
     fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>);
     /// Loss detected by duplicate ACKs (or SACK/RACK later): reduce.
-    /// `flight`: bytes outstanding; `peer_window`: the peer's receive
-    /// window (SND.WND), which bounds what cwnd could have put in flight.
+    /// `flight`: bytes outstanding; `peer_window`: the most that could
+    /// have been in flight whatever cwnd says (the peer's receive window,
+    /// or the sender's buffer if smaller).
     fn on_congestion_event(&mut self, now: Instant, flight: u32, peer_window: u32);
     /// A new round trip begins with the ACK about to be passed to
     /// `on_ack` (RFC 9406 §4.2: SND.UNA passed the round's windowEnd).
