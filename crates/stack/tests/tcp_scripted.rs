@@ -8,7 +8,7 @@ use std::io::ErrorKind;
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 use ustack::wire::tcp::{TcpFlags, TcpOptions};
-use ustack::{DropReason, TcpState};
+use ustack::{DropReason, SocketHandle, TcpState};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -1515,14 +1515,21 @@ fn time_wait_reacks_retransmitted_fin_and_restarts_timer() {
     assert_eq!(h.state(c.h), TcpState::Closed);
 }
 
-#[test]
-fn time_wait_orphan_is_freed_after_2msl() {
+/// A passive connection the application closed, in TIME-WAIT after the
+/// four-way close (our FIN first): (harness, listener, connection).
+fn closed_into_time_wait() -> (Harness, SocketHandle, Conn) {
     let mut h = Harness::new();
     let (l, c) = h.passive_open();
     h.stack.tcp_close(c.h);
     h.expect_segment().check_empty(FIN | ACK, c.s(0), c.p(0));
     h.inject(c.p(0), c.s(1), FIN | ACK, 65535, no_opts(), &[]);
     h.expect_segment().check_empty(ACK, c.s(1), c.p(1));
+    (h, l, c)
+}
+
+#[test]
+fn time_wait_orphan_is_freed_after_2msl() {
+    let (mut h, l, c) = closed_into_time_wait();
     let entered = h.now;
     assert_eq!(h.stack.socket_count(), 2, "TIME-WAIT keeps state");
     h.advance_to(entered + SECS(60) - MS(1));
@@ -1638,12 +1645,7 @@ fn time_wait_record_answers_like_the_whole_connection() {
 
 #[test]
 fn time_wait_record_expires_after_2msl_from_the_last_fin() {
-    let mut h = Harness::new();
-    let (l, c) = h.passive_open();
-    h.stack.tcp_close(c.h);
-    h.expect_segment().check_empty(FIN | ACK, c.s(0), c.p(0));
-    h.inject(c.p(0), c.s(1), FIN | ACK, 65535, no_opts(), &[]);
-    h.expect_segment().check_empty(ACK, c.s(1), c.p(1));
+    let (mut h, l, c) = closed_into_time_wait();
     assert_eq!(h.stack.time_wait_records(), 1, "compacted once quiet");
     assert!(
         h.stack.tcp_state(c.h).is_err(),
@@ -1672,12 +1674,7 @@ fn time_wait_record_expires_after_2msl_from_the_last_fin() {
 #[test]
 fn time_wait_record_reopened_by_a_higher_syn() {
     // RFC 9293 §3.10.7.4 / RFC 6191, from the compact record.
-    let mut h = Harness::new();
-    let (_l, c) = h.passive_open();
-    h.stack.tcp_close(c.h);
-    h.expect_segment().check_empty(FIN | ACK, c.s(0), c.p(0));
-    h.inject(c.p(0), c.s(1), FIN | ACK, 65535, no_opts(), &[]);
-    h.expect_segment().check_empty(ACK, c.s(1), c.p(1));
+    let (mut h, _l, c) = closed_into_time_wait();
     assert_eq!(h.stack.time_wait_records(), 1);
     let new_isn = c.p(1).wrapping_add(100_000);
     h.inject(new_isn, 0, SYN, 65535, mss_opt(1460), &[]);
