@@ -1529,7 +1529,7 @@ fn closed_into_time_wait() -> (Harness, SocketHandle, Conn) {
 
 #[test]
 fn time_wait_orphan_is_freed_after_2msl() {
-    let (mut h, l, c) = closed_into_time_wait();
+    let (mut h, l, _) = closed_into_time_wait();
     let entered = h.now;
     assert_eq!(h.stack.socket_count(), 2, "TIME-WAIT keeps state");
     h.advance_to(entered + SECS(60) - MS(1));
