@@ -140,3 +140,23 @@ fn sim_reports_mechanisms_and_undos() {
         "{out:?}"
     );
 }
+
+/// A clean 160 ms path whose capacity (BDP + one-BDP queue, 4.0 MB) is
+/// about the 4 MiB window: slow start ends by the ACK-train test near the
+/// window limit instead of overflowing the queue there (which cost a
+/// stalled round trip and two loss episodes), without `--ack-train`.
+#[test]
+fn sim_slow_start_ends_before_the_window_limit_on_a_long_path() {
+    let out = ustack()
+        .args(
+            "sim --json --bytes 25000000 --rate 100 --delay 80 --queue 1334 --seed 1 --time-limit 8"
+                .split(' '),
+        )
+        .output()
+        .expect("run ustack");
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["retransmits"], 0, "{v}");
+    assert!(v["goodput_mbps"].as_f64() > Some(60.0), "{v}");
+}

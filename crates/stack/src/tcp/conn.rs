@@ -1431,8 +1431,10 @@ impl Tcb {
                 self.cc.on_round_start(now);
             }
             let flight = self.snd_max.since(self.snd_una);
+            self.cc.set_send_limit(self.send_limit());
             self.cc.on_ack(now, acked, flight, sample);
         } else if delivered > 0 {
+            self.cc.set_send_limit(self.send_limit());
             self.cc.on_sack_delivery(now);
         }
         self.arm_tlp(now);

@@ -73,6 +73,8 @@ pub struct Cubic {
     hs_round_start: Option<Instant>,
     hs_last_ack: Option<Instant>,
     ack_train: bool,
+    /// The most the sender can have in flight (peer window, send buffer).
+    send_limit: u32,
     /// Both slow-start exit tests (`TcpConfig::hystart`).
     hystart_on: bool,
     /// In Conservative Slow Start (RFC 9406 §4.3).
@@ -135,6 +137,7 @@ impl Cubic {
             hs_round_start: None,
             hs_last_ack: None,
             ack_train: false,
+            send_limit: u32::MAX,
             hystart_on: true,
             css: None,
             seq_rounds: false,
@@ -151,11 +154,13 @@ impl Cubic {
         self.reno_alpha_one = on;
     }
 
-    /// Switches the ACK-train slow-start exit (off by default: it ends slow
-    /// start at about one BDP, which avoids overflowing a one-BDP queue on
-    /// a clean path, but with random loss CUBIC then grows back so slowly
-    /// that goodput falls, e.g. 38.1 → 27.5 Mbit/s at 40 ms / 0.1 % in the
-    /// simulator, 25 MB, mean of 16 seeds).
+    /// Switches the ACK-train slow-start exit on for every slow start (off
+    /// by default: it ends slow start at about one BDP, which avoids
+    /// overflowing a one-BDP queue on a clean path, but with random loss
+    /// CUBIC then grows back so slowly that goodput falls, e.g. 38.1 →
+    /// 27.5 Mbit/s at 40 ms / 0.1 % in the simulator, 25 MB, mean of 16
+    /// seeds). Off, it still applies once cwnd is within a doubling of the
+    /// send limit (`set_send_limit`).
     pub fn set_ack_train(&mut self, on: bool) {
         self.ack_train = on;
     }
@@ -232,7 +237,12 @@ impl Cubic {
     /// by SACK: a reordering hole must not break the train, as Linux runs
     /// HyStart on every ACK that delivers).
     fn ack_train(&mut self, now: Instant) -> bool {
-        if !self.ack_train || self.cwnd < 16 * self.mss {
+        // Within a doubling of the send limit (peer window or send buffer)
+        // the test applies even when not switched on: slow start can gain
+        // little more, and a loss at the limit stalls a round trip (the
+        // lost segment holds SND.UNA, and the window nothing new).
+        let near_limit = u64::from(self.cwnd) * 2 >= u64::from(self.send_limit);
+        if !(self.ack_train || near_limit) || self.cwnd < 16 * self.mss {
             return false;
         }
         let (Some(start), Some(last)) = (self.hs_round_start, self.hs_last_ack) else {
@@ -414,6 +424,9 @@ impl CongestionControl for Cubic {
             new = w_est;
         }
         self.cwnd = new.min(u64::from(u32::MAX)) as u32;
+    }
+    fn set_send_limit(&mut self, limit: u32) {
+        self.send_limit = limit;
     }
     fn on_sack_delivery(&mut self, now: Instant) {
         // Only the ACK-train test (RTT samples and growth come with the
@@ -731,9 +744,16 @@ mod hystart_tests {
     /// spans cwnd ms, so the train test ends slow start in the round whose
     /// train exceeds 50 ms (min RTT / 2); switched off, it does not.
     fn slow_start_exit(train: bool) -> Option<u32> {
+        slow_start_exit_limited(train, u32::MAX)
+    }
+
+    /// As `slow_start_exit`, the sender's flight bounded by `limit` bytes
+    /// (peer window or send buffer).
+    fn slow_start_exit_limited(train: bool, limit: u32) -> Option<u32> {
         let mss = 1000u32;
         let mut c = Cubic::new(mss, 10);
         c.set_ack_train(train);
+        c.set_send_limit(limit);
         let mut t = Instant::from_secs(1);
         for _ in 0..8 {
             let acks = c.cwnd() / mss;
@@ -791,5 +811,19 @@ mod hystart_tests {
         let at = slow_start_exit(true).expect("train test never fired");
         assert!((50..=150).contains(&at), "exit at cwnd {at}");
         assert_eq!(slow_start_exit(false), None, "exit without the test");
+    }
+
+    /// With the option off, the ACK train still ends slow start once cwnd
+    /// is within a doubling of what the sender can have in flight: there
+    /// the remaining growth is small, and overshooting the path at the
+    /// window limit stalls a round trip (the lost segment holds SND.UNA).
+    #[test]
+    fn ack_train_ends_slow_start_near_the_send_limit() {
+        // Limit 150 packets (1.5 BDP): the exit at ≥ 75 is allowed.
+        let at = slow_start_exit_limited(false, 150_000).expect("no exit near the limit");
+        assert!((75..=150).contains(&at), "exit at cwnd {at}");
+        // A limit far beyond the path: no exit (random-loss paths keep
+        // their slow start).
+        assert_eq!(slow_start_exit_limited(false, 100_000_000), None);
     }
 }
