@@ -1431,10 +1431,10 @@ impl Tcb {
                 self.cc.on_round_start(now);
             }
             let flight = self.snd_max.since(self.snd_una);
-            self.cc.set_send_limit(self.send_limit());
+            self.cc.set_send_buffer(self.send_buffer_bytes());
             self.cc.on_ack(now, acked, flight, sample);
         } else if delivered > 0 {
-            self.cc.set_send_limit(self.send_limit());
+            self.cc.set_send_buffer(self.send_buffer_bytes());
             self.cc.on_sack_delivery(now);
         }
         self.arm_tlp(now);
@@ -1444,8 +1444,12 @@ impl Tcb {
     /// receive window, or our send buffer (it holds every unacknowledged
     /// byte) if smaller. A reduction starts from no more than this.
     fn send_limit(&self) -> u32 {
-        let buffer = u32::try_from(self.tx.capacity()).unwrap_or(u32::MAX);
-        self.snd_wnd.min(buffer)
+        self.snd_wnd.min(self.send_buffer_bytes())
+    }
+
+    /// The send buffer's size: it holds every unacknowledged byte.
+    fn send_buffer_bytes(&self) -> u32 {
+        u32::try_from(self.tx.capacity()).unwrap_or(u32::MAX)
     }
 
     /// RFC 6675 §4 pipe: bytes believed in the network.

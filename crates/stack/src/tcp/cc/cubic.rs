@@ -73,8 +73,8 @@ pub struct Cubic {
     hs_round_start: Option<Instant>,
     hs_last_ack: Option<Instant>,
     ack_train: bool,
-    /// The most the sender can have in flight (peer window, send buffer).
-    send_limit: u32,
+    /// The sender's buffer size: the flight never exceeds it.
+    send_buffer: u32,
     /// Both slow-start exit tests (`TcpConfig::hystart`).
     hystart_on: bool,
     /// In Conservative Slow Start (RFC 9406 §4.3).
@@ -137,7 +137,7 @@ impl Cubic {
             hs_round_start: None,
             hs_last_ack: None,
             ack_train: false,
-            send_limit: u32::MAX,
+            send_buffer: u32::MAX,
             hystart_on: true,
             css: None,
             seq_rounds: false,
@@ -160,7 +160,7 @@ impl Cubic {
     /// CUBIC then grows back so slowly that goodput falls, e.g. 38.1 →
     /// 27.5 Mbit/s at 40 ms / 0.1 % in the simulator, 25 MB, mean of 16
     /// seeds). Off, it still applies once cwnd is within a doubling of the
-    /// send limit (`set_send_limit`).
+    /// send buffer (`set_send_buffer`).
     pub fn set_ack_train(&mut self, on: bool) {
         self.ack_train = on;
     }
@@ -237,11 +237,13 @@ impl Cubic {
     /// by SACK: a reordering hole must not break the train, as Linux runs
     /// HyStart on every ACK that delivers).
     fn ack_train(&mut self, now: Instant) -> bool {
-        // Within a doubling of the send limit (peer window or send buffer)
-        // the test applies even when not switched on: slow start can gain
-        // little more, and a loss at the limit stalls a round trip (the
-        // lost segment holds SND.UNA, and the window nothing new).
-        let near_limit = u64::from(self.cwnd) * 2 >= u64::from(self.send_limit);
+        // Within a doubling of the send buffer the test applies even when
+        // not switched on: slow start can gain little more, and a loss at
+        // that limit stalls a round trip (the lost segment holds SND.UNA,
+        // and the full buffer lets nothing new out). Not the peer's
+        // window: an autotuning receiver opens it only a step ahead of
+        // the sender, so it is "near" all through slow start.
+        let near_limit = u64::from(self.cwnd) * 2 >= u64::from(self.send_buffer);
         if !(self.ack_train || near_limit) || self.cwnd < 16 * self.mss {
             return false;
         }
@@ -425,8 +427,8 @@ impl CongestionControl for Cubic {
         }
         self.cwnd = new.min(u64::from(u32::MAX)) as u32;
     }
-    fn set_send_limit(&mut self, limit: u32) {
-        self.send_limit = limit;
+    fn set_send_buffer(&mut self, bytes: u32) {
+        self.send_buffer = bytes;
     }
     fn on_sack_delivery(&mut self, now: Instant) {
         // Only the ACK-train test (RTT samples and growth come with the
@@ -747,13 +749,12 @@ mod hystart_tests {
         slow_start_exit_limited(train, u32::MAX)
     }
 
-    /// As `slow_start_exit`, the sender's flight bounded by `limit` bytes
-    /// (peer window or send buffer).
+    /// As `slow_start_exit`, with a send buffer of `limit` bytes.
     fn slow_start_exit_limited(train: bool, limit: u32) -> Option<u32> {
         let mss = 1000u32;
         let mut c = Cubic::new(mss, 10);
         c.set_ack_train(train);
-        c.set_send_limit(limit);
+        c.set_send_buffer(limit);
         let mut t = Instant::from_secs(1);
         for _ in 0..8 {
             let acks = c.cwnd() / mss;
@@ -814,12 +815,12 @@ mod hystart_tests {
     }
 
     /// With the option off, the ACK train still ends slow start once cwnd
-    /// is within a doubling of what the sender can have in flight: there
+    /// is within a doubling of the send buffer (the flight's limit): there
     /// the remaining growth is small, and overshooting the path at the
     /// window limit stalls a round trip (the lost segment holds SND.UNA).
     #[test]
-    fn ack_train_ends_slow_start_near_the_send_limit() {
-        // Limit 150 packets (1.5 BDP): the exit at ≥ 75 is allowed.
+    fn ack_train_ends_slow_start_near_the_send_buffer() {
+        // A buffer of 150 packets (1.5 BDP): the exit at ≥ 75 is allowed.
         let at = slow_start_exit_limited(false, 150_000).expect("no exit near the limit");
         assert!((75..=150).contains(&at), "exit at cwnd {at}");
         // A limit far beyond the path: no exit (random-loss paths keep

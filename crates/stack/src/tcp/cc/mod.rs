@@ -58,9 +58,9 @@ pub trait CongestionControl {
     /// A new round trip begins with the ACK about to be passed to
     /// `on_ack` (RFC 9406 §4.2: SND.UNA passed the round's windowEnd).
     fn on_round_start(&mut self, _now: Instant) {}
-    /// The most that can be in flight whatever cwnd says (the peer's
-    /// window, or the send buffer if smaller), before each ACK.
-    fn set_send_limit(&mut self, _limit: u32) {}
+    /// The send buffer's size (it holds every unacknowledged byte, so the
+    /// flight never exceeds it), before each ACK.
+    fn set_send_buffer(&mut self, _bytes: u32) {}
     /// An ACK outside recovery newly SACKed data without moving SND.UNA
     /// (a reordering or loss hole): no growth, but a delivery signal.
     fn on_sack_delivery(&mut self, _now: Instant) {}
@@ -129,8 +129,8 @@ impl CongestionControl for Controller {
         self.inner_mut()
             .on_congestion_event(now, flight, peer_window)
     }
-    fn set_send_limit(&mut self, limit: u32) {
-        self.inner_mut().set_send_limit(limit)
+    fn set_send_buffer(&mut self, bytes: u32) {
+        self.inner_mut().set_send_buffer(bytes)
     }
     fn on_round_start(&mut self, now: Instant) {
         self.inner_mut().on_round_start(now)
