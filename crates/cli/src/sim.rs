@@ -92,7 +92,7 @@ pub struct SimArgs {
     /// Also end slow start by HyStart's ACK-train test (as Linux): at about
     /// one BDP, before a one-BDP queue overflows (off by default: with
     /// random loss CUBIC then regrows slowly; without it the test still
-    /// applies once cwnd is within a doubling of the window limit).
+    /// applies once cwnd is within a doubling of the send buffer).
     #[arg(long, conflicts_with = "no_hystart")]
     pub ack_train: bool,
     /// Write every transmitted packet to this pcap file (with --campaign:

@@ -142,9 +142,10 @@ fn sim_reports_mechanisms_and_undos() {
 }
 
 /// A clean 160 ms path whose capacity (BDP + one-BDP queue, 4.0 MB) is
-/// about the 4 MiB window: slow start ends by the ACK-train test near the
-/// window limit instead of overflowing the queue there (which cost a
-/// stalled round trip and two loss episodes), without `--ack-train`.
+/// about the 4 MiB windows and send buffer: slow start ends by the
+/// ACK-train test near the send buffer's size instead of overflowing the
+/// queue at that limit (which cost a stalled round trip and two loss
+/// episodes), without `--ack-train`.
 #[test]
 fn sim_slow_start_ends_before_the_window_limit_on_a_long_path() {
     let out = ustack()

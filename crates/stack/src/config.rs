@@ -51,8 +51,8 @@ pub struct TcpConfig {
     /// CUBIC then regrows slowly (40 ms / 0.1 %: 38.1 → 27.5 Mbit/s in the
     /// simulator, 25 MB, mean of 16 seeds). `ustack sim --ack-train`.
     /// Off, the test still applies once cwnd is within a doubling of the
-    /// send limit (peer window or send buffer), where little growth is left
-    /// and a loss stalls a round trip.
+    /// send buffer, where little growth is left and a loss stalls a round
+    /// trip.
     pub hystart_ack_train: bool,
     /// Initial window in segments (RFC 6928: 10).
     pub initial_window: u32,
