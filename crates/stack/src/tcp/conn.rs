@@ -316,7 +316,7 @@ impl Tcb {
         let cfg = p.cfg;
         let iss = Seq(p.iss);
         let smss = (p.mtu.saturating_sub(40)).max(MIN_MSS as usize);
-        Tcb {
+        let mut t = Tcb {
             state,
             local: p.local,
             remote: p.remote,
@@ -426,7 +426,11 @@ impl Tcb {
             cfg_msl: cfg.msl,
             cfg_delayed_ack: cfg.delayed_ack,
             cfg_fin_timeout: cfg.fin_timeout,
-        }
+        };
+        // The send buffer bounds the flight (CUBIC's slow-start exit).
+        let bytes = t.send_buffer_bytes();
+        t.cc.set_send_buffer(bytes);
+        t
     }
 
     /// Active open (RFC 9293 §3.10.1): SYN-SENT, SYN queued for sending.
@@ -1431,10 +1435,8 @@ impl Tcb {
                 self.cc.on_round_start(now);
             }
             let flight = self.snd_max.since(self.snd_una);
-            self.cc.set_send_buffer(self.send_buffer_bytes());
             self.cc.on_ack(now, acked, flight, sample);
         } else if delivered > 0 {
-            self.cc.set_send_buffer(self.send_buffer_bytes());
             self.cc.on_sack_delivery(now);
         }
         self.arm_tlp(now);
@@ -2366,6 +2368,8 @@ impl Tcb {
     /// SO_SNDBUF: never below what is queued.
     pub fn set_send_buffer(&mut self, n: usize) {
         self.tx.set_capacity(n.max(self.tx.len()).max(1));
+        let bytes = self.send_buffer_bytes();
+        self.cc.set_send_buffer(bytes);
     }
 
     /// SO_RCVBUF: takes full effect before the handshake (window scale is
