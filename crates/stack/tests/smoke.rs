@@ -187,3 +187,44 @@ fn total_buffer_memory_limit() {
         "sending works again"
     );
 }
+
+/// A busy client's TIME-WAIT connections are compact records outside the
+/// socket table: 50 connections closed one after the other leave 50
+/// records (counted as sockets until 2·MSL) but the table does not grow,
+/// and the records end at their 2·MSL.
+#[test]
+fn time_wait_records_hold_no_socket_slot() {
+    let mut p = Pair::new(7);
+    let server: SocketAddr = format!("{B}:80").parse().unwrap();
+    let l = p.b.tcp_listen(server, 8).unwrap();
+    let mut buf = [0u8; 16];
+    for i in 0..50 {
+        let c = p.a.tcp_connect(server, None).unwrap();
+        let mut s = None;
+        assert!(p.run_until(5, |p| {
+            if let Ok((h, _)) = p.b.tcp_accept(l) {
+                s = Some(h);
+            }
+            s.is_some()
+        }));
+        let s = s.unwrap();
+        // The client closes first (TIME-WAIT is its), then the server.
+        p.a.tcp_close(c);
+        assert!(p.run_until(5, |p| matches!(p.b.tcp_recv(s, &mut buf), Ok(0))));
+        p.b.tcp_close(s);
+        assert!(
+            p.run_until(5, |p| p.a.time_wait_records() == i + 1),
+            "connection {i} did not become a TIME-WAIT record"
+        );
+    }
+    assert_eq!(p.a.time_wait_records(), 50);
+    assert_eq!(p.a.socket_count(), 50, "TIME-WAIT still counts as a socket");
+    assert!(
+        p.a.socket_slots() <= 2,
+        "the socket table grew with TIME-WAIT: {} slots",
+        p.a.socket_slots()
+    );
+    assert!(p.run_until(70, |p| p.a.socket_count() == 0));
+    assert_eq!(p.a.time_wait_records(), 0);
+    assert_eq!(p.b.socket_count(), 1, "only the listener is left");
+}

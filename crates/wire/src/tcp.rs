@@ -116,6 +116,14 @@ impl TcpOptions {
     /// `WireError::BadOption`.
     pub fn parse(options: &[u8]) -> Result<TcpOptions> {
         let mut opts = TcpOptions::default();
+        // The usual options of an established connection (RFC 7323
+        // Appendix A's layout): NOP NOP TS, parsed at once.
+        if options.len() == 12
+            && options[..4] == [opt::NOP, opt::NOP, opt::TIMESTAMP, opt::TIMESTAMP_LEN as u8]
+        {
+            opts.timestamp = Some((be32(options, 4), be32(options, 8)));
+            return Ok(opts);
+        }
         let mut i = 0;
         while i < options.len() {
             let kind = options[i];

@@ -99,10 +99,66 @@ enum Socket {
     Listener(Listener),
     Tcp(TcpSock),
     Udp(UdpSocket),
+}
+
+/// What a 4-tuple of the connection map stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conn {
+    /// A connection with its `Tcb`, in a socket slot.
+    Socket(SocketHandle),
     /// A connection in TIME-WAIT that the application let go of, kept as
     /// the compact record instead of its `Tcb` (see `tcp::conn::TimeWait`):
-    /// its index in `Stack::tw_records`. Always in the 4-tuple map.
+    /// its index in `Stack::tw_records`. It holds no socket slot (as
+    /// Linux's `tcp_timewait_sock` is no socket), so the slots of a busy
+    /// server do not grow with its TIME-WAIT connections.
     TimeWait(u32),
+}
+
+/// The connection map's key: (local, remote). Its hash feeds the keyed
+/// hasher two or three whole words; the derived `Hash` of two `SocketAddr`s
+/// fed it ten small pieces, a quarter of the cost of a segment's lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowKey(SocketAddr, SocketAddr);
+
+impl Hash for FlowKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let ports = (u64::from(self.0.port()) << 16) | u64::from(self.1.port());
+        match (self.0.ip(), self.1.ip()) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                h.write_u64((u64::from(u32::from(a)) << 32) | u64::from(u32::from(b)));
+                h.write_u64(ports);
+            }
+            (a, b) => {
+                let bits = |ip: IpAddr| match ip {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+                    IpAddr::V6(v6) => v6.to_bits(),
+                };
+                h.write_u128(bits(a));
+                h.write_u128(bits(b));
+                h.write_u64(ports | 1 << 32);
+            }
+        }
+    }
+}
+
+/// A due timer entry: `Ok` a socket slot's (deadline, index, generation),
+/// `Err` a TIME-WAIT record's (index, generation).
+type Due = Result<(Instant, u32, u32), (u32, u32)>;
+
+/// Whose TIME-WAIT expiry an entry of `Stack::tw_timers` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TwOf {
+    /// A socket slot's (its `Tcb` is in TIME-WAIT).
+    Slot,
+    /// A record's.
+    Record,
+}
+
+/// A compact TIME-WAIT record in the slab, and the generation that tells
+/// a timer entry of a record from one of a later record in the same place.
+struct TwSlot {
+    generation: u32,
+    record: TimeWait,
 }
 
 struct Slot {
@@ -113,6 +169,10 @@ struct Slot {
     event: bool,
     /// Earliest timer entry this slot has in the heap.
     timer_at: Option<Instant>,
+    /// The socket's deadline when `schedule` last looked (every change
+    /// that moves it earlier is followed by `schedule`; one that moves it
+    /// later may not be, which costs at most an early wake-up).
+    deadline: Option<Instant>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -202,16 +262,20 @@ pub struct Stack {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    tcp_conns: Map<(SocketAddr, SocketAddr), SocketHandle>,
+    tcp_conns: Map<FlowKey, Conn>,
     tcp_listeners: Map<SocketAddr, SocketHandle>,
     tcp_ports: Map<u16, PortUse>,
     udp_binds: Map<SocketAddr, SocketHandle>,
+    /// Socket timers: (deadline, slot index, slot generation).
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
-    /// TIME-WAIT expiries: each is set to now + 2·MSL, so they mostly come
-    /// in time order and a FIFO holds them (an entry out of order goes to
-    /// the heap). On a busy server they are most of the timers; the heap
-    /// then stays small.
-    tw_timers: VecDeque<(Instant, u32, u32)>,
+    /// TIME-WAIT expiries, of records and of connections in TIME-WAIT
+    /// that still have their `Tcb`: (expiry, index, generation, whose).
+    /// Each is the last FIN's time + 2·MSL, so they come almost in time
+    /// order and a sorted FIFO holds them (an entry is inserted from the
+    /// back). On a busy server they are most of the timers; the heap then
+    /// stays small (and is not left with a stale entry per connection
+    /// when its `Tcb` becomes a record).
+    tw_timers: VecDeque<(Instant, u32, u32, TwOf)>,
     dirty: VecDeque<SocketHandle>,
     events: VecDeque<SocketHandle>,
     out_queue: VecDeque<Vec<u8>>,
@@ -224,9 +288,9 @@ pub struct Stack {
     buffer_total: usize,
     /// TCP counters of connections already freed.
     retired_tcp: TcpCounters,
-    /// Compact TIME-WAIT records (`Socket::TimeWait` indexes them), and
+    /// Compact TIME-WAIT records (`Conn::TimeWait` indexes them), and
     /// the free entries: a slab, so that they cost no allocation each.
-    tw_records: Vec<TimeWait>,
+    tw_records: Vec<TwSlot>,
     tw_free: Vec<u32>,
     /// `Tcb` allocations of freed connections, for the next ones (at most
     /// `TCB_POOL_MAX`): at a steady connection rate none is allocated.
@@ -333,16 +397,22 @@ impl Stack {
             ));
         }
         self.live += 1;
+        Ok(self.alloc_slot(socket))
+    }
+
+    /// A slot for `socket`, not counted in `live` (the caller does).
+    fn alloc_slot(&mut self, socket: Socket) -> SocketHandle {
         if let Some(index) = self.free_slots.pop() {
             let slot = &mut self.slots[index as usize];
             slot.socket = Some(socket);
             slot.dirty = false;
             slot.event = false;
             slot.timer_at = None;
-            return Ok(SocketHandle {
+            slot.deadline = None;
+            return SocketHandle {
                 index,
                 generation: slot.generation,
-            });
+            };
         }
         let index = self.slots.len() as u32;
         self.slots.push(Slot {
@@ -351,11 +421,12 @@ impl Stack {
             dirty: false,
             event: false,
             timer_at: None,
+            deadline: None,
         });
-        Ok(SocketHandle {
+        SocketHandle {
             index,
             generation: 0,
-        })
+        }
     }
 
     fn free(&mut self, h: SocketHandle) {
@@ -365,27 +436,29 @@ impl Stack {
         if slot.generation != h.generation || slot.socket.is_none() {
             return;
         }
-        match slot.socket.take() {
-            Some(Socket::Tcp(t)) => {
-                self.retired_tcp.add(&t.tcb.counters);
-                self.counters.tcp_connections_closed += 1;
-                self.buffer_total -= t.buf_bytes;
-                if self.tcb_pool.len() < TCB_POOL_MAX && t.tcb.buffer_bytes() == 0 {
-                    self.tcb_pool.push(t.tcb);
-                }
+        if let Some(Socket::Tcp(t)) = slot.socket.take() {
+            self.retired_tcp.add(&t.tcb.counters);
+            self.counters.tcp_connections_closed += 1;
+            self.buffer_total -= t.buf_bytes;
+            if self.tcb_pool.len() < TCB_POOL_MAX && t.tcb.buffer_bytes() == 0 {
+                self.tcb_pool.push(t.tcb);
             }
-            // Its counters were retired when it was compacted.
-            Some(Socket::TimeWait(i)) => {
-                self.counters.tcp_connections_closed += 1;
-                self.tw_free.push(i);
-            }
-            _ => {}
         }
-        slot.generation = slot.generation.wrapping_add(1);
-        slot.dirty = false;
-        slot.timer_at = None;
-        self.free_slots.push(h.index);
         self.live -= 1;
+        self.release_slot(h.index);
+    }
+
+    /// Makes slot `index` free (its socket already taken): its handles and
+    /// queue and timer entries go stale.
+    fn release_slot(&mut self, index: u32) {
+        if let Some(slot) = self.slots.get_mut(index as usize) {
+            slot.socket = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.dirty = false;
+            slot.timer_at = None;
+            slot.deadline = None;
+            self.free_slots.push(index);
+        }
     }
 
     fn slot(&self, h: SocketHandle) -> Option<&Socket> {
@@ -416,8 +489,6 @@ impl Stack {
         match self.slot(h) {
             Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => Ok(&t.tcb),
             Some(Socket::Tcp(_)) => Err(bad_handle()),
-            // A compacted TIME-WAIT connection is no longer the application's.
-            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
             None => Err(bad_handle()),
         }
@@ -427,8 +498,6 @@ impl Stack {
         match self.slot_mut(h) {
             Some(Socket::Tcp(t)) if t.app_holds && !t.tcb.orphaned => Ok(&mut t.tcb),
             Some(Socket::Tcp(_)) => Err(bad_handle()),
-            // A compacted TIME-WAIT connection is no longer the application's.
-            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
             None => Err(bad_handle()),
         }
@@ -482,53 +551,64 @@ impl Stack {
                 let d = t.tcb.next_deadline();
                 (d, d.is_some() && d == t.tcb.time_wait_expiry())
             }
-            Some(Socket::TimeWait(i)) => (Some(self.tw_records[*i as usize].expiry), true),
             _ => (None, false),
         };
+        slot.deadline = deadline;
         if let Some(d) = deadline {
             if slot.timer_at.is_none_or(|t| d < t) {
                 slot.timer_at = Some(d);
-                let entry = (d, h.index, h.generation);
-                if time_wait && self.tw_timers.back().is_none_or(|b| b.0 <= d) {
-                    self.tw_timers.push_back(entry);
+                if time_wait {
+                    self.file_time_wait((d, h.index, h.generation, TwOf::Slot));
                 } else {
-                    self.timers.push(Reverse(entry));
+                    self.timers.push(Reverse((d, h.index, h.generation)));
                 }
             }
         }
     }
 
+    /// Files a TIME-WAIT expiry in the FIFO, in time order (almost always
+    /// at the back).
+    fn file_time_wait(&mut self, entry: (Instant, u32, u32, TwOf)) {
+        let mut at = self.tw_timers.len();
+        while at > 0 && self.tw_timers[at - 1].0 > entry.0 {
+            at -= 1;
+        }
+        self.tw_timers.insert(at, entry);
+    }
+
+    /// Files the expiry of TIME-WAIT record `index` in the FIFO, in time
+    /// order (almost always at the back).
+    fn schedule_time_wait(&mut self, index: u32) {
+        let Some(tw) = self.tw_records.get(index as usize) else {
+            return;
+        };
+        let entry = (tw.record.expiry, index, tw.generation, TwOf::Record);
+        self.file_time_wait(entry);
+    }
+
     /// Bookkeeping after anything touched a TCP connection: timers, and
     /// clean-up once it is CLOSED.
     fn after_tcp(&mut self, h: SocketHandle) {
-        // Total buffer memory accounting (Config::max_buffer_bytes).
-        if let Some(Socket::Tcp(t)) = self.slot_mut(h) {
-            let now_bytes = t.tcb.buffer_bytes();
-            let before = std::mem::replace(&mut t.buf_bytes, now_bytes);
-            self.buffer_total = self.buffer_total + now_bytes - before;
-        }
-        let (closed, in_map, key, parent, app_holds, orphaned, state_syn) = match self.slot(h) {
-            Some(Socket::Tcp(t)) => (
-                t.tcb.is_closed(),
-                t.in_map,
-                (t.tcb.local, t.tcb.remote),
-                t.parent,
-                t.app_holds,
-                t.tcb.orphaned,
-                t.tcb.state == TcpState::SynReceived,
-            ),
-            _ => return,
+        let Some(Socket::Tcp(t)) = self.slot_mut(h) else {
+            return;
         };
-        let _ = state_syn;
+        // Total buffer memory accounting (Config::max_buffer_bytes).
+        let now_bytes = t.tcb.buffer_bytes();
+        let before = std::mem::replace(&mut t.buf_bytes, now_bytes);
+        let closed = t.tcb.is_closed();
+        let time_wait = t.tcb.state == TcpState::TimeWait;
+        let (in_map, key, parent) = (t.in_map, (t.tcb.local, t.tcb.remote), t.parent);
+        let let_go = !t.app_holds || t.tcb.orphaned;
+        self.buffer_total = self.buffer_total + now_bytes - before;
         if !closed {
-            if in_map && parent.is_none() && (!app_holds || orphaned) {
+            if time_wait && in_map && parent.is_none() && let_go {
                 self.compact_time_wait(h);
             }
             self.schedule(h);
             return;
         }
         if in_map {
-            self.tcp_conns.remove(&key);
+            self.tcp_conns.remove(&FlowKey(key.0, key.1));
             self.release_port(key.0.port(), false);
             if let Some(t) = self.tcp_mut(h) {
                 t.in_map = false;
@@ -547,7 +627,7 @@ impl Stack {
                 t.parent = None;
             }
         }
-        if !app_holds || orphaned {
+        if let_go {
             self.free(h);
         }
     }
@@ -565,26 +645,43 @@ impl Stack {
         let Some(Socket::Tcp(t)) = &slot.socket else {
             return;
         };
-        let Some(tw) = t.tcb.to_time_wait() else {
+        let Some(record) = t.tcb.to_time_wait() else {
             return;
         };
+        let Some(Socket::Tcp(t)) = slot.socket.take() else {
+            return;
+        };
+        let key = FlowKey(record.local, record.remote);
         let index = match self.tw_free.pop() {
             Some(i) => {
-                self.tw_records[i as usize] = tw;
+                self.tw_records[i as usize].record = record;
                 i
             }
             None => {
-                self.tw_records.push(tw);
+                self.tw_records.push(TwSlot {
+                    generation: 0,
+                    record,
+                });
                 (self.tw_records.len() - 1) as u32
             }
         };
-        let Some(Socket::Tcp(t)) = slot.socket.replace(Socket::TimeWait(index)) else {
-            return;
-        };
+        // The record takes the connection's place in the map and in
+        // `live`; its slot is free for the next socket.
+        self.tcp_conns.insert(key, Conn::TimeWait(index));
+        self.release_slot(h.index);
+        self.schedule_time_wait(index);
         self.retired_tcp.add(&t.tcb.counters);
         self.buffer_total -= t.buf_bytes;
         if self.tcb_pool.len() < TCB_POOL_MAX {
             self.tcb_pool.push(t.tcb);
+        }
+    }
+
+    /// Frees TIME-WAIT record `index`: its timer entry goes stale.
+    fn release_time_wait(&mut self, index: u32) {
+        if let Some(tw) = self.tw_records.get_mut(index as usize) {
+            tw.generation = tw.generation.wrapping_add(1);
+            self.tw_free.push(index);
         }
     }
 
@@ -600,48 +697,43 @@ impl Stack {
     }
 
     /// A segment for a compacted TIME-WAIT connection: its `Tcb` comes back
-    /// and answers it as before (RFC 9293 §3.10.7.4); `after_tcp` compacts
-    /// it again once it is quiet.
-    fn expand_time_wait(&mut self, h: SocketHandle) {
-        let Some(slot) = self.slots.get_mut(h.index as usize) else {
-            return;
-        };
-        if slot.generation != h.generation {
-            return;
-        }
-        let Some(Socket::TimeWait(i)) = slot.socket else {
-            return;
-        };
-        let tcb = Tcb::from_time_wait(&self.tw_records[i as usize], &self.config.tcp);
-        self.tw_free.push(i);
+    /// (in a slot, in the record's place) and answers it as before (RFC
+    /// 9293 §3.10.7.4); `after_tcp` compacts it again once it is quiet.
+    fn expand_time_wait(&mut self, index: u32) -> Option<SocketHandle> {
+        let tw = self.tw_records.get(index as usize)?;
+        let key = FlowKey(tw.record.local, tw.record.remote);
+        let tcb = Tcb::from_time_wait(&tw.record, &self.config.tcp);
+        self.release_time_wait(index);
         let tcb = self.boxed_tcb(tcb);
-        let Some(slot) = self.slots.get_mut(h.index as usize) else {
-            return;
-        };
-        slot.socket = Some(Socket::Tcp(TcpSock {
+        // Already counted in `live` as the record.
+        let h = self.alloc_slot(Socket::Tcp(TcpSock {
             tcb,
             parent: None,
             app_holds: false,
             in_map: true,
             buf_bytes: 0,
         }));
+        self.tcp_conns.insert(key, Conn::Socket(h));
+        Some(h)
     }
 
     /// A compacted TIME-WAIT connection ends (RFC 9293 §3.10.8: its
     /// timeout; or a new SYN reopens the 4-tuple): CLOSED, and its 4-tuple
     /// and port are free again.
-    fn close_time_wait(&mut self, h: SocketHandle) {
-        let (local, remote) = match self.slot(h) {
-            Some(Socket::TimeWait(i)) => {
-                let tw = &self.tw_records[*i as usize];
-                (tw.local, tw.remote)
-            }
-            _ => return,
+    fn close_time_wait(&mut self, index: u32) {
+        let Some(tw) = self.tw_records.get(index as usize) else {
+            return;
         };
+        let (local, remote) = (tw.record.local, tw.record.remote);
         tracing::debug!(local = %local, remote = %remote, from = %TcpState::TimeWait, to = %TcpState::Closed, "tcp state");
-        self.tcp_conns.remove(&(local, remote));
+        if self.tcp_conns.get(&FlowKey(local, remote)) == Some(&Conn::TimeWait(index)) {
+            self.tcp_conns.remove(&FlowKey(local, remote));
+        }
         self.release_port(local.port(), false);
-        self.free(h);
+        self.release_time_wait(index);
+        // Its counters were retired when it was compacted.
+        self.counters.tcp_connections_closed += 1;
+        self.live -= 1;
     }
 
     fn use_port(&mut self, port: u16, listener: bool) {
@@ -831,13 +923,13 @@ impl Stack {
         };
         let local = SocketAddr::new(dst_ip, seg.dst_port);
         let remote = SocketAddr::new(src_ip, seg.src_port);
-        let conn = self.tcp_conns.get(&(local, remote)).copied();
+        let conn = self.tcp_conns.get(&FlowKey(local, remote)).copied();
         // Checksum (RFC 9293 §3.1) before anything acts on the segment. For
         // the next in-order data of an established connection the payload
         // is summed while it is copied into the receive ring (not yet
         // readable), so it is read once; otherwise in one pass here.
         let mut prefilled = None;
-        if let Some(h) = conn.filter(|_| !seg.payload.is_empty()) {
+        if let Some(Conn::Socket(h)) = conn.filter(|_| !seg.payload.is_empty()) {
             if let Some(Socket::Tcp(t)) = self.slot_mut(h) {
                 let len = data.len() as u32;
                 let header = &data[..data.len() - seg.payload.len()];
@@ -864,30 +956,42 @@ impl Stack {
             return self.counters.drop(DropReason::TcpMalformed);
         }
 
-        if let Some(h) = conn {
+        if let Some(conn) = conn {
             let syn_only = seg.flags.syn() && !seg.flags.ack() && !seg.flags.rst();
             let above = |rcv_nxt: crate::tcp::seq::Seq| crate::tcp::seq::Seq(seg.seq).gt(rcv_nxt);
-            let reuse = match self.slot(h) {
-                Some(Socket::Tcp(t)) => {
-                    t.tcb.state == TcpState::TimeWait && syn_only && above(t.tcb.rcv_nxt())
-                }
-                Some(Socket::TimeWait(i)) => {
-                    syn_only && above(self.tw_records[*i as usize].rcv_nxt())
-                }
-                _ => false,
+            let reuse = match conn {
+                Conn::Socket(h) => match self.slot(h) {
+                    Some(Socket::Tcp(t)) => {
+                        t.tcb.state == TcpState::TimeWait && syn_only && above(t.tcb.rcv_nxt())
+                    }
+                    _ => false,
+                },
+                Conn::TimeWait(i) => self
+                    .tw_records
+                    .get(i as usize)
+                    .is_some_and(|tw| syn_only && above(tw.record.rcv_nxt())),
             };
             if reuse && self.find_listener(local).is_some() {
                 // RFC 9293 §3.10.7.4 / RFC 6191: a new SYN with a higher
                 // sequence number may reopen a connection in TIME-WAIT.
-                if let Some(t) = self.tcp_mut(h) {
-                    t.tcb.orphaned = true;
-                    t.tcb.on_timer(Instant::MAX);
-                    self.after_tcp(h);
-                } else {
-                    self.close_time_wait(h);
+                match conn {
+                    Conn::Socket(h) => {
+                        if let Some(t) = self.tcp_mut(h) {
+                            t.tcb.orphaned = true;
+                            t.tcb.on_timer(Instant::MAX);
+                            self.after_tcp(h);
+                        }
+                    }
+                    Conn::TimeWait(i) => self.close_time_wait(i),
                 }
             } else {
-                self.expand_time_wait(h);
+                let h = match conn {
+                    Conn::Socket(h) => h,
+                    Conn::TimeWait(i) => match self.expand_time_wait(i) {
+                        Some(h) => h,
+                        None => return,
+                    },
+                };
                 let now = self.now;
                 let pressure = self.memory_pressure();
                 let outcome = match self.tcp_mut(h) {
@@ -1028,7 +1132,8 @@ impl Stack {
         if let Some(Socket::Listener(l)) = self.slot_mut(lh) {
             l.syn_queue += 1;
         }
-        self.tcp_conns.insert((local, remote), h);
+        self.tcp_conns
+            .insert(FlowKey(local, remote), Conn::Socket(h));
         self.use_port(local.port(), false);
         self.mark_dirty(h);
         self.after_tcp(h);
@@ -1190,7 +1295,8 @@ impl Stack {
             return self.counters.drop(DropReason::TcpListenOverflow);
         };
         self.counters.syn_cookies_accepted += 1;
-        self.tcp_conns.insert((local, remote), h);
+        self.tcp_conns
+            .insert(FlowKey(local, remote), Conn::Socket(h));
         self.use_port(local.port(), false);
         if let Some(Socket::Listener(l)) = self.slot_mut(lh) {
             l.accept_queue.push_back(h);
@@ -1358,7 +1464,7 @@ impl Stack {
                     // Path MTU discovery is not implemented: we never set
                     // segments larger than the link MTU.
                     false
-                } else if let Some(&h) = self.tcp_conns.get(&(local, remote)) {
+                } else if let Some(&Conn::Socket(h)) = self.tcp_conns.get(&FlowKey(local, remote)) {
                     let ok = match self.tcp_mut(h) {
                         Some(t) => t.tcb.on_icmp_unreachable(hard, kind, q.tcp_seq),
                         None => false,
@@ -1583,13 +1689,27 @@ impl Stack {
             self.timers.pop();
             self.refile(entry);
         }
-        while let Some(&entry) = self.tw_timers.front() {
-            if self.settled(entry) {
+        // A record's expiry never moves: its entry is stale only once the
+        // record is gone.
+        while let Some(&(t, index, generation, of)) = self.tw_timers.front() {
+            let settled = match of {
+                TwOf::Slot => self.settled((t, index, generation)),
+                TwOf::Record => self.record_live(index, generation),
+            };
+            if settled {
                 break;
             }
             self.tw_timers.pop_front();
-            self.refile(entry);
+            if of == TwOf::Slot {
+                self.refile((t, index, generation));
+            }
         }
+    }
+
+    fn record_live(&self, index: u32, generation: u32) -> bool {
+        self.tw_records
+            .get(index as usize)
+            .is_some_and(|tw| tw.generation == generation)
     }
 
     /// A timer entry is due for its socket as filed (not stale, not moved
@@ -1598,14 +1718,9 @@ impl Stack {
         let Some(slot) = self.slots.get(index as usize) else {
             return false;
         };
-        if slot.generation != generation || slot.timer_at != Some(t) {
-            return false;
-        }
-        match &slot.socket {
-            Some(Socket::Tcp(tcp)) => tcp.tcb.next_deadline().is_some_and(|a| a <= t),
-            Some(Socket::TimeWait(i)) => self.tw_records[*i as usize].expiry <= t,
-            _ => false,
-        }
+        slot.generation == generation
+            && slot.timer_at == Some(t)
+            && slot.deadline.is_some_and(|a| a <= t)
     }
 
     /// After a popped entry that was not settled: a live one whose
@@ -1623,17 +1738,24 @@ impl Stack {
 
     /// The earliest timer entry of the heap and the TIME-WAIT FIFO, if it
     /// is due at `now`; removed.
-    fn pop_due(&mut self, now: Instant) -> Option<(Instant, u32, u32)> {
+    /// `Ok`: a socket's entry; `Err`: a TIME-WAIT record's.
+    fn pop_due(&mut self, now: Instant) -> Option<Due> {
         let heap = self.timers.peek().map(|Reverse(e)| *e);
         let fifo = self.tw_timers.front().copied();
+        let record = |(t, i, g, of): (Instant, u32, u32, TwOf)| match of {
+            TwOf::Slot => Ok((t, i, g)),
+            TwOf::Record => Err((i, g)),
+        };
         match (heap, fifo) {
-            (Some(a), Some(b)) if b.0 < a.0 => {
-                (b.0 <= now).then(|| self.tw_timers.pop_front()).flatten()
-            }
-            (Some(a), _) => (a.0 <= now)
-                .then(|| self.timers.pop().map(|Reverse(e)| e))
+            (Some(a), Some(b)) if b.0 < a.0 => (b.0 <= now)
+                .then(|| self.tw_timers.pop_front().map(record))
                 .flatten(),
-            (None, Some(b)) => (b.0 <= now).then(|| self.tw_timers.pop_front()).flatten(),
+            (Some(a), _) => (a.0 <= now)
+                .then(|| self.timers.pop().map(|Reverse(e)| Ok(e)))
+                .flatten(),
+            (None, Some(b)) => (b.0 <= now)
+                .then(|| self.tw_timers.pop_front().map(record))
+                .flatten(),
             (None, None) => None,
         }
     }
@@ -1645,7 +1767,7 @@ impl Stack {
             return Some(self.now);
         }
         let heap = self.timers.peek().map(|Reverse((t, _, _))| *t);
-        let fifo = self.tw_timers.front().map(|(t, _, _)| *t);
+        let fifo = self.tw_timers.front().map(|e| e.0);
         let t = match (heap, fifo) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -1659,7 +1781,17 @@ impl Stack {
     /// Fires every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tick(now);
-        while let Some((t, index, generation)) = self.pop_due(now) {
+        while let Some(due) = self.pop_due(now) {
+            let (t, index, generation) = match due {
+                Ok(entry) => entry,
+                Err((index, generation)) => {
+                    // RFC 9293 §3.10.8: the TIME-WAIT timeout.
+                    if self.record_live(index, generation) {
+                        self.close_time_wait(index);
+                    }
+                    continue;
+                }
+            };
             let h = SocketHandle { index, generation };
             let Some(slot) = self.slots.get_mut(index as usize) else {
                 continue;
@@ -1668,17 +1800,10 @@ impl Stack {
                 continue; // stale entry
             }
             slot.timer_at = None;
-            match &mut slot.socket {
-                Some(Socket::Tcp(tcp)) => {
-                    tcp.tcb.on_timer(now);
-                    self.mark_dirty(h);
-                    self.after_tcp(h);
-                }
-                Some(Socket::TimeWait(i)) if self.tw_records[*i as usize].expiry <= now => {
-                    self.close_time_wait(h)
-                }
-                Some(Socket::TimeWait(_)) => self.schedule(h),
-                _ => {}
+            if let Some(Socket::Tcp(tcp)) = &mut slot.socket {
+                tcp.tcb.on_timer(now);
+                self.mark_dirty(h);
+                self.after_tcp(h);
             }
         }
         let mut timed_out: Vec<(FragKey, Vec<u8>)> = Vec::new();
@@ -1737,6 +1862,12 @@ impl Stack {
     /// instead of a whole connection.
     pub fn time_wait_records(&self) -> usize {
         self.tw_records.len() - self.tw_free.len()
+    }
+
+    /// Slots of the socket table, used and free: what its memory grows
+    /// with. TIME-WAIT records hold none.
+    pub fn socket_slots(&self) -> usize {
+        self.slots.len()
     }
 
     /// True when TCP buffers use `Config::max_buffer_bytes` or more.
@@ -1830,8 +1961,6 @@ impl Stack {
     pub fn tcp_accept(&mut self, listener: SocketHandle) -> io::Result<(SocketHandle, SocketAddr)> {
         let h = match self.slot_mut(listener) {
             Some(Socket::Listener(l)) => l.accept_queue.pop_front(),
-            // A compacted TIME-WAIT connection is no longer the application's.
-            Some(Socket::TimeWait(_)) => return Err(bad_handle()),
             Some(_) => return Err(err(io::ErrorKind::InvalidInput, "not a listening socket")),
             None => return Err(bad_handle()),
         };
@@ -1850,8 +1979,6 @@ impl Stack {
     pub fn tcp_accept_ready(&self, listener: SocketHandle) -> io::Result<usize> {
         match self.slot(listener) {
             Some(Socket::Listener(l)) => Ok(l.accept_queue.len()),
-            // A compacted TIME-WAIT connection is no longer the application's.
-            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a listening socket")),
             None => Err(bad_handle()),
         }
@@ -1908,7 +2035,7 @@ impl Stack {
                 self.next_ephemeral = self.next_ephemeral.wrapping_add(1);
                 let usage = self.tcp_ports.get(&p).copied().unwrap_or_default();
                 let cand = SocketAddr::new(local.ip(), p);
-                if usage.listeners == 0 && !self.tcp_conns.contains_key(&(cand, remote)) {
+                if usage.listeners == 0 && !self.tcp_conns.contains_key(&FlowKey(cand, remote)) {
                     found = Some(p);
                     break;
                 }
@@ -1918,7 +2045,7 @@ impl Stack {
                     err(io::ErrorKind::AddrNotAvailable, "no free ephemeral port")
                 })?,
             );
-        } else if self.tcp_conns.contains_key(&(local, remote)) {
+        } else if self.tcp_conns.contains_key(&FlowKey(local, remote)) {
             return Err(err(
                 io::ErrorKind::AddrInUse,
                 "connection already exists for this address pair",
@@ -1943,7 +2070,8 @@ impl Stack {
             buf_bytes: 0,
         };
         let h = self.alloc(Socket::Tcp(sock))?;
-        self.tcp_conns.insert((local, remote), h);
+        self.tcp_conns
+            .insert(FlowKey(local, remote), Conn::Socket(h));
         self.use_port(local.port(), false);
         self.counters.tcp_connections_opened += 1;
         self.mark_dirty(h);
@@ -2028,7 +2156,10 @@ impl Stack {
         let children: Vec<SocketHandle> = self
             .tcp_conns
             .values()
-            .copied()
+            .filter_map(|c| match c {
+                Conn::Socket(c) => Some(*c),
+                Conn::TimeWait(_) => None,
+            })
             .filter(|c| matches!(self.slot(*c), Some(Socket::Tcp(t)) if t.parent == Some(h)))
             .collect();
         for c in queued.into_iter().chain(children) {
@@ -2210,8 +2341,6 @@ impl Stack {
     fn udp_sock(&mut self, h: SocketHandle) -> io::Result<&mut UdpSocket> {
         match self.slot_mut(h) {
             Some(Socket::Udp(u)) => Ok(u),
-            // A compacted TIME-WAIT connection is no longer the application's.
-            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
             None => Err(bad_handle()),
         }
@@ -2306,8 +2435,6 @@ impl Stack {
     pub fn udp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> {
         match self.slot(h) {
             Some(Socket::Udp(u)) => Ok(u.local),
-            // A compacted TIME-WAIT connection is no longer the application's.
-            Some(Socket::TimeWait(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
             None => Err(bad_handle()),
         }

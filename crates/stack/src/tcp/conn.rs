@@ -625,21 +625,37 @@ impl Tcb {
 
     /// Earliest armed timer (including the idle-buffer release).
     pub fn next_deadline(&self) -> Option<Instant> {
-        // A plain chain of mins: this runs several times per segment.
-        fn min(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-            match (a, b) {
-                (Some(x), Some(y)) => Some(if x < y { x } else { y }),
-                (x, None) => x,
-                (None, y) => y,
-            }
+        // This runs several times per segment: a branch-free min over the
+        // times, an unarmed timer counting as u64::MAX.
+        #[inline(always)]
+        fn t(d: Option<Instant>) -> u64 {
+            d.map_or(u64::MAX, Instant::total_micros)
         }
-        let mut d = min(self.rtx_deadline, self.persist_deadline);
-        d = min(d, self.delack_deadline);
-        d = min(d, self.timewait_deadline);
-        d = min(d, self.finwait2_deadline);
-        d = min(d, self.rack_deadline);
-        d = min(d, self.tlp_deadline);
-        min(d, self.shrink_deadline)
+        let m = t(self.rtx_deadline)
+            .min(t(self.persist_deadline))
+            .min(t(self.delack_deadline))
+            .min(t(self.timewait_deadline))
+            .min(t(self.finwait2_deadline))
+            .min(t(self.rack_deadline))
+            .min(t(self.tlp_deadline))
+            .min(t(self.shrink_deadline));
+        if m != u64::MAX {
+            return Some(Instant::from_micros(m));
+        }
+        // Nothing armed, or only timers at the end of time.
+        [
+            self.rtx_deadline,
+            self.persist_deadline,
+            self.delack_deadline,
+            self.timewait_deadline,
+            self.finwait2_deadline,
+            self.rack_deadline,
+            self.tlp_deadline,
+            self.shrink_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Buffers are kept while a connection is busy (freeing and regrowing
@@ -2327,9 +2343,12 @@ impl Tcb {
         let hl = repr.emit_header(buf);
         // The payload's checksum sum is taken while it is copied in, so the
         // checksum below reads only the header (and pseudo-header).
-        let (copied, payload_sum) = self
-            .tx
-            .read_at_accumulate(offset, &mut buf[hl..hl + len], 0);
+        let (copied, payload_sum) = if len == 0 {
+            (0, 0)
+        } else {
+            self.tx
+                .read_at_accumulate(offset, &mut buf[hl..hl + len], 0)
+        };
         debug_assert_eq!(copied, len);
         let (src, dst) = (self.local.ip(), self.remote.ip());
         if copied == len {
