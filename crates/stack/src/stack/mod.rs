@@ -604,7 +604,13 @@ impl Stack {
             if time_wait && in_map && parent.is_none() && let_go {
                 self.compact_time_wait(h);
             }
-            self.schedule(h);
+            // A socket queued for `poll_transmit` is scheduled there, after
+            // its last segment of the round (`poll_at` says "now" while the
+            // queue is not empty): one deadline computation per burst
+            // instead of one per segment.
+            if !self.slots.get(h.index as usize).is_some_and(|s| s.dirty) {
+                self.schedule(h);
+            }
             return;
         }
         if in_map {
