@@ -263,6 +263,10 @@ pub struct Stack {
     free_slots: Vec<u32>,
     live: usize,
     tcp_conns: Map<FlowKey, Conn>,
+    /// The last segment's lookup in `tcp_conns` (BSD's one-behind cache):
+    /// a bulk transfer's segments come in runs for one connection. Cleared
+    /// whenever the map changes.
+    last_conn: Option<(FlowKey, Conn)>,
     tcp_listeners: Map<SocketAddr, SocketHandle>,
     tcp_ports: Map<u16, PortUse>,
     udp_binds: Map<SocketAddr, SocketHandle>,
@@ -353,6 +357,7 @@ impl Stack {
             free_slots: Vec::new(),
             live: 0,
             tcp_conns: HashMap::with_hasher(hk.clone()),
+            last_conn: None,
             tcp_listeners: HashMap::with_hasher(hk.clone()),
             tcp_ports: HashMap::with_hasher(hk.clone()),
             udp_binds: HashMap::with_hasher(hk),
@@ -614,7 +619,7 @@ impl Stack {
             return;
         }
         if in_map {
-            self.tcp_conns.remove(&FlowKey(key.0, key.1));
+            self.conn_remove(FlowKey(key.0, key.1));
             self.release_port(key.0.port(), false);
             if let Some(t) = self.tcp_mut(h) {
                 t.in_map = false;
@@ -673,7 +678,7 @@ impl Stack {
         };
         // The record takes the connection's place in the map and in
         // `live`; its slot is free for the next socket.
-        self.tcp_conns.insert(key, Conn::TimeWait(index));
+        self.conn_insert(key, Conn::TimeWait(index));
         self.release_slot(h.index);
         self.schedule_time_wait(index);
         self.retired_tcp.add(&t.tcb.counters);
@@ -719,7 +724,7 @@ impl Stack {
             in_map: true,
             buf_bytes: 0,
         }));
-        self.tcp_conns.insert(key, Conn::Socket(h));
+        self.conn_insert(key, Conn::Socket(h));
         Some(h)
     }
 
@@ -733,13 +738,37 @@ impl Stack {
         let (local, remote) = (tw.record.local, tw.record.remote);
         tracing::debug!(local = %local, remote = %remote, from = %TcpState::TimeWait, to = %TcpState::Closed, "tcp state");
         if self.tcp_conns.get(&FlowKey(local, remote)) == Some(&Conn::TimeWait(index)) {
-            self.tcp_conns.remove(&FlowKey(local, remote));
+            self.conn_remove(FlowKey(local, remote));
         }
         self.release_port(local.port(), false);
         self.release_time_wait(index);
         // Its counters were retired when it was compacted.
         self.counters.tcp_connections_closed += 1;
         self.live -= 1;
+    }
+
+    fn conn_insert(&mut self, key: FlowKey, conn: Conn) {
+        self.last_conn = None;
+        self.tcp_conns.insert(key, conn);
+    }
+
+    fn conn_remove(&mut self, key: FlowKey) {
+        self.last_conn = None;
+        self.tcp_conns.remove(&key);
+    }
+
+    /// The connection a segment with this 4-tuple is for.
+    fn conn_lookup(&mut self, key: FlowKey) -> Option<Conn> {
+        if let Some((k, c)) = self.last_conn {
+            if k == key {
+                return Some(c);
+            }
+        }
+        let conn = self.tcp_conns.get(&key).copied();
+        if let Some(c) = conn {
+            self.last_conn = Some((key, c));
+        }
+        conn
     }
 
     fn use_port(&mut self, port: u16, listener: bool) {
@@ -766,8 +795,7 @@ impl Stack {
     /// secretkey), M a 4 µs clock, F SipHash-2-4 keyed with a secret.
     fn isn(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
         let mut h = SipHasher24::new_with_keys(self.isn_key.0, self.isn_key.1);
-        local.hash(&mut h);
-        remote.hash(&mut h);
+        FlowKey(local, remote).hash(&mut h);
         let f = h.finish() as u32;
         let m = (self.now.total_micros() / 4) as u32;
         m.wrapping_add(f)
@@ -929,7 +957,7 @@ impl Stack {
         };
         let local = SocketAddr::new(dst_ip, seg.dst_port);
         let remote = SocketAddr::new(src_ip, seg.src_port);
-        let conn = self.tcp_conns.get(&FlowKey(local, remote)).copied();
+        let conn = self.conn_lookup(FlowKey(local, remote));
         // Checksum (RFC 9293 §3.1) before anything acts on the segment. For
         // the next in-order data of an established connection the payload
         // is summed while it is copied into the receive ring (not yet
@@ -1138,8 +1166,7 @@ impl Stack {
         if let Some(Socket::Listener(l)) = self.slot_mut(lh) {
             l.syn_queue += 1;
         }
-        self.tcp_conns
-            .insert(FlowKey(local, remote), Conn::Socket(h));
+        self.conn_insert(FlowKey(local, remote), Conn::Socket(h));
         self.use_port(local.port(), false);
         self.mark_dirty(h);
         self.after_tcp(h);
@@ -1161,8 +1188,7 @@ impl Stack {
         mss_idx: u32,
     ) -> u32 {
         let mut h = SipHasher24::new_with_keys(self.cookie_key.0, self.cookie_key.1);
-        local.hash(&mut h);
-        remote.hash(&mut h);
+        FlowKey(local, remote).hash(&mut h);
         irs.hash(&mut h);
         slot.hash(&mut h);
         mss_idx.hash(&mut h);
@@ -1173,8 +1199,7 @@ impl Stack {
     /// connection created later must continue the SYN-ACK's clock).
     fn cookie_ts_offset(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
         let mut h = SipHasher24::new_with_keys(self.cookie_key.1, self.cookie_key.0);
-        local.hash(&mut h);
-        remote.hash(&mut h);
+        FlowKey(local, remote).hash(&mut h);
         h.finish() as u32
     }
 
@@ -1301,8 +1326,7 @@ impl Stack {
             return self.counters.drop(DropReason::TcpListenOverflow);
         };
         self.counters.syn_cookies_accepted += 1;
-        self.tcp_conns
-            .insert(FlowKey(local, remote), Conn::Socket(h));
+        self.conn_insert(FlowKey(local, remote), Conn::Socket(h));
         self.use_port(local.port(), false);
         if let Some(Socket::Listener(l)) = self.slot_mut(lh) {
             l.accept_queue.push_back(h);
@@ -2076,8 +2100,7 @@ impl Stack {
             buf_bytes: 0,
         };
         let h = self.alloc(Socket::Tcp(sock))?;
-        self.tcp_conns
-            .insert(FlowKey(local, remote), Conn::Socket(h));
+        self.conn_insert(FlowKey(local, remote), Conn::Socket(h));
         self.use_port(local.port(), false);
         self.counters.tcp_connections_opened += 1;
         self.mark_dirty(h);
