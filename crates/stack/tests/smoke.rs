@@ -1,15 +1,15 @@
 mod common;
 use common::*;
 use std::net::{Shutdown, SocketAddr};
-use ustack::TcpState;
+use ustack::{SocketHandle, TcpState};
 
-#[test]
-fn handshake_transfer_close() {
-    let mut p = Pair::new(1);
-    let server: SocketAddr = format!("{B}:80").parse().unwrap();
-    let l = p.b.tcp_listen(server, 8).unwrap();
+/// A connects to `server`; B accepts it on listener `l`: (client, server).
+fn connect_accepted(
+    p: &mut Pair,
+    server: SocketAddr,
+    l: SocketHandle,
+) -> (SocketHandle, SocketHandle) {
     let c = p.a.tcp_connect(server, None).unwrap();
-    assert!(p.run_until(5, |p| p.a.tcp_state(c).unwrap() == TcpState::Established));
     let mut s = None;
     assert!(p.run_until(5, |p| {
         if let Ok((h, _)) = p.b.tcp_accept(l) {
@@ -17,7 +17,16 @@ fn handshake_transfer_close() {
         }
         s.is_some()
     }));
-    let s = s.unwrap();
+    (c, s.unwrap())
+}
+
+#[test]
+fn handshake_transfer_close() {
+    let mut p = Pair::new(1);
+    let server: SocketAddr = format!("{B}:80").parse().unwrap();
+    let l = p.b.tcp_listen(server, 8).unwrap();
+    let (c, s) = connect_accepted(&mut p, server, l);
+    assert_eq!(p.a.tcp_state(c).unwrap(), TcpState::Established);
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let mut sent = 0;
     let mut got = Vec::new();
@@ -69,15 +78,7 @@ fn reuseaddr_and_time_wait() {
         std::io::ErrorKind::AddrInUse,
         "second listener on the same port"
     );
-    let c = p.a.tcp_connect(server, None).unwrap();
-    let mut s = None;
-    assert!(p.run_until(5, |p| {
-        if let Ok((h, _)) = p.b.tcp_accept(l) {
-            s = Some(h);
-        }
-        s.is_some()
-    }));
-    let s = s.unwrap();
+    let (c, s) = connect_accepted(&mut p, server, l);
     // The server closes first: it ends in TIME_WAIT on port 8080.
     p.b.tcp_shutdown(s, Shutdown::Write).unwrap();
     assert!(p.run_until(5, |p| p.a.tcp_recv(c, &mut [0u8; 8]).ok() == Some(0)));
@@ -199,15 +200,7 @@ fn time_wait_records_hold_no_socket_slot() {
     let l = p.b.tcp_listen(server, 8).unwrap();
     let mut buf = [0u8; 16];
     for i in 0..50 {
-        let c = p.a.tcp_connect(server, None).unwrap();
-        let mut s = None;
-        assert!(p.run_until(5, |p| {
-            if let Ok((h, _)) = p.b.tcp_accept(l) {
-                s = Some(h);
-            }
-            s.is_some()
-        }));
-        let s = s.unwrap();
+        let (c, s) = connect_accepted(&mut p, server, l);
         // The client closes first (TIME-WAIT is its), then the server.
         p.a.tcp_close(c);
         assert!(p.run_until(5, |p| matches!(p.b.tcp_recv(s, &mut buf), Ok(0))));
