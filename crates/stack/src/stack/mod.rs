@@ -141,9 +141,14 @@ impl Hash for FlowKey {
     }
 }
 
-/// A due timer entry: `Ok` a socket slot's (deadline, index, generation),
-/// `Err` a TIME-WAIT record's (index, generation).
-type Due = Result<(Instant, u32, u32), (u32, u32)>;
+/// A due timer entry.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// A socket slot's: (deadline, index, generation).
+    Slot(Instant, u32, u32),
+    /// A TIME-WAIT record's: (index, generation).
+    Record(u32, u32),
+}
 
 /// Whose TIME-WAIT expiry an entry of `Stack::tw_timers` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1768,20 +1773,23 @@ impl Stack {
 
     /// The earliest timer entry of the heap and the TIME-WAIT FIFO, if it
     /// is due at `now`; removed.
-    /// `Ok`: a socket's entry; `Err`: a TIME-WAIT record's.
     fn pop_due(&mut self, now: Instant) -> Option<Due> {
         let heap = self.timers.peek().map(|Reverse(e)| *e);
         let fifo = self.tw_timers.front().copied();
         let record = |(t, i, g, of): (Instant, u32, u32, TwOf)| match of {
-            TwOf::Slot => Ok((t, i, g)),
-            TwOf::Record => Err((i, g)),
+            TwOf::Slot => Due::Slot(t, i, g),
+            TwOf::Record => Due::Record(i, g),
         };
         match (heap, fifo) {
             (Some(a), Some(b)) if b.0 < a.0 => (b.0 <= now)
                 .then(|| self.tw_timers.pop_front().map(record))
                 .flatten(),
             (Some(a), _) => (a.0 <= now)
-                .then(|| self.timers.pop().map(|Reverse(e)| Ok(e)))
+                .then(|| {
+                    self.timers
+                        .pop()
+                        .map(|Reverse((t, i, g))| Due::Slot(t, i, g))
+                })
                 .flatten(),
             (None, Some(b)) => (b.0 <= now)
                 .then(|| self.tw_timers.pop_front().map(record))
@@ -1813,8 +1821,8 @@ impl Stack {
         self.tick(now);
         while let Some(due) = self.pop_due(now) {
             let (t, index, generation) = match due {
-                Ok(entry) => entry,
-                Err((index, generation)) => {
+                Due::Slot(t, index, generation) => (t, index, generation),
+                Due::Record(index, generation) => {
                     // RFC 9293 §3.10.8: the TIME-WAIT timeout.
                     if self.record_live(index, generation) {
                         self.close_time_wait(index);
