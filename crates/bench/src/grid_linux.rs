@@ -34,12 +34,13 @@ use serde::Serialize;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 use ustack_devices::sim::link::LinkConfig;
-use ustack_devices::{pair, Forwarder, TunDevice};
+use ustack_devices::{pair, Capture, Device, Forwarder, TunDevice};
 
 const A_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
 const B_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 2, 1);
@@ -290,13 +291,33 @@ fn kernel_client(to: Ipv4Addr) -> io::Result<std::net::TcpStream> {
     Ok(s)
 }
 
-/// One run of `pairing` on the given link, up to `bytes` or `cap`.
+/// Starts the forwarder between `a` and `b` (every pairing's receiver is
+/// `b`); with `pcap`, the packets crossing `b` are recorded as the
+/// forwarder hands them over and picks them up: the receiver's ACK
+/// turnaround, its wake-ups included.
+fn forward<A: Device, B: Device>(
+    a: A,
+    b: B,
+    link: &LinkConfig,
+    seed: u64,
+    pcap: Option<&Path>,
+) -> io::Result<Forwarder> {
+    let (ab, ba) = (link.clone(), link.clone());
+    match pcap {
+        None => Forwarder::spawn(a, b, ab, ba, seed),
+        Some(p) => Forwarder::spawn(a, Capture::new(b, p)?, ab, ba, seed),
+    }
+}
+
+/// One run of `pairing` on the given link, up to `bytes` or `cap`. With
+/// `pcap`, the receiver's side of the forwarder is captured to that file.
 pub fn run_linux(
     pairing: Pairing,
     link: &LinkConfig,
     bytes: u64,
     cap: Duration,
     seed: u64,
+    pcap: Option<&Path>,
 ) -> io::Result<LinuxRun> {
     let tag = std::process::id() % 10000;
     let (na, nb) = (format!("ugrA{tag}"), format!("ugrB{tag}"));
@@ -315,7 +336,7 @@ pub fn run_linux(
             let ns_b = Netns::create(&nb)?;
             let tb = TunDevice::open(&tb_name, Some(1500))?;
             ns_b.adopt(&tb_name, B_IP, A_IP)?;
-            fwd = Forwarder::spawn(ta, tb, link.clone(), link.clone(), seed)?;
+            fwd = forward(ta, tb, link, seed, pcap)?;
             let (ltx, lrx) = mpsc::channel();
             let (t0tx, t0rx) = mpsc::channel::<Instant>();
             let server = ns_b.spawn(move || {
@@ -351,9 +372,9 @@ pub fn run_linux(
             // direction, so every pairing's data meets the same seeded loss
             // and reordering draws (the two directions draw separately).
             fwd = if pairing == Pairing::UstackToLinux {
-                Forwarder::spawn(pa, ta, link.clone(), link.clone(), seed)?
+                forward(pa, ta, link, seed, pcap)?
             } else {
-                Forwarder::spawn(ta, pa, link.clone(), link.clone(), seed)?
+                forward(ta, pa, link, seed, pcap)?
             };
             let mut cfg = ustack::Config::default();
             cfg.addresses.push(

@@ -1418,6 +1418,8 @@ fn urg_pointer_beyond_segment() {
     feed(&mut h, &p);
     b.assert_drops(&h.stack, &[]);
     assert_eq!(h.read_all(c.h).unwrap(), b"xyz");
+    // Short, so the end of a write: drained, it is ACKed at once.
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(3));
     // A bare URG without ACK is still dropped as "no ACK".
     let p = seg(URG)
         .seq(c.p(3))

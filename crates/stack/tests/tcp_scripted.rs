@@ -831,6 +831,10 @@ fn two_full_segments_are_acked_at_once() {
     h.expect_nothing();
 }
 
+/// Interactive use: the first request's ACK goes when the reader drains it
+/// (nothing says yet that a reply will follow); once data answers data
+/// within the delayed-ACK time, the ACK of the next request rides on the
+/// reply (Linux's ping-pong mode), until a delayed ACK has to fire.
 #[test]
 fn delayed_ack_piggybacks_on_data() {
     let mut h = Harness::new();
@@ -838,13 +842,66 @@ fn delayed_ack_piggybacks_on_data() {
     h.inject(c.p(0), c.s(0), PSH | ACK, 65535, no_opts(), b"ping");
     h.expect_nothing();
     assert_eq!(h.read_all(c.h).unwrap(), b"ping");
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(4));
     h.advance_ms(5);
     h.stack.tcp_send(c.h, b"pong").unwrap();
     let s = h.expect_segment();
     s.check(ACK, c.s(0), c.p(4));
     assert_eq!(s.payload, b"pong");
-    // The delayed ACK was satisfied by the data segment.
+    // Second request: interactive now, so reading it sends nothing ...
+    h.inject(c.p(4), c.s(4), PSH | ACK, 65535, no_opts(), b"ping");
+    assert_eq!(h.read_all(c.h).unwrap(), b"ping");
+    h.expect_nothing();
+    h.advance_ms(5);
+    // ... and the reply carries the ACK.
+    h.stack.tcp_send(c.h, b"pong").unwrap();
+    let s = h.expect_segment();
+    s.check(ACK, c.s(4), c.p(8));
+    assert_eq!(s.payload, b"pong");
     h.advance_ms(100);
+    h.expect_nothing();
+    // A request left unanswered: its delayed ACK fires, which ends the
+    // interactive mode; the next drained request is ACKed at once again.
+    h.inject(c.p(8), c.s(8), PSH | ACK, 65535, no_opts(), b"ping");
+    assert_eq!(h.read_all(c.h).unwrap(), b"ping");
+    h.expect_nothing();
+    h.advance_ms(40);
+    h.expect_segment().check_empty(ACK, c.s(8), c.p(12));
+    h.inject(c.p(12), c.s(8), PSH | ACK, 65535, no_opts(), b"ping");
+    assert_eq!(h.read_all(c.h).unwrap(), b"ping");
+    h.expect_segment().check_empty(ACK, c.s(8), c.p(16));
+}
+
+/// A window-bound sender waits for the ACK of the end of its write; a
+/// reader that drains that end sends the delayed ACK at once (Linux's
+/// `ICSK_ACK_PUSHED`), so the ACKs stay in step with the sender's bursts.
+/// Data that is not an end (no PSH, full-sized) or not drained keeps the
+/// delay.
+#[test]
+fn drained_end_of_write_is_acked_at_once() {
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    let d = vec![0x5au8; 1460];
+    // A full segment without PSH, read out: the ACK stays delayed.
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &d);
+    assert_eq!(h.read_all(c.h).unwrap().len(), 1460);
+    h.expect_nothing();
+    h.advance_ms(40);
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(1460));
+    // A full segment with PSH, read only in part: still delayed ...
+    h.inject(c.p(1460), c.s(0), PSH | ACK, 65535, no_opts(), &d);
+    let mut buf = [0u8; 1000];
+    assert_eq!(h.stack.tcp_recv(c.h, &mut buf).unwrap(), 1000);
+    h.expect_nothing();
+    // ... until the reader drains it: then the ACK goes at once.
+    assert_eq!(h.read_all(c.h).unwrap().len(), 460);
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(2920));
+    h.expect_nothing();
+    // A short segment (no PSH) ends a write too.
+    h.inject(c.p(2920), c.s(0), ACK, 65535, no_opts(), &d[..700]);
+    h.expect_nothing();
+    assert_eq!(h.read_all(c.h).unwrap().len(), 700);
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(3620));
     h.expect_nothing();
 }
 

@@ -7,10 +7,13 @@
 //!      [--threads N] [--json FILE] [--quiet]
 //! grid --linux [--rtt 10,40] [--loss 0,0.01] [--reorder 0] [--rate 100]
 //!      [--queue PKTS] [--bytes N] [--cap SECS] [--seeds N] [--json FILE]
+//!      [--pcap DIR]
 //! ```
 //!
 //! `--linux` (root) runs the wall-clock comparison against the kernel
-//! through the impairment forwarder instead (see `src/grid_linux.rs`).
+//! through the impairment forwarder instead (see `src/grid_linux.rs`);
+//! `--pcap DIR` records each run's packets at the receiver's side of the
+//! forwarder, one file per run in DIR.
 //!
 //! Prints a markdown table on stdout; `--json` writes every run.
 #[path = "../grid.rs"]
@@ -36,6 +39,7 @@ struct Opts {
     json: Option<String>,
     quiet: bool,
     linux: bool,
+    pcap: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -43,6 +47,7 @@ fn parse() -> Result<Opts, String> {
     let mut json = None;
     let mut quiet = false;
     let mut linux = false;
+    let mut pcap = None;
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--linux") {
         args.remove(i);
@@ -77,6 +82,8 @@ fn parse() -> Result<Opts, String> {
             "--threads" => cfg.threads = v.parse().map_err(|_| "bad --threads")?,
             "--contenders" => cfg.contenders = list(&v, Contender::parse)?,
             "--json" => json = Some(v),
+            "--pcap" if !linux => return Err("--pcap needs --linux".into()),
+            "--pcap" => pcap = Some(std::path::PathBuf::from(v)),
             _ => return Err(format!("unknown option {a}")),
         }
     }
@@ -91,10 +98,16 @@ fn parse() -> Result<Opts, String> {
         json,
         quiet,
         linux,
+        pcap,
     })
 }
 
-fn linux_main(cfg: &GridConfig, json: Option<String>, quiet: bool) -> ExitCode {
+fn linux_main(
+    cfg: &GridConfig,
+    json: Option<String>,
+    quiet: bool,
+    pcap: Option<&std::path::Path>,
+) -> ExitCode {
     let mut runs = Vec::new();
     let mut failures = 0;
     for p in cfg.points() {
@@ -102,7 +115,21 @@ fn linux_main(cfg: &GridConfig, json: Option<String>, quiet: bool) -> ExitCode {
             for pairing in grid_linux::Pairing::ALL {
                 let link = p.link();
                 let cap = std::time::Duration::from_secs_f64(cfg.cap_secs);
-                match grid_linux::run_linux(pairing, &link, cfg.bytes, cap, seed) {
+                let file = pcap.map(|d| {
+                    d.join(format!(
+                        "{}_rtt{}_loss{}_reorder{}_seed{}.pcap",
+                        match pairing {
+                            grid_linux::Pairing::LinuxToLinux => "linux-linux",
+                            grid_linux::Pairing::LinuxToUstack => "linux-ustack",
+                            grid_linux::Pairing::UstackToLinux => "ustack-linux",
+                        },
+                        p.rtt_ms,
+                        p.loss,
+                        p.reorder,
+                        seed
+                    ))
+                });
+                match grid_linux::run_linux(pairing, &link, cfg.bytes, cap, seed, file.as_deref()) {
                     Ok(r) => {
                         if !quiet {
                             eprintln!(
@@ -162,18 +189,19 @@ fn main() -> ExitCode {
         json,
         quiet,
         linux,
+        pcap,
     } = match parse() {
         Ok(x) => x,
         Err(e) => {
             if !e.is_empty() {
                 eprintln!("grid: {e}");
             }
-            eprintln!("usage: grid [--rtt MS,..] [--loss P,..] [--reorder P,..] [--rate MBIT] [--queue PKTS] [--bytes N] [--cap SECS] [--seeds N] [--contenders NAME,..] [--threads N] [--json FILE] [--quiet]");
+            eprintln!("usage: grid [--rtt MS,..] [--loss P,..] [--reorder P,..] [--rate MBIT] [--queue PKTS] [--bytes N] [--cap SECS] [--seeds N] [--contenders NAME,..] [--threads N] [--json FILE] [--quiet]\n       grid --linux [same options] [--pcap DIR]");
             return ExitCode::from(2);
         }
     };
     if linux {
-        return linux_main(&cfg, json, quiet);
+        return linux_main(&cfg, json, quiet, pcap.as_deref());
     }
     let progress = |r: &grid::Run| {
         if !quiet {

@@ -273,6 +273,19 @@ pub(crate) struct Tcb {
     /// In-order segments still to be ACKed at once (quick-ACK mode after
     /// out-of-order data, as Linux's receiver: TCP_MAX_QUICKACKS = 16).
     quickacks: u8,
+    /// The last in-order segment looked like the end of a write (PSH, or
+    /// shorter than a full segment): when the application then drains the
+    /// receive buffer, a pending delayed ACK goes at once (Linux's
+    /// `ICSK_ACK_PUSHED` in `tcp_cleanup_rbuf`).
+    ack_pushed: bool,
+    /// Interactive ("ping-pong") use: we sent data within the delayed-ACK
+    /// time of receiving some, so the ACK of the next request can ride on
+    /// the reply and a drained buffer does not force it out. Left when a
+    /// delayed ACK has to fire (Linux's pingpong mode).
+    pingpong: bool,
+    /// When in-order data (or the handshake's last segment) last arrived,
+    /// for `pingpong`.
+    last_data_in: Instant,
     /// RFC 2883 D-SACK block to report in the next ACK.
     dsack: Option<(Seq, Seq)>,
     /// A sequence number inside the most recently received out-of-order
@@ -409,6 +422,9 @@ impl Tcb {
             ack_now: false,
             extra_acks: 0,
             quickacks: 0,
+            ack_pushed: false,
+            pingpong: false,
+            last_data_in: Instant::ZERO,
             dsack: None,
             last_ooo: None,
             rst_pending: false,
@@ -806,7 +822,7 @@ impl Tcb {
             self.rtt_sample = None;
             self.retries = 0;
             self.rtt.reset_backoff();
-            self.establish();
+            self.establish(now);
             self.ack_now = true;
             // Data or FIN in the SYN-ACK: continue at "sixth, check URG".
             self.process_text(now, seg, Seq(seg.seq) + 1u32, seg.payload, flags.fin());
@@ -821,8 +837,11 @@ impl Tcb {
         }
     }
 
-    fn establish(&mut self) {
+    fn establish(&mut self, now: Instant) {
         self.set_state(TcpState::Established);
+        // The handshake counts as received (Linux's `lrcvtime`): a client
+        // that sends its request at once is interactive from the start.
+        self.last_data_in = now;
         if self.fin_queued {
             // The application shut down writing before the handshake
             // finished: CLOSE in ESTABLISHED → FIN-WAIT-1.
@@ -848,7 +867,7 @@ impl Tcb {
                     self.snd_wl2 = ack;
                     self.rtx_deadline = None;
                     self.retries = 0;
-                    self.establish();
+                    self.establish(now);
                     self.ack_now = true;
                     return if self.passive {
                         Outcome::Established
@@ -1000,7 +1019,7 @@ impl Tcb {
                     // is void after a retransmission.
                     self.rtt.syn_fallback();
                 }
-                self.establish();
+                self.establish(now);
                 // The window comes from this segment (RFC 9293 §3.10.7.4).
                 self.snd_wnd = u32::from(seg.window) << self.snd_wscale;
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
@@ -1513,7 +1532,6 @@ impl Tcb {
         let mut seq = seq;
         let mut payload = payload;
         let mut fin = fin;
-        let _ = seg;
         // Trim the front (already received) ...
         if seq.lt(self.rcv_nxt) {
             let skip = self.rcv_nxt.since(seq) as usize;
@@ -1557,7 +1575,14 @@ impl Tcb {
                         self.error = Some(io::ErrorKind::ConnectionAborted);
                         return;
                     }
+                    let before = self.rcv_nxt;
                     self.receive_data(now, offset, payload);
+                    if self.rcv_nxt != before {
+                        // In-order data: does it end a write (RFC 9293
+                        // §3.9 PUSH; a short segment ends one too)?
+                        self.ack_pushed = seg.flags.psh() || payload.len() < self.rcv_mss;
+                        self.last_data_in = now;
+                    }
                 }
                 // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer sent
                 // its FIN already; ignore the text.
@@ -1879,6 +1904,8 @@ impl Tcb {
         if self.delack_deadline.is_some_and(|t| t <= now) {
             self.delack_deadline = None;
             self.ack_now = true;
+            // The reply did not come in time: not interactive (any more).
+            self.pingpong = false;
         }
         if self.shrink_deadline.is_some_and(|t| t <= now) {
             self.shrink_deadline = None;
@@ -2143,6 +2170,10 @@ impl Tcb {
             flags |= TcpFlags::PSH;
         }
         let seq = self.snd_nxt;
+        if len > 0 && now.saturating_since(self.last_data_in) < self.cfg_delayed_ack {
+            // Data answers data within the delayed-ACK time: interactive.
+            self.pingpong = true;
+        }
         let n = self.emit(now, buf, seq, flags, offset, len);
         let seg_end = seq + len + usize::from(fin);
         if self.rtt_sample.is_none() && !self.ts_enabled {
@@ -2367,6 +2398,7 @@ impl Tcb {
             self.ack_now = false;
             self.delack_deadline = None;
             self.unacked_bytes = 0;
+            self.ack_pushed = false;
             self.last_ack_sent = self.rcv_nxt;
         }
         self.counters.segments_out += 1;
@@ -2460,8 +2492,18 @@ impl Tcb {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.rx.is_empty() && !buf.is_empty() {
             let n = self.rx.dequeue(buf);
-            if self.rx.is_empty() && self.ooo.is_empty() && self.rx.allocated() <= SMALL_BUFFER {
-                self.rx.shrink_if_empty();
+            if self.rx.is_empty() {
+                // RFC 1122 §4.2.3.2 lets an ACK go before the delay ends.
+                // The reader drained the end of a write: the sender may be
+                // waiting for this ACK (window-bound), and no more data is
+                // due soon to trigger it; so it goes now, unless a reply
+                // will carry it (interactive use). As Linux.
+                if self.ack_pushed && self.delack_deadline.is_some() && !self.pingpong {
+                    self.ack_now = true;
+                }
+                if self.ooo.is_empty() && self.rx.allocated() <= SMALL_BUFFER {
+                    self.rx.shrink_if_empty();
+                }
             }
             return Ok(n);
         }
