@@ -71,6 +71,15 @@ impl Pairing {
             Pairing::UstackToLinux => "ustack→linux",
         }
     }
+
+    /// The name in ASCII, for file names.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Pairing::LinuxToLinux => "linux-linux",
+            Pairing::LinuxToUstack => "linux-ustack",
+            Pairing::UstackToLinux => "ustack-linux",
+        }
+    }
 }
 
 fn ip(args: &[&str]) -> io::Result<()> {

@@ -118,11 +118,7 @@ fn linux_main(
                 let file = pcap.map(|d| {
                     d.join(format!(
                         "{}_rtt{}_loss{}_reorder{}_seed{}.pcap",
-                        match pairing {
-                            grid_linux::Pairing::LinuxToLinux => "linux-linux",
-                            grid_linux::Pairing::LinuxToUstack => "linux-ustack",
-                            grid_linux::Pairing::UstackToLinux => "ustack-linux",
-                        },
+                        pairing.slug(),
                         p.rtt_ms,
                         p.loss,
                         p.reorder,
