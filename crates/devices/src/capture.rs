@@ -142,6 +142,14 @@ impl<D: Device> Device for Capture<D> {
     fn set_poller(&self, active: bool) {
         self.inner.set_poller(active)
     }
+
+    fn rx_pending(&self) -> Option<bool> {
+        self.inner.rx_pending()
+    }
+
+    fn set_spinning(&self, on: bool) {
+        self.inner.set_spinning(on)
+    }
 }
 
 impl<D: Device> Drop for Capture<D> {

@@ -28,6 +28,19 @@ pub trait Device: Send + Sync + 'static {
     /// `readable_fd` (false). Switching back signals `readable_fd` if
     /// packets are waiting, so none is left unannounced.
     fn set_poller(&self, _active: bool) {}
+    /// Whether `recv` would find a packet, known without a system call
+    /// (e.g. an in-memory queue's length), or None if the device cannot
+    /// tell cheaply. Only devices that can tell are busy-polled by a
+    /// waiting application thread.
+    fn rx_pending(&self) -> Option<bool> {
+        None
+    }
+    /// Tells the device that the poller (see [`Device::set_poller`]) is
+    /// busy-polling [`Device::rx_pending`] instead of sleeping on
+    /// `poller_fd`, so arriving packets need not signal it. Whoever turns
+    /// it off must check `rx_pending` once more before sleeping: a packet
+    /// sent while it was on may not have been signalled.
+    fn set_spinning(&self, _on: bool) {}
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -49,6 +62,12 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn set_poller(&self, active: bool) {
         (**self).set_poller(active)
     }
+    fn rx_pending(&self) -> Option<bool> {
+        (**self).rx_pending()
+    }
+    fn set_spinning(&self, on: bool) {
+        (**self).set_spinning(on)
+    }
 }
 
 impl Device for Box<dyn Device> {
@@ -69,5 +88,11 @@ impl Device for Box<dyn Device> {
     }
     fn set_poller(&self, active: bool) {
         (**self).set_poller(active)
+    }
+    fn rx_pending(&self) -> Option<bool> {
+        (**self).rx_pending()
+    }
+    fn set_spinning(&self, on: bool) {
+        (**self).set_spinning(on)
     }
 }

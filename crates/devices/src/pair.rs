@@ -17,10 +17,17 @@
 //! not woken for the same packet. `recv` clears both descriptors when it
 //! finds the ring empty (then looks once more), so no signal is lost; a
 //! descriptor may poll readable spuriously until then.
+//!
+//! Busy-polling: [`Device::rx_pending`] reads the queue's packet count
+//! without a system call, and while the poller says it is spinning
+//! ([`Device::set_spinning`]) a sender does not signal it at all; the
+//! spinner looks at the count once more after it stops (both sides
+//! sequentially consistent: either the sender sees it spinning, or the
+//! spinner sees the packet).
 use crate::device::Device;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Bytes of queued packets (plus a 4-byte length each) one direction holds.
@@ -49,6 +56,10 @@ struct Direction {
     /// Signalled while one does.
     poller: OwnedFd,
     poller_active: AtomicBool,
+    /// The poller busy-polls `queued` instead of sleeping on `poller`.
+    poller_spinning: AtomicBool,
+    /// Packets in the ring (its `packets`, readable without the lock).
+    queued: AtomicUsize,
     /// Per descriptor: it is readable, or a sender is about to make it so
     /// (set before the write, so each signalled period has one write).
     readable_signalled: AtomicBool,
@@ -158,10 +169,20 @@ impl Direction {
             readable: eventfd()?,
             poller: eventfd()?,
             poller_active: AtomicBool::new(false),
+            poller_spinning: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
             readable_signalled: AtomicBool::new(false),
             poller_signalled: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         })
+    }
+
+    /// Pops the next packet into `dst`, keeping `queued` in step.
+    fn pop(&self, dst: &mut [u8]) -> Option<usize> {
+        let mut ring = self.ring();
+        let n = ring.pop(dst);
+        self.queued.store(ring.packets, Ordering::SeqCst);
+        n
     }
 
     fn ring(&self) -> MutexGuard<'_, Ring> {
@@ -175,6 +196,11 @@ impl Direction {
     /// does not find it taken).
     fn wake(&self) {
         let (fd, flag) = if self.poller_active.load(Ordering::SeqCst) {
+            if self.poller_spinning.load(Ordering::SeqCst) {
+                // It looks at `queued` before it sleeps (see the module
+                // documentation).
+                return;
+            }
             (&self.poller, &self.poller_signalled)
         } else {
             (&self.readable, &self.readable_signalled)
@@ -241,6 +267,7 @@ impl Drop for PairDevice {
         self.rx.closed.store(true, Ordering::SeqCst);
         // Queued packets will never be read: free the ring.
         *self.rx.ring() = Ring::default();
+        self.rx.queued.store(0, Ordering::SeqCst);
     }
 }
 
@@ -250,14 +277,14 @@ impl Device for PairDevice {
     }
 
     fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        if let Some(n) = self.rx.ring().pop(buf) {
+        if let Some(n) = self.rx.pop(buf) {
             return Ok(Some(n));
         }
         // Empty: clear the wake-ups, then look again, so that a packet
         // pushed in between (whose signal the clearing may have eaten) is
         // not left unannounced.
         self.rx.unwake();
-        Ok(self.rx.ring().pop(buf))
+        Ok(self.rx.pop(buf))
     }
 
     /// Sends one packet to the peer. A packet longer than the MTU is an
@@ -284,6 +311,7 @@ impl Device for PairDevice {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
+            self.tx.queued.store(ring.packets, Ordering::SeqCst);
             was_empty
         };
         if was_empty {
@@ -298,6 +326,14 @@ impl Device for PairDevice {
 
     fn poller_fd(&self) -> Option<RawFd> {
         Some(self.rx.poller.as_raw_fd())
+    }
+
+    fn rx_pending(&self) -> Option<bool> {
+        Some(self.rx.queued.load(Ordering::SeqCst) > 0)
+    }
+
+    fn set_spinning(&self, on: bool) {
+        self.rx.poller_spinning.store(on, Ordering::SeqCst);
     }
 
     fn set_poller(&self, active: bool) {

@@ -239,3 +239,40 @@ fn a_claimed_receive_side_signals_the_poller_descriptor() {
     assert!(poll_readable(b.readable_fd(), 1000));
     assert!(!poll_readable(pfd, 0));
 }
+
+#[test]
+fn a_spinning_poller_is_not_signalled_and_sees_the_queue() {
+    let (a, b) = pair(1500).expect("pair");
+    let pfd = b.poller_fd().expect("the pair has a poller descriptor");
+    let mut buf = vec![0u8; 1500];
+    assert_eq!(b.rx_pending(), Some(false));
+
+    // Spinning: the packet shows in `rx_pending`, and no descriptor is
+    // signalled (no system call on either side).
+    b.set_poller(true);
+    b.set_spinning(true);
+    a.send(&packet(1, 100)).expect("send");
+    assert_eq!(b.rx_pending(), Some(true));
+    assert!(!poll_readable(pfd, 0), "spinning poller signalled");
+    assert!(!poll_readable(b.readable_fd(), 0), "driver signalled");
+    b.set_spinning(false);
+    assert_eq!(b.recv(&mut buf).expect("recv"), Some(100));
+    assert_eq!(seq_of(&buf), 1);
+    assert_eq!(b.rx_pending(), Some(false));
+    assert_eq!(b.recv(&mut buf).expect("recv"), None);
+
+    // No longer spinning: the next packet signals the poller again.
+    a.send(&packet(2, 100)).expect("send");
+    assert!(poll_readable(pfd, 1000), "sleeping poller not signalled");
+    assert_eq!(b.recv(&mut buf).expect("recv"), Some(100));
+    assert_eq!(b.recv(&mut buf).expect("recv"), None);
+    assert!(!poll_readable(pfd, 0));
+    b.set_poller(false);
+
+    // The driver's descriptor is signalled whatever the spinning flag
+    // says when no thread has claimed the receive side.
+    b.set_spinning(true);
+    a.send(&packet(3, 100)).expect("send");
+    assert!(poll_readable(b.readable_fd(), 1000), "driver not signalled");
+    b.set_spinning(false);
+}

@@ -16,6 +16,12 @@
 //!   one thread at a time takes the device's wake-ups from the driver and
 //!   handles the packets it is woken for, so the packet that unblocks it
 //!   costs one thread wake-up, not two (device → driver → application).
+//! - Before it sleeps, that thread busy-polls the device for a short while
+//!   ([`Netstack::set_busy_poll`], 50 µs by default; as Linux's
+//!   `SO_BUSY_POLL`) when the device can say without a system call that a
+//!   packet is waiting ([`Device::rx_pending`], e.g. the in-process pair).
+//!   A reply that comes within that time costs no wake-up and no system
+//!   call on either side.
 //! - Readiness: the stack reports sockets whose readiness may have changed
 //!   (`Stack::poll_event`); the runtime wakes the read and write wakers
 //!   registered on them. Blocking calls register a waker that unparks their
@@ -24,7 +30,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread;
@@ -77,6 +83,8 @@ pub(crate) struct Shared {
     timer_fd: Option<OwnedFd>,
     /// An application thread is waiting on the device's poller descriptor.
     poller_taken: AtomicBool,
+    /// How long that thread busy-polls before it sleeps, in nanoseconds.
+    busy_poll_ns: AtomicU64,
     epoch: std::time::Instant,
     shutdown: AtomicBool,
 }
@@ -189,7 +197,12 @@ impl Shared {
     /// thread's own wake-up eventfd (its waker signals it). False (at once)
     /// if the device has no poller descriptor or another thread is the
     /// poller: then the caller parks as usual.
-    pub(crate) fn wait_as_poller(&self, wake_fd: RawFd, timeout: Option<Duration>) -> bool {
+    pub(crate) fn wait_as_poller(
+        &self,
+        wake_fd: RawFd,
+        woken: &AtomicBool,
+        timeout: Option<Duration>,
+    ) -> bool {
         let Some(pfd) = self.device.poller_fd() else {
             return false;
         };
@@ -197,6 +210,11 @@ impl Shared {
             return false;
         }
         self.device.set_poller(true);
+        if self.busy_poll(woken, timeout) {
+            self.device.set_poller(false);
+            self.poller_taken.store(false, Ordering::Release);
+            return true;
+        }
         let mut fds = [
             libc::pollfd {
                 fd: pfd,
@@ -224,16 +242,58 @@ impl Shared {
             net::clear_eventfd(wake_fd);
         }
         if fds[0].revents != 0 {
-            let mut g = self.lock();
-            let now = self.now();
-            g.stack.advance_clock(now);
-            self.pump_device(&mut g, now);
-            self.flush(&mut g, now, true);
+            self.handle_device();
         }
         // Back to the driver (it is signalled if packets are still queued).
         self.device.set_poller(false);
         self.poller_taken.store(false, Ordering::Release);
         true
+    }
+
+    /// Handles what the device has, as the driver would.
+    fn handle_device(&self) {
+        let mut g = self.lock();
+        let now = self.now();
+        g.stack.advance_clock(now);
+        self.pump_device(&mut g, now);
+        self.flush(&mut g, now, true);
+    }
+
+    /// The poller's busy-poll before it sleeps: spins on
+    /// [`Device::rx_pending`] and on its own waker's flag (`woken`) for up
+    /// to the busy-poll time (and `timeout`). True if it handled packets or
+    /// was woken (the caller retries its call), false if it should sleep.
+    fn busy_poll(&self, woken: &AtomicBool, timeout: Option<Duration>) -> bool {
+        let ns = self.busy_poll_ns.load(Ordering::Relaxed);
+        if ns == 0 || self.device.rx_pending().is_none() {
+            return false;
+        }
+        let limit = timeout.map_or(Duration::from_nanos(ns), |t| {
+            t.min(Duration::from_nanos(ns))
+        });
+        let start = std::time::Instant::now();
+        self.device.set_spinning(true);
+        let mut ready = false;
+        loop {
+            if self.device.rx_pending() == Some(true) {
+                ready = true;
+                break;
+            }
+            if woken.load(Ordering::SeqCst) || start.elapsed() >= limit {
+                break;
+            }
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
+        }
+        self.device.set_spinning(false);
+        // A packet sent while we were spinning was not signalled: look
+        // once more now that senders see us as not spinning.
+        if ready || self.device.rx_pending() == Some(true) {
+            self.handle_device();
+            return true;
+        }
+        woken.load(Ordering::SeqCst)
     }
 
     /// Runs one socket call under the lock and flushes its effects.
@@ -290,6 +350,10 @@ impl Shared {
         self.flush(&mut g, now, true);
     }
 }
+
+/// How long a blocked application thread busy-polls a device that
+/// supports it before it sleeps (see [`Netstack::set_busy_poll`]).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
 
 /// How long a dropped [`Netstack`] keeps running so that closed
 /// connections can still deliver their queued data.
@@ -419,9 +483,26 @@ impl Netstack {
             wake_fd,
             timer_fd,
             poller_taken: AtomicBool::new(false),
+            busy_poll_ns: AtomicU64::new(DEFAULT_BUSY_POLL.as_nanos() as u64),
             epoch: std::time::Instant::now(),
             shutdown: AtomicBool::new(false),
         }))
+    }
+
+    /// How long an application thread blocked in a socket call busy-polls
+    /// the device before it sleeps ([`DEFAULT_BUSY_POLL`]; zero: never).
+    /// Only devices that report waiting packets without a system call are
+    /// polled ([`Device::rx_pending`]: the in-process pair, not TUN), and
+    /// only by the one thread that waits for the device itself. Polling
+    /// spends CPU time for lower latency, as Linux's `SO_BUSY_POLL` does.
+    pub fn set_busy_poll(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.shared.busy_poll_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// The busy-poll time set by [`Netstack::set_busy_poll`].
+    pub fn busy_poll(&self) -> Duration {
+        Duration::from_nanos(self.shared.busy_poll_ns.load(Ordering::Relaxed))
     }
 
     /// Runs `f` on the stack under the lock (counters, tcp_info, ...).

@@ -141,7 +141,10 @@ fn block_on<T>(
         };
         // Wait for the device ourselves if we may (one wake-up instead of
         // device → driver → us); otherwise park until our waker runs.
-        if tw.fd.is_some_and(|fd| shared.wait_as_poller(fd, left)) {
+        if tw
+            .fd
+            .is_some_and(|fd| shared.wait_as_poller(fd, &tw.inner.signalled, left))
+        {
             continue;
         }
         match left {
