@@ -1812,7 +1812,93 @@ fn window_scale_negotiated_on_passive_open() {
     h.inject(c.p(1460), c.s(0), ACK, 100, no_opts(), &[9u8; 1460]);
     let a = h.expect_segment();
     a.check_empty(ACK, c.s(0), c.p(2920));
-    assert_eq!(u32::from(a.window), ((1u32 << 20) - 2920) >> 5);
+    // The free space less the rounding headroom (4·2^5 − 1 bytes), in
+    // units of 2^5.
+    assert_eq!(u32::from(a.window), ((1u32 << 20) - 2920 - 127) >> 5);
+}
+
+#[test]
+fn every_byte_inside_a_scaled_window_is_accepted() {
+    // A scaled window is a multiple of 2^shift past RCV.NXT. Rounding it
+    // up rather than shrinking it must not offer more than the buffer
+    // holds: a peer that fills each advertised window exactly, in
+    // segments that leave RCV.NXT unaligned, gets every byte
+    // acknowledged, and the window closes at zero with the buffer full.
+    let mut h = Harness::with_defaults(|c| {
+        c.tcp.timestamps = false;
+        c.tcp.sack = false;
+        c.tcp.recv_buffer = 1 << 20;
+    });
+    let l = h.listen(8);
+    let opts = ustack::wire::tcp::TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        ..no_opts()
+    };
+    let sa = h.peer_syn(65535, opts);
+    assert_eq!(sa.options.window_scale, Some(5));
+    h.inject(
+        PEER_ISS + 1,
+        sa.seq.wrapping_add(1),
+        ACK,
+        100,
+        no_opts(),
+        &[],
+    );
+    let c = Conn {
+        h: h.stack.tcp_accept(l).unwrap().0,
+        iss: sa.seq,
+        irs: PEER_ISS,
+    };
+    // The right edge the peer knows of (from the SYN-ACK: unscaled).
+    let mut edge = 65535u32;
+    let mut sent = 0u32;
+    let mut rounds = 0;
+    while rounds < 10_000 {
+        rounds += 1;
+        // Up to 3 000 bytes a round, in 1 000-byte segments (1 000 mod 32
+        // = 8), up to the right edge: every ACK re-offers a window whose
+        // edge must be rounded.
+        let round_end = edge.min(sent + 3000);
+        while sent < round_end {
+            let n = (round_end - sent).min(1000);
+            h.inject(
+                c.p(sent),
+                c.s(0),
+                ACK,
+                100,
+                no_opts(),
+                &vec![7u8; n as usize],
+            );
+            sent += n;
+        }
+        // Let a delayed ACK fire.
+        h.advance_ms(50);
+        let acks = h.drain();
+        let Some(last) = acks.last() else {
+            continue;
+        };
+        assert_eq!(
+            last.ack,
+            c.p(sent),
+            "bytes inside the advertised window were not accepted (round {rounds})"
+        );
+        assert_eq!(h.drops(DropReason::TcpOutOfWindow), 0, "round {rounds}");
+        let new_edge = last.ack.wrapping_sub(c.p(0)) + (u32::from(last.window) << 5);
+        if last.window == 0 {
+            break;
+        }
+        edge = edge.max(new_edge);
+    }
+    let free_at_end = (1u32 << 20) - sent;
+    eprintln!("{sent} bytes accepted in {rounds} rounds; {free_at_end} bytes left unoffered");
+    assert!(rounds < 10_000, "the window never closed");
+    // At most the rounding headroom and one unit of 2^5 stay unoffered.
+    assert!(
+        free_at_end < (4 << 5) + (1 << 5),
+        "window closed early: {free_at_end} bytes unused"
+    );
+    assert_eq!(h.read_all(c.h).expect("read").len(), sent as usize);
 }
 
 #[test]

@@ -740,6 +740,18 @@ impl Tcb {
         (self.rx.free() as u32).min(cap)
     }
 
+    /// The receive space offered in window advertisements: `rcv_space`
+    /// less a little headroom for rounding. A scaled window is a multiple
+    /// of 2^shift past RCV.NXT, and rather than shrink the window (RFC
+    /// 9293 §3.8.6.2.2, SHLD-14) the offer is rounded up (as Linux), which
+    /// must still fit in the buffer: every byte inside an advertised
+    /// window is accepted (the sequence test uses the buffer's space).
+    fn rcv_offer(&self) -> u32 {
+        let shift = self.rcv_wscale;
+        let headroom = if shift == 0 { 0 } else { (4u32 << shift) - 1 };
+        self.rcv_space().saturating_sub(headroom)
+    }
+
     /// Sequence number of the first byte in `tx`.
     fn tx_base(&self) -> Seq {
         if self.snd_una == self.iss {
@@ -2216,8 +2228,8 @@ impl Tcb {
             return false;
         }
         let cur = self.rcv_adv.since(self.rcv_nxt);
-        let space = self.rcv_space();
-        let grow = space.saturating_sub(cur);
+        let offer = self.rcv_offer();
+        let grow = offer.saturating_sub(cur);
         let threshold = ((self.rx.capacity() / 2).min(self.rcv_mss)) as u32;
         grow >= threshold.max(1) && grow >= cur
     }
@@ -2232,10 +2244,11 @@ impl Tcb {
             return w as u16;
         }
         let cur = self.rcv_adv.since(self.rcv_nxt);
+        let offer = self.rcv_offer();
         let threshold = ((self.rx.capacity() / 2).min(self.rcv_mss)) as u32;
         // RFC 9293 §3.8.6.2.2: move the right edge only by a useful amount.
-        let mut wnd = if space.saturating_sub(cur) >= threshold.max(1) {
-            space
+        let mut wnd = if offer.saturating_sub(cur) >= threshold.max(1) {
+            offer
         } else {
             cur
         };
@@ -2243,8 +2256,17 @@ impl Tcb {
         let shift = self.rcv_wscale;
         let mut field = (wnd >> shift).min(65535);
         if (field << shift) < cur {
-            // Round up rather than shrink the offered window (Linux does too).
-            field = cur.div_ceil(1 << shift).min(65535);
+            // Round up rather than shrink the offered window (SHLD-14; Linux
+            // does too), if the buffer holds it: a window the buffer cannot
+            // hold would make us drop text the peer was allowed to send.
+            // Otherwise the edge moves back by less than 2^shift bytes,
+            // which a sender must tolerate (RFC 9293 §3.8.6.2.1, MUST-35).
+            let up = cur.div_ceil(1 << shift).min(65535);
+            field = if (up << shift) <= space {
+                up
+            } else {
+                (cur.min(space) >> shift).min(65535)
+            };
         }
         let right = self.rcv_nxt + (field << shift);
         if right.gt(self.rcv_adv) {
