@@ -283,6 +283,13 @@ fn argument_errors() {
     .args;
     let o = args.options().unwrap();
     assert_eq!((o.service, o.port), (Service::Http, 80));
+    let echo = ["echo", "--to", "198.18.0.2:7"];
+    assert!(!connect_args(&echo).net.offload, "offloads are opt-in");
+    assert!(
+        connect_args(&["echo", "--to", "198.18.0.2:7", "--offload"])
+            .net
+            .offload
+    );
     let e = tun_error("ustack0", &io::Error::from(io::ErrorKind::PermissionDenied));
     assert!(
         e.contains("run as root") && e.contains("ip tuntap add ustack0 mode tun user $USER"),

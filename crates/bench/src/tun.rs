@@ -300,6 +300,7 @@ impl Engine for UEngine {
             self.dev.send(&self.tx[..n])?;
             moved = true;
         }
+        self.dev.flush()?;
         Ok(moved)
     }
     fn wait(&mut self, max: Duration) {
@@ -315,9 +316,21 @@ impl Engine for UEngine {
     }
 }
 
-pub fn ustack(buffer: usize, total: u64, verify: bool, src: Arc<Vec<u8>>) -> io::Result<TunRun> {
+/// ustack over the TUN; `offload`: with the kernel's checksum and TSO
+/// offloads (`TunDevice::open_offload`).
+pub fn ustack(
+    buffer: usize,
+    total: u64,
+    verify: bool,
+    src: Arc<Vec<u8>>,
+    offload: bool,
+) -> io::Result<TunRun> {
     in_netns(move || {
-        let dev = ustack_devices::TunDevice::open(IFNAME, Some(TUN_MTU))?;
+        let dev = if offload {
+            ustack_devices::TunDevice::open_offload(IFNAME, Some(TUN_MTU))?
+        } else {
+            ustack_devices::TunDevice::open(IFNAME, Some(TUN_MTU))?
+        };
         sys::configure_iface(dev.name(), None, Some((KERNEL_IP, 24)))?;
         let (l_rx, l_tx) = listeners()?;
         let mut e = UEngine {

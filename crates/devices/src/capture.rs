@@ -129,8 +129,16 @@ impl<D: Device> Device for Capture<D> {
         self.inner.send(packet)
     }
 
+    fn flush(&self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
     fn readable_fd(&self) -> RawFd {
         self.inner.readable_fd()
+    }
+
+    fn rx_buffer_len(&self) -> usize {
+        self.inner.rx_buffer_len()
     }
 
     // Packets still pass through `recv`, so a thread waiting for the inner

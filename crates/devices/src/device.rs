@@ -10,13 +10,25 @@ pub trait Device: Send + Sync + 'static {
     /// Largest IP packet the device carries.
     fn mtu(&self) -> usize;
     /// Receives one IP packet into `buf` without blocking; `Ok(None)` when
-    /// nothing is waiting. `buf` holds at least `mtu()` bytes.
+    /// nothing is waiting. `buf` holds at least `rx_buffer_len()` bytes.
     fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>>;
     /// Sends one IP packet. A full device queue drops the packet (as a NIC
     /// would) and returns Ok; TCP recovers. Errors are for broken devices.
     fn send(&self, packet: &[u8]) -> io::Result<()>;
+    /// Writes out what `send` may still hold. A device that joins
+    /// packets (a TUN device with offloads) holds the last one until the
+    /// next `send` or `flush`: call it after each burst of `send`s.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
     /// A descriptor that polls readable when `recv` has a packet.
     fn readable_fd(&self) -> RawFd;
+    /// How many bytes a `recv` buffer must hold: the MTU, unless the
+    /// device can deliver larger packets (a TUN device with offloads hands
+    /// over TCP segments of up to 64 KiB).
+    fn rx_buffer_len(&self) -> usize {
+        self.mtu()
+    }
     /// A second descriptor for an application thread that waits for the
     /// device itself (instead of the runtime's driver thread), or None if
     /// the device has none. While [`Device::set_poller`] is on, arriving
@@ -53,8 +65,14 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
     fn send(&self, packet: &[u8]) -> io::Result<()> {
         (**self).send(packet)
     }
+    fn flush(&self) -> io::Result<()> {
+        (**self).flush()
+    }
     fn readable_fd(&self) -> RawFd {
         (**self).readable_fd()
+    }
+    fn rx_buffer_len(&self) -> usize {
+        (**self).rx_buffer_len()
     }
     fn poller_fd(&self) -> Option<RawFd> {
         (**self).poller_fd()
@@ -80,8 +98,14 @@ impl Device for Box<dyn Device> {
     fn send(&self, packet: &[u8]) -> io::Result<()> {
         (**self).send(packet)
     }
+    fn flush(&self) -> io::Result<()> {
+        (**self).flush()
+    }
     fn readable_fd(&self) -> RawFd {
         (**self).readable_fd()
+    }
+    fn rx_buffer_len(&self) -> usize {
+        (**self).rx_buffer_len()
     }
     fn poller_fd(&self) -> Option<RawFd> {
         (**self).poller_fd()

@@ -134,6 +134,9 @@ impl Shared {
                 tracing::warn!("device send failed: {e}");
             }
         }
+        if let Err(e) = self.device.flush() {
+            tracing::warn!("device flush failed: {e}");
+        }
     }
 
     /// Sends what the stack has queued, wakes waiters of sockets whose
@@ -151,6 +154,9 @@ impl Shared {
             if let Err(e) = self.device.send(&tx_buf[..n]) {
                 tracing::warn!("device send failed: {e}");
             }
+        }
+        if let Err(e) = self.device.flush() {
+            tracing::warn!("device flush failed: {e}");
         }
         while let Some(h) = stack.poll_event() {
             if let Some(w) = wakers.get_mut(&h) {
@@ -470,7 +476,7 @@ impl Netstack {
         } else {
             None
         };
-        let rx_len = device.mtu().max(65536);
+        let rx_len = device.rx_buffer_len().max(device.mtu()).max(65536);
         Ok(Arc::new(Shared {
             inner: Mutex::new(Inner {
                 stack,

@@ -247,8 +247,14 @@ impl<D: Device> Device for Tap<D> {
         self.inner.send(packet)
     }
 
+    fn flush(&self) -> io::Result<()> {
+        self.inner.flush()
+    }
     fn readable_fd(&self) -> RawFd {
         self.inner.readable_fd()
+    }
+    fn rx_buffer_len(&self) -> usize {
+        self.inner.rx_buffer_len()
     }
     fn poller_fd(&self) -> Option<RawFd> {
         self.inner.poller_fd()

@@ -263,16 +263,28 @@ impl Env {
     /// printing "skipping: ..." (a panic under `USTACK_REQUIRE_TUN=1`).
     /// `programs` are the kernel-side programs the test runs.
     pub fn setup(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, false)
+        Self::setup_gated(test, x, programs, false, false)
     }
 
     /// As [`Env::setup`], running alone (no other interop test at once):
     /// for throughput measurements.
     pub fn setup_exclusive(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, true)
+        Self::setup_gated(test, x, programs, true, false)
     }
 
-    fn setup_gated(test: &str, x: u8, programs: &[&str], exclusive: bool) -> Option<Env> {
+    /// As [`Env::setup_exclusive`], on a TUN with the kernel's checksum
+    /// and TSO offloads on (`TunDevice::open_offload`).
+    pub fn setup_offload(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
+        Self::setup_gated(test, x, programs, true, true)
+    }
+
+    fn setup_gated(
+        test: &str,
+        x: u8,
+        programs: &[&str],
+        exclusive: bool,
+        offload: bool,
+    ) -> Option<Env> {
         if let Some(reason) = missing_prerequisite(programs) {
             return skip(test, &reason);
         }
@@ -296,7 +308,11 @@ impl Env {
             for conf in ["all", "default"] {
                 let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "1");
             }
-            TunDevice::open(&tun_name, Some(1500))
+            if offload {
+                TunDevice::open_offload(&tun_name, Some(1500))
+            } else {
+                TunDevice::open(&tun_name, Some(1500))
+            }
         });
         let tun = match tun {
             Ok(t) => t,
