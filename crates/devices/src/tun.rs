@@ -287,8 +287,9 @@ pub mod vnet {
         }
 
         fn put_first(&mut self, p: &[u8]) {
-            if self.buf.len() < HEADER_LEN + MAX_PACKET {
-                self.buf.resize(HEADER_LEN + MAX_PACKET, 0);
+            let need = HEADER_LEN + MAX_PACKET.max(p.len());
+            if self.buf.len() < need {
+                self.buf.resize(need, 0);
             }
             self.buf[HEADER_LEN..HEADER_LEN + p.len()].copy_from_slice(p);
             self.len = p.len();
