@@ -141,6 +141,88 @@ impl Hash for FlowKey {
     }
 }
 
+/// The connection map's key for an IPv4 4-tuple, which is what it mostly
+/// holds: local address, remote address, ports (local << 16 | remote) in
+/// 12 bytes, so that a bucket is 24 bytes instead of 80 with two
+/// `SocketAddr`s. A busy server's map holds every TIME-WAIT connection of
+/// the last minute: a third of the bytes keeps far more of it in cache.
+/// Hashed as `FlowKey` hashes the same tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FlowKey4([u32; 3]);
+
+impl Hash for FlowKey4 {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64((u64::from(self.0[0]) << 32) | u64::from(self.0[1]));
+        h.write_u64(u64::from(self.0[2]));
+    }
+}
+
+impl FlowKey {
+    fn v4(&self) -> Option<FlowKey4> {
+        match (self.0, self.1) {
+            (SocketAddr::V4(l), SocketAddr::V4(r)) => Some(FlowKey4([
+                u32::from(*l.ip()),
+                u32::from(*r.ip()),
+                (u32::from(l.port()) << 16) | u32::from(r.port()),
+            ])),
+            _ => None,
+        }
+    }
+}
+
+/// The connection map: IPv4 tuples under their compact key, others (IPv6,
+/// mixed) under the whole pair.
+struct ConnMap {
+    v4: Map<FlowKey4, Conn>,
+    other: Map<FlowKey, Conn>,
+}
+
+impl ConnMap {
+    fn new(hk: &KeyedHash) -> ConnMap {
+        ConnMap {
+            v4: HashMap::with_hasher(hk.clone()),
+            other: HashMap::with_hasher(hk.clone()),
+        }
+    }
+
+    fn get(&self, key: &FlowKey) -> Option<Conn> {
+        match key.v4() {
+            Some(k) => self.v4.get(&k).copied(),
+            None => self.other.get(key).copied(),
+        }
+    }
+
+    fn contains(&self, key: &FlowKey) -> bool {
+        self.get(key).is_some()
+    }
+
+    fn insert(&mut self, key: FlowKey, conn: Conn) {
+        match key.v4() {
+            Some(k) => {
+                self.v4.insert(k, conn);
+            }
+            None => {
+                self.other.insert(key, conn);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &FlowKey) {
+        match key.v4() {
+            Some(k) => {
+                self.v4.remove(&k);
+            }
+            None => {
+                self.other.remove(key);
+            }
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Conn> {
+        self.v4.values().chain(self.other.values())
+    }
+}
+
 /// A due timer entry.
 #[derive(Debug, Clone, Copy)]
 enum Due {
@@ -267,7 +349,7 @@ pub struct Stack {
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
     live: usize,
-    tcp_conns: Map<FlowKey, Conn>,
+    tcp_conns: ConnMap,
     /// The last segment's lookup in `tcp_conns` (BSD's one-behind cache):
     /// a bulk transfer's segments come in runs for one connection. Cleared
     /// whenever the map changes.
@@ -361,7 +443,7 @@ impl Stack {
             slots: Vec::new(),
             free_slots: Vec::new(),
             live: 0,
-            tcp_conns: HashMap::with_hasher(hk.clone()),
+            tcp_conns: ConnMap::new(&hk),
             last_conn: None,
             tcp_listeners: HashMap::with_hasher(hk.clone()),
             tcp_ports: HashMap::with_hasher(hk.clone()),
@@ -742,7 +824,7 @@ impl Stack {
         };
         let (local, remote) = (tw.record.local, tw.record.remote);
         tracing::debug!(local = %local, remote = %remote, from = %TcpState::TimeWait, to = %TcpState::Closed, "tcp state");
-        if self.tcp_conns.get(&FlowKey(local, remote)) == Some(&Conn::TimeWait(index)) {
+        if self.tcp_conns.get(&FlowKey(local, remote)) == Some(Conn::TimeWait(index)) {
             self.conn_remove(FlowKey(local, remote));
         }
         self.release_port(local.port(), false);
@@ -769,7 +851,7 @@ impl Stack {
                 return Some(c);
             }
         }
-        let conn = self.tcp_conns.get(&key).copied();
+        let conn = self.tcp_conns.get(&key);
         if let Some(c) = conn {
             self.last_conn = Some((key, c));
         }
@@ -1499,7 +1581,7 @@ impl Stack {
                     // Path MTU discovery is not implemented: we never set
                     // segments larger than the link MTU.
                     false
-                } else if let Some(&Conn::Socket(h)) = self.tcp_conns.get(&FlowKey(local, remote)) {
+                } else if let Some(Conn::Socket(h)) = self.tcp_conns.get(&FlowKey(local, remote)) {
                     let ok = match self.tcp_mut(h) {
                         Some(t) => t.tcb.on_icmp_unreachable(hard, kind, q.tcp_seq),
                         None => false,
@@ -2073,7 +2155,7 @@ impl Stack {
                 self.next_ephemeral = self.next_ephemeral.wrapping_add(1);
                 let usage = self.tcp_ports.get(&p).copied().unwrap_or_default();
                 let cand = SocketAddr::new(local.ip(), p);
-                if usage.listeners == 0 && !self.tcp_conns.contains_key(&FlowKey(cand, remote)) {
+                if usage.listeners == 0 && !self.tcp_conns.contains(&FlowKey(cand, remote)) {
                     found = Some(p);
                     break;
                 }
@@ -2083,7 +2165,7 @@ impl Stack {
                     err(io::ErrorKind::AddrNotAvailable, "no free ephemeral port")
                 })?,
             );
-        } else if self.tcp_conns.contains_key(&FlowKey(local, remote)) {
+        } else if self.tcp_conns.contains(&FlowKey(local, remote)) {
             return Err(err(
                 io::ErrorKind::AddrInUse,
                 "connection already exists for this address pair",
