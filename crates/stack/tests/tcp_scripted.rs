@@ -1818,6 +1818,30 @@ fn window_scale_negotiated_on_passive_open() {
 }
 
 #[test]
+fn a_segment_larger_than_our_mss_is_acknowledged_at_once() {
+    // A TUN device with receive offload hands over the host's TSO segments
+    // whole: one segment of six MSS is more than two full-sized segments,
+    // and is acknowledged at once, not after the delayed-ACK timer.
+    let mut h = Harness::with_defaults(|c| {
+        c.tcp.timestamps = false;
+    });
+    let (_l, c) = h.passive_open();
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &[5u8; 6 * 1460]);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(6 * 1460));
+    // And the next one too (the rule's segment size stays the MSS).
+    h.inject(
+        c.p(6 * 1460),
+        c.s(0),
+        ACK,
+        65535,
+        no_opts(),
+        &[5u8; 6 * 1460],
+    );
+    h.expect_segment().check_empty(ACK, c.s(0), c.p(12 * 1460));
+}
+
+#[test]
 fn every_byte_inside_a_scaled_window_is_accepted() {
     // A scaled window is a multiple of 2^shift past RCV.NXT. Rounding it
     // up rather than shrinking it must not offer more than the buffer

@@ -1642,7 +1642,13 @@ impl Tcb {
 
     fn receive_data(&mut self, now: Instant, offset: usize, payload: &[u8]) {
         self.counters.bytes_in += payload.len() as u64;
-        self.rcv_mss = self.rcv_mss.max(payload.len());
+        // RFC 1122 §4.2.3.2's "full-sized segment" is at most the MSS we
+        // offered: a larger one comes from receive offload (a TUN device
+        // handing over the host's TSO segments whole) and must not stretch
+        // the ACK-every-second-segment rule to 128 KiB (as Linux, which
+        // takes GRO packets' segment size).
+        let full = payload.len().min(self.mtu.saturating_sub(40));
+        self.rcv_mss = self.rcv_mss.max(full);
         if self.rd_shut {
             // Reading was shut down: accept and discard (window stays open).
             if offset == 0 {
