@@ -157,22 +157,29 @@ impl TunDevice {
         let Some(frame) = b.finish() else {
             return Ok(());
         };
-        let r = loop {
+        let r = self.write_frame(frame);
+        b.clear();
+        r
+    }
+
+    /// One write() injects exactly one packet (behind its offload header
+    /// when offloads are on) into the host stack. A full kernel queue
+    /// drops it (counted), as a NIC would.
+    fn write_frame(&self, frame: &[u8]) -> io::Result<()> {
+        loop {
             match (&self.file).write(frame) {
-                Ok(_) => break Ok(()),
+                Ok(_) => return Ok(()),
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.raw_os_error() == Some(libc::ENOBUFS) =>
                 {
                     self.dropped.fetch_add(1, Ordering::Relaxed);
-                    break Ok(());
+                    return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(e),
+                Err(e) => return Err(e),
             }
-        };
-        b.clear();
-        r
+        }
     }
 }
 
@@ -447,21 +454,7 @@ impl Device for TunDevice {
         if self.vnet {
             return self.send_vnet(packet);
         }
-        loop {
-            // One write() injects exactly one packet into the host stack.
-            match (&self.file).write(packet) {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        || e.raw_os_error() == Some(libc::ENOBUFS) =>
-                {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        self.write_frame(packet)
     }
 
     fn readable_fd(&self) -> RawFd {
@@ -752,6 +745,27 @@ mod tests {
     const SRC: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
     const DST: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
 
+    /// An IPv4 packet from `src` to `dst` carrying `tcp`, checksums complete.
+    fn ip_tcp(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, tcp: &TcpRepr<'_>) -> Vec<u8> {
+        let tcp_len = tcp.header_len() + tcp.payload.len();
+        let ip = Ipv4Repr {
+            src,
+            dst,
+            protocol: 6,
+            payload_len: tcp_len,
+            ttl: 64,
+            ident,
+            dont_frag: true,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        };
+        let mut p = vec![0u8; 20 + tcp_len];
+        ip.emit(&mut p);
+        tcp.emit(&mut p[20..], IpAddr::V4(src), IpAddr::V4(dst));
+        p
+    }
+
     /// An IPv4/TCP packet with `payload_len` bytes, its TCP checksum as a
     /// host that leaves it to the receiver writes it: the pseudo-header's
     /// folded sum (not complemented).
@@ -768,23 +782,9 @@ mod tests {
             options: TcpOptions::default(),
             payload: &payload,
         };
-        let tcp_len = tcp.header_len() + payload_len;
-        let ip = Ipv4Repr {
-            src: SRC,
-            dst: DST,
-            protocol: 6,
-            payload_len: tcp_len,
-            ttl: 64,
-            ident: 1,
-            dont_frag: true,
-            more_frags: false,
-            frag_offset: 0,
-            dscp_ecn: 0,
-        };
-        let mut p = vec![0u8; 20 + tcp_len];
-        ip.emit(&mut p);
-        tcp.emit(&mut p[20..], IpAddr::V4(SRC), IpAddr::V4(DST));
-        let pseudo = checksum::pseudo_header(IpAddr::V4(SRC), IpAddr::V4(DST), 6, tcp_len as u32);
+        let mut p = ip_tcp(SRC, DST, 1, &tcp);
+        let tcp_len = (p.len() - 20) as u32;
+        let pseudo = checksum::pseudo_header(IpAddr::V4(SRC), IpAddr::V4(DST), 6, tcp_len);
         p[36..38].copy_from_slice(&checksum::fold(pseudo).to_be_bytes());
         p
     }
@@ -821,23 +821,7 @@ mod tests {
             },
             payload: &payload,
         };
-        let tcp_len = tcp.header_len() + len;
-        let ip = Ipv4Repr {
-            src: DST,
-            dst: SRC,
-            protocol: 6,
-            payload_len: tcp_len,
-            ttl: 64,
-            ident: seq as u16,
-            dont_frag: true,
-            more_frags: false,
-            frag_offset: 0,
-            dscp_ecn: 0,
-        };
-        let mut p = vec![0u8; 20 + tcp_len];
-        ip.emit(&mut p);
-        tcp.emit(&mut p[20..], IpAddr::V4(DST), IpAddr::V4(SRC));
-        p
+        ip_tcp(DST, SRC, seq as u16, &tcp)
     }
 
     /// The frame's header and packet, the packet's checksum completed as

@@ -1777,11 +1777,12 @@ fn window_scale_not_used_when_peer_does_not_offer_it() {
     assert_eq!(a.window, 65535, "unscaled window field, capped at 65535");
 }
 
-#[test]
-fn window_scale_negotiated_on_passive_open() {
-    // A 1 MiB receive buffer, so that the shift is 5.
+/// A passive open with window scaling both ways: a 1 MiB receive buffer
+/// (our shift 5), the peer's shift 7 and window field 100; no timestamps.
+fn scaled_passive_open(sack: bool) -> (Harness, Conn) {
     let mut h = Harness::with_defaults(|c| {
         c.tcp.timestamps = false;
+        c.tcp.sack = sack;
         c.tcp.recv_buffer = 1 << 20;
     });
     let l = h.listen(8);
@@ -1807,6 +1808,12 @@ fn window_scale_negotiated_on_passive_open() {
         iss: sa.seq,
         irs: PEER_ISS,
     };
+    (h, c)
+}
+
+#[test]
+fn window_scale_negotiated_on_passive_open() {
+    let (mut h, c) = scaled_passive_open(true);
     assert_eq!(h.stack.tcp_info(c.h).unwrap().snd_wnd, 100 << 7);
     h.inject(c.p(0), c.s(0), ACK, 100, no_opts(), &[9u8; 1460]);
     h.inject(c.p(1460), c.s(0), ACK, 100, no_opts(), &[9u8; 1460]);
@@ -1848,32 +1855,7 @@ fn every_byte_inside_a_scaled_window_is_accepted() {
     // holds: a peer that fills each advertised window exactly, in
     // segments that leave RCV.NXT unaligned, gets every byte
     // acknowledged, and the window closes at zero with the buffer full.
-    let mut h = Harness::with_defaults(|c| {
-        c.tcp.timestamps = false;
-        c.tcp.sack = false;
-        c.tcp.recv_buffer = 1 << 20;
-    });
-    let l = h.listen(8);
-    let opts = ustack::wire::tcp::TcpOptions {
-        mss: Some(1460),
-        window_scale: Some(7),
-        ..no_opts()
-    };
-    let sa = h.peer_syn(65535, opts);
-    assert_eq!(sa.options.window_scale, Some(5));
-    h.inject(
-        PEER_ISS + 1,
-        sa.seq.wrapping_add(1),
-        ACK,
-        100,
-        no_opts(),
-        &[],
-    );
-    let c = Conn {
-        h: h.stack.tcp_accept(l).unwrap().0,
-        iss: sa.seq,
-        irs: PEER_ISS,
-    };
+    let (mut h, c) = scaled_passive_open(false);
     // The right edge the peer knows of (from the SYN-ACK: unscaled).
     let mut edge = 65535u32;
     let mut sent = 0u32;
