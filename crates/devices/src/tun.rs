@@ -430,6 +430,16 @@ pub mod vnet {
     }
 }
 
+impl Drop for TunDevice {
+    fn drop(&mut self) {
+        // A segment still held for joining goes out before the descriptor
+        // closes (callers flush after each burst, so this is a safety net).
+        if let Err(e) = Device::flush(self) {
+            tracing::debug!("tun: flush on drop failed: {e}");
+        }
+    }
+}
+
 impl Device for TunDevice {
     fn mtu(&self) -> usize {
         self.mtu
