@@ -159,7 +159,14 @@ proptest! {
         data[i..i + 2].copy_from_slice(&new_word.to_be_bytes());
         let c2 = update(c, old_word, new_word);
         data[0..2].copy_from_slice(&c2.to_be_bytes());
-        prop_assert_eq!(fold(accumulate(0, &data)), 0xFFFF);
+        if data[2..].iter().all(|&b| b == 0) {
+            // All-zero contents: RFC 1624 eqn. 3 yields the other zero
+            // (0x0000 where recomputing gives 0xFFFF; see
+            // `update_matches_recomputation`), which sums to +0.
+            prop_assert_eq!(c2, 0x0000);
+        } else {
+            prop_assert_eq!(fold(accumulate(0, &data)), 0xFFFF);
+        }
     }
 
     #[test]
