@@ -747,9 +747,13 @@ impl Tcb {
     /// must still fit in the buffer: every byte inside an advertised
     /// window is accepted (the sequence test uses the buffer's space).
     fn rcv_offer(&self) -> u32 {
-        let shift = self.rcv_wscale;
+        Self::offer_of(self.rcv_space(), self.rcv_wscale)
+    }
+
+    /// `space` less the rounding headroom for a window shift of `shift`.
+    fn offer_of(space: u32, shift: u8) -> u32 {
         let headroom = if shift == 0 { 0 } else { (4u32 << shift) - 1 };
-        self.rcv_space().saturating_sub(headroom)
+        space.saturating_sub(headroom)
     }
 
     /// Sequence number of the first byte in `tx`.
@@ -2250,7 +2254,7 @@ impl Tcb {
             return w as u16;
         }
         let cur = self.rcv_adv.since(self.rcv_nxt);
-        let offer = self.rcv_offer();
+        let offer = Self::offer_of(space, self.rcv_wscale);
         let threshold = ((self.rx.capacity() / 2).min(self.rcv_mss)) as u32;
         // RFC 9293 §3.8.6.2.2: move the right edge only by a useful amount.
         let mut wnd = if offer.saturating_sub(cur) >= threshold.max(1) {
