@@ -872,3 +872,51 @@ fn slow_start_held_at_the_send_buffer_reduces_from_the_buffer() {
     assert!(cwnd >= 100 * MSS);
     assert_eq!(ssthresh, 40_000 * 7 / 10, "β times the send buffer");
 }
+
+/// An out-of-order FIN is inside the SACK block of its segment (it
+/// occupies a sequence number, RFC 9293 §3.4). A sender such as Linux's
+/// counts a segment SACKed only when a block covers all of it, FIN
+/// included: without the FIN in the block, a lost tail is never recovered
+/// from the probe's SACK and waits for the retransmission timeout.
+#[test]
+fn an_out_of_order_fin_is_inside_its_sack_block() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    let data = [7u8; 100];
+    // 0..100 is lost; the last segment, 100..200 with the FIN, arrives.
+    h.inject(c.p(100), c.s(0), ACK | FIN, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(0));
+    assert_eq!(blocks(&a), vec![(c.p(100), c.p(201))]);
+    // The hole fills: everything, the FIN too, is acknowledged.
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(201));
+    assert_eq!(blocks(&a), vec![]);
+    assert_eq!(h.stack.tcp_state(c.h).ok(), Some(TcpState::CloseWait));
+}
+
+/// A FIN that arrives alone and out of order gets a block of its own,
+/// first as the most recent (RFC 2018 §4); when it is next to data held
+/// out of order, that data's block grows to cover it.
+#[test]
+fn a_fin_alone_out_of_order_is_sacked() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    let data = [7u8; 100];
+    // 0..100 lost, 100..200 held, 200..300 lost, the FIN at 300.
+    h.inject(c.p(100), c.s(0), ACK, 65535, no_opts(), &data);
+    assert_eq!(blocks(&h.expect_segment()), vec![(c.p(100), c.p(200))]);
+    h.inject(c.p(300), c.s(0), ACK | FIN, 65535, no_opts(), &[]);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(0));
+    assert_eq!(blocks(&a), vec![(c.p(300), c.p(301)), (c.p(100), c.p(200))]);
+    // 200..300 arrives: one block from 100 to past the FIN.
+    h.inject(c.p(200), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    assert_eq!(blocks(&a), vec![(c.p(100), c.p(301))]);
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(301));
+    assert_eq!(h.stack.tcp_state(c.h).ok(), Some(TcpState::CloseWait));
+}

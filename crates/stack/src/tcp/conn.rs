@@ -1610,6 +1610,10 @@ impl Tcb {
             self.remote_fin = Some(seq + payload.len());
             if offset > 0 {
                 self.ack_now = true;
+                if payload.is_empty() {
+                    // A FIN alone, out of order: its SACK block comes first.
+                    self.last_ooo = Some(seq);
+                }
             }
         }
         self.consume_fin(now);
@@ -2297,14 +2301,34 @@ impl Tcb {
             n += 1;
         }
         let base = self.rcv_nxt;
-        let recent = self.last_ooo.map(|s| s.since(base) as usize);
-        let mut first: Option<(usize, usize)> = None;
-        if let Some(r) = recent {
-            first = self.ooo.ranges().find(|(s, e)| *s <= r && r < *e);
-        }
-        if let Some((s, e)) = first {
+        // An out-of-order FIN is held too, and it occupies a sequence
+        // number (RFC 9293 §3.4): the block that ends where it starts
+        // covers it, and a FIN that came alone gets a block of its own.
+        // A sender (Linux's, for one) counts a segment SACKed only when a
+        // block covers all of it, FIN included; without this its last
+        // segment never is, and a lost tail waits for the RTO instead of
+        // being recovered from the probe's SACK (RFC 8985 §7).
+        let fin = self
+            .remote_fin
+            .filter(|f| base.lt(*f))
+            .map(|f| f.since(base) as usize);
+        let edges = |(s, e): (usize, usize)| {
+            let right = if Some(e) == fin { e + 1 } else { e };
+            ((base + s).0, (base + right).0)
+        };
+        let fin_alone = fin.filter(|f| self.ooo.ranges().last().map(|r| r.1) != Some(*f));
+        // RFC 2018 §4: the first block holds the segment that arrived last.
+        let first = match self.last_ooo.map(|s| s.since(base) as usize) {
+            None => None,
+            Some(r) if Some(r) == fin => match fin_alone {
+                Some(f) => Some((f, f)),
+                None => self.ooo.ranges().last(),
+            },
+            Some(r) => self.ooo.ranges().find(|(s, e)| *s <= r && r < *e),
+        };
+        if let Some(b) = first {
             if n < max {
-                options.sack_blocks[n] = Some(((base + s).0, (base + e).0));
+                options.sack_blocks[n] = Some(edges(b));
                 n += 1;
             }
         }
@@ -2312,7 +2336,9 @@ impl Tcb {
         // last `max` ranges seen (they come lowest first).
         let mut top = [(0usize, 0usize); 4];
         let mut count = 0usize;
-        for r in self.ooo.ranges().filter(|r| Some(*r) != first) {
+        let ranges = self.ooo.ranges().filter(|r| Some(*r) != first);
+        let fin_block = fin_alone.map(|f| (f, f)).filter(|b| Some(*b) != first);
+        for r in ranges.chain(fin_block) {
             top[count % 4] = r;
             count += 1;
         }
@@ -2321,8 +2347,7 @@ impl Tcb {
             if n >= max {
                 break;
             }
-            let (s, e) = top[(count - 1 - k) % 4];
-            options.sack_blocks[n] = Some(((base + s).0, (base + e).0));
+            options.sack_blocks[n] = Some(edges(top[(count - 1 - k) % 4]));
             n += 1;
         }
     }
