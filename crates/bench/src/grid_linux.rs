@@ -290,12 +290,45 @@ fn kernel_listener(addr: Ipv4Addr) -> io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
+/// A kernel client socket with CUBIC selected *before* it connects.
+///
+/// Selecting it after `connect` is not the same: the congestion control
+/// the connection was established with (the namespace's default, BBR on
+/// this machine) has already run its init, and BBR's marks the socket as
+/// needing the kernel's internal pacing (`sk_pacing_status`), which the
+/// switch to CUBIC does not undo. Such a sender is a paced CUBIC, not the
+/// Linux CUBIC a default socket is (unpaced without the fq qdisc).
 fn kernel_client(to: Ipv4Addr) -> io::Result<std::net::TcpStream> {
-    let s = std::net::TcpStream::connect_timeout(
-        &SocketAddr::from((to, PORT)),
-        Duration::from_secs(5),
-    )?;
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscall, result checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh descriptor we own; the stream closes it.
+    let s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
     set_cubic(&s)?;
+    // A blocking connect honours SO_SNDTIMEO (connect(2)).
+    s.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: PORT.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(to.octets()),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: a valid sockaddr_in and its size.
+    let rc = unsafe {
+        libc::connect(
+            s.as_raw_fd(),
+            (&sin as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
     s.set_write_timeout(Some(Duration::from_millis(200)))?;
     Ok(s)
 }
@@ -303,7 +336,8 @@ fn kernel_client(to: Ipv4Addr) -> io::Result<std::net::TcpStream> {
 /// Starts the forwarder between `a` and `b` (every pairing's receiver is
 /// `b`); with `pcap`, the packets crossing `b` are recorded as the
 /// forwarder hands them over and picks them up: the receiver's ACK
-/// turnaround, its wake-ups included.
+/// turnaround, its wake-ups included. The packets crossing `a` go to a
+/// second file, `<name>_sender.pcap`.
 fn forward<A: Device, B: Device>(
     a: A,
     b: B,
@@ -314,7 +348,15 @@ fn forward<A: Device, B: Device>(
     let (ab, ba) = (link.clone(), link.clone());
     match pcap {
         None => Forwarder::spawn(a, b, ab, ba, seed),
-        Some(p) => Forwarder::spawn(a, Capture::new(b, p)?, ab, ba, seed),
+        Some(p) => {
+            // The sender's side too: what the forwarder's queue and loss
+            // took is what is in this file and not in the other.
+            let sender = p.with_file_name(format!(
+                "{}_sender.pcap",
+                p.file_stem().and_then(|s| s.to_str()).unwrap_or("run")
+            ));
+            Forwarder::spawn(Capture::new(a, &sender)?, Capture::new(b, p)?, ab, ba, seed)
+        }
     }
 }
 
