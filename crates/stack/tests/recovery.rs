@@ -920,3 +920,28 @@ fn a_fin_alone_out_of_order_is_sacked() {
     a.check_empty(ACK, c.s(0), c.p(301));
     assert_eq!(h.stack.tcp_state(c.h).ok(), Some(TcpState::CloseWait));
 }
+
+/// A duplicate of a segment that carried the FIN is D-SACKed with its FIN
+/// (RFC 2883 §4; the FIN occupies a sequence number), and so is a
+/// duplicate FIN alone.
+#[test]
+fn a_duplicate_fin_is_inside_its_dsack_block() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    let data = [7u8; 100];
+    h.inject(c.p(0), c.s(0), ACK | FIN, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(101));
+    assert_eq!(blocks(&a), vec![]);
+    // The sender's probe resends it: all of it, FIN included, is old.
+    h.inject(c.p(0), c.s(0), ACK | FIN, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(101));
+    assert_eq!(blocks(&a), vec![(c.p(0), c.p(101))]);
+    // The FIN alone again.
+    h.inject(c.p(100), c.s(0), ACK | FIN, 65535, no_opts(), &[]);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(101));
+    assert_eq!(blocks(&a), vec![(c.p(100), c.p(101))]);
+    assert_eq!(h.stack.counters().tcp.dup_segments, 2);
+}

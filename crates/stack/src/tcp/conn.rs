@@ -870,6 +870,10 @@ impl Tcb {
         let flags = seg.flags;
         let seq = Seq(seg.seq);
         let seg_len = seg.payload.len() as u32 + u32::from(flags.syn()) + u32::from(flags.fin());
+        // What a D-SACK block reports of a duplicate: its data and its FIN,
+        // which occupies a sequence number (RFC 9293 §3.4) and without
+        // which a sender matching whole segments (Linux) finds no match.
+        let text_len = seg.payload.len() + usize::from(flags.fin());
 
         // SYN-RECEIVED special cases (before the acceptability test):
         if self.state == TcpState::SynReceived && flags.syn() && seq == self.irs && !flags.rst() {
@@ -927,7 +931,7 @@ impl Tcb {
                         // As Linux (tcp_send_dupack): report the old part
                         // as a D-SACK (RFC 2883), so that the sender learns
                         // its retransmission was needless.
-                        let end = (seq + seg.payload.len()).min(self.rcv_nxt);
+                        let end = (seq + text_len).min(self.rcv_nxt);
                         if seq.lt(end) {
                             self.dsack = Some((seq, end));
                         }
@@ -975,9 +979,9 @@ impl Tcb {
             }
             if seg_len > 0 && seq.lt(self.rcv_nxt) {
                 self.counters.dup_segments += 1;
-                if self.sack_permitted && !seg.payload.is_empty() {
+                if self.sack_permitted && text_len > 0 {
                     // RFC 2883: report the duplicate as the first block.
-                    let end = (seq + seg.payload.len()).min(self.rcv_nxt);
+                    let end = (seq + text_len).min(self.rcv_nxt);
                     self.dsack = Some((seq, end));
                 }
             }
@@ -1551,11 +1555,15 @@ impl Tcb {
         // Trim the front (already received) ...
         if seq.lt(self.rcv_nxt) {
             let skip = self.rcv_nxt.since(seq) as usize;
-            if self.sack_permitted && !payload.is_empty() {
+            // The FIN occupies a sequence number (RFC 9293 §3.4): a block
+            // that leaves it out does not cover the segment for a sender
+            // that matches whole segments (Linux).
+            let seg_len = payload.len() + usize::from(fin);
+            if self.sack_permitted && seg_len > 0 {
                 // RFC 2883 §4.1: the part received before is reported as a
                 // D-SACK block (the sender learns its retransmission was
                 // needless, also when it overlapped new data).
-                self.dsack = Some((seq, seq + skip.min(payload.len())));
+                self.dsack = Some((seq, seq + skip.min(seg_len)));
                 self.counters.dup_segments += 1;
             }
             if skip > payload.len() {
