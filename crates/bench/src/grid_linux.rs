@@ -310,20 +310,13 @@ fn kernel_client(to: Ipv4Addr) -> io::Result<std::net::TcpStream> {
     set_cubic(&s)?;
     // A blocking connect honours SO_SNDTIMEO (connect(2)).
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: PORT.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(to.octets()),
-        },
-        sin_zero: [0; 8],
-    };
-    // SAFETY: a valid sockaddr_in and its size.
+    let sa = ustack_bench::sys::sockaddr_in(to, PORT);
+    // SAFETY: a valid AF_INET address and its size.
     let rc = unsafe {
         libc::connect(
             s.as_raw_fd(),
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            &sa,
+            std::mem::size_of::<libc::sockaddr>() as libc::socklen_t,
         )
     };
     if rc != 0 {

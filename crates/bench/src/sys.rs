@@ -138,10 +138,11 @@ fn ioctl(fd: &Fd, req: libc::c_ulong, ifr: &mut libc::ifreq, what: &str) -> io::
     Ok(())
 }
 
-fn sockaddr_in(addr: std::net::Ipv4Addr) -> libc::sockaddr {
+/// An IPv4 socket address (port in host order) as the kernel takes it.
+pub fn sockaddr_in(addr: std::net::Ipv4Addr, port: u16) -> libc::sockaddr {
     let sin = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
+        sin_port: port.to_be(),
         sin_addr: libc::in_addr {
             s_addr: u32::from_ne_bytes(addr.octets()),
         },
@@ -168,7 +169,7 @@ pub fn configure_iface(
     }
     if let Some((ip, prefix)) = addr {
         let mut ifr = ifreq(name)?;
-        ifr.ifr_ifru.ifru_addr = sockaddr_in(ip);
+        ifr.ifr_ifru.ifru_addr = sockaddr_in(ip, 0);
         ioctl(&fd, libc::SIOCSIFADDR, &mut ifr, "set address")?;
         let mask = if prefix == 0 {
             0
@@ -176,7 +177,7 @@ pub fn configure_iface(
             u32::MAX << (32 - u32::from(prefix))
         };
         let mut ifr = ifreq(name)?;
-        ifr.ifr_ifru.ifru_netmask = sockaddr_in(std::net::Ipv4Addr::from(mask));
+        ifr.ifr_ifru.ifru_netmask = sockaddr_in(std::net::Ipv4Addr::from(mask), 0);
         ioctl(&fd, libc::SIOCSIFNETMASK, &mut ifr, "set netmask")?;
     }
     let mut ifr = ifreq(name)?;

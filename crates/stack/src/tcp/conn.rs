@@ -1555,15 +1555,13 @@ impl Tcb {
         // Trim the front (already received) ...
         if seq.lt(self.rcv_nxt) {
             let skip = self.rcv_nxt.since(seq) as usize;
-            // The FIN occupies a sequence number (RFC 9293 §3.4): a block
-            // that leaves it out does not cover the segment for a sender
-            // that matches whole segments (Linux).
-            let seg_len = payload.len() + usize::from(fin);
-            if self.sack_permitted && seg_len > 0 {
+            if self.sack_permitted && !payload.is_empty() {
                 // RFC 2883 §4.1: the part received before is reported as a
                 // D-SACK block (the sender learns its retransmission was
-                // needless, also when it overlapped new data).
-                self.dsack = Some((seq, seq + skip.min(seg_len)));
+                // needless, also when it overlapped new data). A wholly
+                // old segment, FIN included, never gets here: it is not
+                // acceptable (on_segment_other).
+                self.dsack = Some((seq, seq + skip.min(payload.len())));
                 self.counters.dup_segments += 1;
             }
             if skip > payload.len() {
