@@ -1032,8 +1032,9 @@ impl Stack {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::TcpMalformed),
         };
-        let seg = match TcpRepr::parse(&pkt) {
-            Ok(r) => r,
+        let mut seg = TcpRepr::default();
+        match seg.parse_into(&pkt) {
+            Ok(()) => {}
             // A checksum failure is reported as such, before what the bad
             // bytes parse as.
             Err(_) if !pkt.verify_checksum(src_ip, dst_ip) => {

@@ -2434,9 +2434,10 @@ impl Tcb {
             options,
             payload: &[],
         };
-        let hl = repr.emit_header(buf);
-        // The payload's checksum sum is taken while it is copied in, so the
-        // checksum below reads only the header (and pseudo-header).
+        // The checksum (RFC 9293 §3.1) comes from running sums: the
+        // header's from its fields, the payload's taken while it is copied
+        // in, so no byte of the segment is read back.
+        let (hl, header_sum) = repr.emit_header_sum(buf);
         let (copied, payload_sum) = if len == 0 {
             (0, 0)
         } else {
@@ -2446,9 +2447,9 @@ impl Tcb {
         debug_assert_eq!(copied, len);
         let (src, dst) = (self.local.ip(), self.remote.ip());
         if copied == len {
-            ustack_wire::tcp::fill_checksum_with_payload_sum(
+            ustack_wire::tcp::finish_checksum(
                 &mut buf[..hl + len],
-                hl,
+                header_sum,
                 payload_sum,
                 src,
                 dst,
