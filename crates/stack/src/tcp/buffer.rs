@@ -161,7 +161,7 @@ impl RingBuffer {
         let dst = &mut dst[..n];
         // len > 0 implies storage is allocated (size >= len > 0).
         let size = self.storage.len();
-        let start = (self.head + offset) % size;
+        let start = wrap(self.head + offset, size);
         let first = n.min(size - start);
         let (a, b) = dst.split_at_mut(first);
         if b.is_empty() || first.is_multiple_of(2) {
@@ -189,7 +189,7 @@ impl RingBuffer {
         if n == 0 || n > self.free() || self.len + n > size {
             return None;
         }
-        let start = (self.head + self.len) % size;
+        let start = wrap(self.head + self.len, size);
         let first = n.min(size - start);
         let (a, b) = data.split_at(first);
         if b.is_empty() || first.is_multiple_of(2) {
@@ -210,7 +210,11 @@ impl RingBuffer {
         }
         let size = self.storage.len();
         // len > 0 implies storage is allocated (size >= len > 0).
-        self.head = if size == 0 { 0 } else { (self.head + n) % size };
+        self.head = if size == 0 {
+            0
+        } else {
+            wrap(self.head + n, size)
+        };
         self.len -= n;
         if self.len == 0 && self.unread_hw == 0 {
             // Nothing to preserve: restart at the beginning so the next
@@ -316,7 +320,7 @@ impl RingBuffer {
         if dst.is_empty() || size == 0 {
             return;
         }
-        let start = (self.head + offset) % size;
+        let start = wrap(self.head + offset, size);
         let first = dst.len().min(size - start);
         let (a, b) = dst.split_at_mut(first);
         a.copy_from_slice(&self.storage[start..start + first]);
@@ -331,12 +335,26 @@ impl RingBuffer {
         if src.is_empty() || size == 0 {
             return;
         }
-        let start = (self.head + offset) % size;
+        let start = wrap(self.head + offset, size);
         let first = src.len().min(size - start);
         let (a, b) = src.split_at(first);
         self.storage[start..start + first].copy_from_slice(a);
         let rest = b.len().min(size);
         self.storage[..rest].copy_from_slice(&b[..rest]);
+    }
+}
+
+/// `i % size` for the ring's index arithmetic, where `i` is an index in
+/// the storage plus at most one storage length: a subtraction instead of
+/// a division (which costs tens of cycles on the per-segment path).
+#[inline]
+fn wrap(i: usize, size: usize) -> usize {
+    if i < size {
+        i
+    } else if i - size < size {
+        i - size
+    } else {
+        i % size
     }
 }
 
