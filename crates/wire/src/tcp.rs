@@ -120,12 +120,13 @@ impl TcpOptions {
         Ok(opts)
     }
 
-    /// As [`TcpOptions::parse`], into `self` (which must be the default):
-    /// no copy of the parsed struct. A struct just written field by field
-    /// and then copied whole is read back at another width than it was
-    /// written, which stalls the CPU's store forwarding on the hot path.
+    /// As [`TcpOptions::parse`], overwriting `self`: no copy of the parsed
+    /// struct. A struct just written field by field and then copied whole
+    /// is read back at another width than it was written, which stalls
+    /// the CPU's store forwarding on the hot path.
     #[inline]
     pub fn parse_into(&mut self, options: &[u8]) -> Result<()> {
+        *self = TcpOptions::default();
         let opts = self;
         // The usual options of an established connection (RFC 7323
         // Appendix A's layout): NOP NOP TS, parsed at once.
@@ -453,8 +454,9 @@ impl<'a> TcpRepr<'a> {
         Ok(repr)
     }
 
-    /// As [`TcpRepr::parse`], into `self` (which must be the default), so
-    /// the parsed header is not copied (see [`TcpOptions::parse_into`]).
+    /// As [`TcpRepr::parse`], overwriting `self` (on error its fields are
+    /// unspecified), so the parsed header is not copied (see
+    /// [`TcpOptions::parse_into`]).
     #[inline]
     pub fn parse_into(&mut self, packet: &TcpPacket<&'a [u8]>) -> Result<()> {
         // Re-validate so a view made with `new_unchecked` cannot panic here.
@@ -1070,6 +1072,30 @@ mod tests {
             finish_checksum(&mut buf, sum, payload_sum, SRC, DST);
             assert_eq!(buf, want, "{repr:?}");
         }
+    }
+
+    /// `parse_into` leaves nothing of what the repr held before.
+    #[test]
+    fn parse_into_overwrites_a_used_repr() {
+        let opts = TcpOptions {
+            mss: Some(1460),
+            ..TcpOptions::default()
+        };
+        let buf = segment(&opts, b"xyz");
+        let p = TcpPacket::new_checked(&buf[..]).unwrap();
+        let mut used = TcpRepr {
+            options: TcpOptions {
+                window_scale: Some(7),
+                sack_permitted: true,
+                sack_blocks: [Some((1, 2)); MAX_SACK_BLOCKS],
+                timestamp: Some((3, 4)),
+                ..TcpOptions::default()
+            },
+            ..TcpRepr::default()
+        };
+        used.parse_into(&p).unwrap();
+        assert_eq!(used, TcpRepr::parse(&p).unwrap());
+        assert_eq!(used.options, opts);
     }
 
     #[test]
