@@ -355,13 +355,7 @@ mod tests {
     /// bytes it wrote, whatever the fields.
     #[test]
     fn emitted_checksum_matches_the_bytes() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..2000 {
             let r = next();
             let repr = Ipv4Repr {

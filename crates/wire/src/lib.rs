@@ -17,3 +17,16 @@ pub use error::WireError;
 
 /// Result type of the wire parsers.
 pub type Result<T> = core::result::Result<T, WireError>;
+
+/// A xorshift64 generator for the tests' random fields (deterministic:
+/// a failure reproduces).
+#[cfg(test)]
+pub(crate) fn test_rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut x = seed;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}

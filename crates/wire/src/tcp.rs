@@ -1021,13 +1021,7 @@ mod tests {
     /// `finish_checksum` then gives what `fill_checksum` gives.
     #[test]
     fn emitted_header_sum_matches_the_bytes() {
-        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = crate::test_rng(0x2545_f491_4f6c_dd1d);
         for case in 0..2000u32 {
             let bit = |b: u32| case & (1 << b) != 0;
             let mut options = TcpOptions {
