@@ -216,102 +216,50 @@ impl TcpOptions {
     /// | `NOP WS` | `NOP NOP SACK`. If all SACK blocks do not fit in the 40
     /// byte option space, the first ones (most recent, RFC 2018) are kept.
     pub fn emit(&self, buf: &mut [u8]) -> usize {
+        self.emit_sum(buf).0
+    }
+    /// As [`TcpOptions::emit`], and returns with the length the running
+    /// one's complement sum (unfolded) of the 16-bit words written, taken
+    /// from the values as they are written rather than read back (a wide
+    /// load of bytes just stored narrowly stalls store forwarding).
+    #[inline]
+    pub fn emit_sum(&self, buf: &mut [u8]) -> (usize, u64) {
         let total = self.emit_len();
-        let buf = &mut buf[..total];
-        let mut i = 0;
+        let mut w = Words::new(&mut buf[..total]);
         if let Some(mss) = self.mss {
-            buf[i..i + 4].copy_from_slice(&[opt::MSS, opt::MSS_LEN as u8, 0, 0]);
-            buf[i + 2..i + 4].copy_from_slice(&mss.to_be_bytes());
-            i += 4;
+            w.bytes(opt::MSS, opt::MSS_LEN as u8);
+            w.u16(mss);
         }
         match (self.sack_permitted, self.timestamp) {
-            (true, Some(_)) => {
-                buf[i] = opt::SACK_PERMITTED;
-                buf[i + 1] = opt::SACK_PERMITTED_LEN as u8;
-                i += 2;
-            }
+            (true, Some(_)) => w.bytes(opt::SACK_PERMITTED, opt::SACK_PERMITTED_LEN as u8),
             (true, None) => {
-                buf[i..i + 4].copy_from_slice(&[
-                    opt::NOP,
-                    opt::NOP,
-                    opt::SACK_PERMITTED,
-                    opt::SACK_PERMITTED_LEN as u8,
-                ]);
-                i += 4;
+                w.bytes(opt::NOP, opt::NOP);
+                w.bytes(opt::SACK_PERMITTED, opt::SACK_PERMITTED_LEN as u8);
             }
-            (false, Some(_)) => {
-                buf[i] = opt::NOP;
-                buf[i + 1] = opt::NOP;
-                i += 2;
-            }
+            (false, Some(_)) => w.bytes(opt::NOP, opt::NOP),
             (false, None) => {}
         }
         if let Some((tsval, tsecr)) = self.timestamp {
-            buf[i] = opt::TIMESTAMP;
-            buf[i + 1] = opt::TIMESTAMP_LEN as u8;
-            buf[i + 2..i + 6].copy_from_slice(&tsval.to_be_bytes());
-            buf[i + 6..i + 10].copy_from_slice(&tsecr.to_be_bytes());
-            i += 10;
+            w.bytes(opt::TIMESTAMP, opt::TIMESTAMP_LEN as u8);
+            w.u32(tsval);
+            w.u32(tsecr);
         }
         if let Some(ws) = self.window_scale {
-            buf[i..i + 4].copy_from_slice(&[
-                opt::NOP,
-                opt::WINDOW_SCALE,
-                opt::WINDOW_SCALE_LEN as u8,
-                ws,
-            ]);
-            i += 4;
+            w.bytes(opt::NOP, opt::WINDOW_SCALE);
+            w.bytes(opt::WINDOW_SCALE_LEN as u8, ws);
         }
-        let n = self.emitted_sack_blocks(i);
+        let n = self.emitted_sack_blocks(w.at);
         if n > 0 {
-            buf[i..i + 4].copy_from_slice(&[opt::NOP, opt::NOP, opt::SACK, (2 + 8 * n) as u8]);
-            i += 4;
+            w.bytes(opt::NOP, opt::NOP);
+            w.bytes(opt::SACK, (2 + 8 * n) as u8);
             for &(left, right) in self.sack_blocks.iter().flatten().take(n) {
-                buf[i..i + 4].copy_from_slice(&left.to_be_bytes());
-                buf[i + 4..i + 8].copy_from_slice(&right.to_be_bytes());
-                i += 8;
+                w.u32(left);
+                w.u32(right);
             }
         }
-        debug_assert_eq!(i, total);
+        debug_assert_eq!(w.at, total);
         debug_assert!(total & 3 == 0 && total <= MAX_OPTIONS_LEN);
-        total
-    }
-    /// The running one's complement sum (unfolded, of big-endian 16-bit
-    /// words) of exactly the bytes `emit` writes, computed from the values
-    /// rather than read back from the buffer. Every piece of `emit`'s
-    /// layout starts at an even offset, so the words are the pieces' own.
-    pub fn sum(&self) -> u64 {
-        fn words(v: u32) -> u64 {
-            u64::from(v >> 16) + u64::from(v & 0xFFFF)
-        }
-        fn word(hi: u8, lo: u8) -> u64 {
-            u64::from(hi) << 8 | u64::from(lo)
-        }
-        const NOPS: u64 = (opt::NOP as u64) << 8 | opt::NOP as u64;
-        let mut acc = 0;
-        if let Some(mss) = self.mss {
-            acc += word(opt::MSS, opt::MSS_LEN as u8) + u64::from(mss);
-        }
-        match (self.sack_permitted, self.timestamp.is_some()) {
-            (true, true) => acc += word(opt::SACK_PERMITTED, opt::SACK_PERMITTED_LEN as u8),
-            (true, false) => acc += NOPS + word(opt::SACK_PERMITTED, opt::SACK_PERMITTED_LEN as u8),
-            (false, true) => acc += NOPS,
-            (false, false) => {}
-        }
-        if let Some((tsval, tsecr)) = self.timestamp {
-            acc += word(opt::TIMESTAMP, opt::TIMESTAMP_LEN as u8) + words(tsval) + words(tsecr);
-        }
-        if let Some(ws) = self.window_scale {
-            acc += word(opt::NOP, opt::WINDOW_SCALE) + word(opt::WINDOW_SCALE_LEN as u8, ws);
-        }
-        let n = self.emitted_sack_blocks(self.base_len());
-        if n > 0 {
-            acc += NOPS + word(opt::SACK, (2 + 8 * n) as u8);
-            for &(left, right) in self.sack_blocks.iter().flatten().take(n) {
-                acc += words(left) + words(right);
-            }
-        }
-        acc
+        (total, w.acc)
     }
     /// Length of everything but the SACK blocks (a multiple of 4, <= 20).
     fn base_len(&self) -> usize {
@@ -482,37 +430,28 @@ impl<'a> TcpRepr<'a> {
     /// and data offset = header_len()/4. Ignores `payload`. Returns header_len().
     #[inline(always)]
     pub fn emit_header(&self, buf: &mut [u8]) -> usize {
-        let header_len = self.header_len();
-        let hdr = &mut buf[..header_len];
-        hdr[field::SRC_PORT..field::SRC_PORT + 2].copy_from_slice(&self.src_port.to_be_bytes());
-        hdr[field::DST_PORT..field::DST_PORT + 2].copy_from_slice(&self.dst_port.to_be_bytes());
-        hdr[field::SEQ..field::SEQ + 4].copy_from_slice(&self.seq.to_be_bytes());
-        hdr[field::ACK..field::ACK + 4].copy_from_slice(&self.ack.to_be_bytes());
-        hdr[field::DATA_OFF] = ((header_len / 4) as u8) << 4;
-        hdr[field::FLAGS] = self.flags.0;
-        hdr[field::WINDOW..field::WINDOW + 2].copy_from_slice(&self.window.to_be_bytes());
-        hdr[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
-        hdr[field::URGENT..field::URGENT + 2].copy_from_slice(&self.urgent.to_be_bytes());
-        self.options.emit(&mut hdr[HEADER_LEN..]);
-        header_len
+        self.emit_header_sum(buf).0
     }
     /// As [`TcpRepr::emit_header`], and returns the running sum of the
-    /// header's 16-bit words (checksum field zero) with it, computed from
-    /// the fields rather than read back (see [`TcpOptions::sum`]): for
+    /// header's 16-bit words (checksum field zero) with it, taken from the
+    /// fields as they are written (see [`TcpOptions::emit_sum`]): for
     /// [`finish_checksum`].
     #[inline(always)]
     pub fn emit_header_sum(&self, buf: &mut [u8]) -> (usize, u64) {
-        let header_len = self.emit_header(buf);
-        let words = |v: u32| u64::from(v >> 16) + u64::from(v & 0xFFFF);
-        let acc = u64::from(self.src_port)
-            + u64::from(self.dst_port)
-            + words(self.seq)
-            + words(self.ack)
-            + (((header_len / 4) as u64) << 12 | u64::from(self.flags.0))
-            + u64::from(self.window)
-            + u64::from(self.urgent)
-            + self.options.sum();
-        (header_len, acc)
+        let header_len = self.header_len();
+        let (hdr, options) = buf[..header_len].split_at_mut(HEADER_LEN);
+        let mut w = Words::new(hdr);
+        w.u16(self.src_port);
+        w.u16(self.dst_port);
+        w.u32(self.seq);
+        w.u32(self.ack);
+        w.bytes(((header_len / 4) as u8) << 4, self.flags.0);
+        w.u16(self.window);
+        w.u16(0); // checksum
+        w.u16(self.urgent);
+        debug_assert_eq!(w.at, field::URGENT + 2);
+        let (_, options_sum) = self.options.emit_sum(options);
+        (header_len, w.acc + options_sum)
     }
     /// Writes header, copies `payload`, fills the checksum. `buf.len()` must
     /// be at least header_len() + payload.len(); returns bytes written.
@@ -532,29 +471,6 @@ pub fn fill_checksum(segment: &mut [u8], src: IpAddr, dst: IpAddr) {
     segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
     let acc = checksum::pseudo_header(src, dst, PROTO_TCP, segment.len() as u32);
     let sum = checksum::finish(checksum::accumulate(acc, segment));
-    segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
-}
-
-/// As [`fill_checksum`], without reading the payload: `payload_sum` is the
-/// running sum of `segment[header_len..]` (`checksum::accumulate(0, payload)`,
-/// e.g. from `checksum::copy_and_accumulate` while it was copied in). Only
-/// the pseudo-header and `segment[..header_len]` are summed here.
-/// `header_len` must be even (TCP headers are multiples of 4) and at least
-/// 20; panics if `segment` is shorter than it (caller bug).
-pub fn fill_checksum_with_payload_sum(
-    segment: &mut [u8],
-    header_len: usize,
-    payload_sum: u64,
-    src: IpAddr,
-    dst: IpAddr,
-) {
-    debug_assert!(header_len.is_multiple_of(2) && header_len >= HEADER_LEN);
-    segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
-    let acc = checksum::pseudo_header(src, dst, PROTO_TCP, segment.len() as u32);
-    let acc = checksum::accumulate(acc, &segment[..header_len]);
-    // Both running sums are reduced below 2^34: adding them cannot overflow
-    // and keeps the sum congruent (and non-zero iff either is non-zero).
-    let sum = checksum::finish(acc + payload_sum);
     segment[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&sum.to_be_bytes());
 }
 
@@ -612,6 +528,36 @@ mod opt {
 #[inline]
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Writes big-endian 16-bit words (or pairs of them) in order and keeps
+/// their running one's complement sum (RFC 1071), from the values written.
+struct Words<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+    acc: u64,
+}
+
+impl<'a> Words<'a> {
+    fn new(buf: &'a mut [u8]) -> Words<'a> {
+        Words { buf, at: 0, acc: 0 }
+    }
+    #[inline(always)]
+    fn u16(&mut self, v: u16) {
+        self.buf[self.at..self.at + 2].copy_from_slice(&v.to_be_bytes());
+        self.at += 2;
+        self.acc += u64::from(v);
+    }
+    #[inline(always)]
+    fn bytes(&mut self, hi: u8, lo: u8) {
+        self.u16(u16::from_be_bytes([hi, lo]));
+    }
+    #[inline(always)]
+    fn u32(&mut self, v: u32) {
+        self.buf[self.at..self.at + 4].copy_from_slice(&v.to_be_bytes());
+        self.at += 4;
+        self.acc += u64::from(v >> 16) + u64::from(v & 0xFFFF);
+    }
 }
 
 #[inline]
@@ -991,7 +937,7 @@ mod tests {
     }
 
     #[test]
-    fn fill_checksum_with_payload_sum_matches_fill_checksum() {
+    fn finish_checksum_matches_fill_checksum() {
         let s6: Ipv6Addr = "2001:db8::1".parse().unwrap();
         let d6: Ipv6Addr = "2001:db8::2".parse().unwrap();
         let addrs = [(SRC, DST), (IpAddr::V6(s6), IpAddr::V6(d6))];
@@ -1007,7 +953,9 @@ mod tests {
                     let payload: Vec<u8> = seg[header_len..].to_vec();
                     let sum =
                         crate::checksum::copy_and_accumulate(0, &mut seg[header_len..], &payload);
-                    fill_checksum_with_payload_sum(&mut seg, header_len, sum, src, dst);
+                    seg[16..18].copy_from_slice(&[0, 0]);
+                    let header_sum = crate::checksum::accumulate(0, &seg[..header_len]);
+                    finish_checksum(&mut seg, header_sum, sum, src, dst);
                     assert_eq!(seg, want, "hl {header_len} payload {payload_len}");
                     assert!(TcpPacket::new_unchecked(&seg[..]).verify_checksum(src, dst));
                 }
