@@ -60,6 +60,11 @@ pub struct Sizes {
     /// Bytes of the active transfer in the scale workload.
     pub idle_bulk_bytes: u64,
     pub tun_bytes: u64,
+    /// Rounds of the in-memory workloads (bulk, connection rate): ustack
+    /// and smoltcp alternate, and each figure is the median of its rounds
+    /// (min and max in the details), so that a shared machine's slow
+    /// moments fall on both engines.
+    pub rounds: usize,
 }
 
 impl Sizes {
@@ -76,6 +81,7 @@ impl Sizes {
             idle_conns: 100_000,
             idle_bulk_bytes: 512 << 20,
             tun_bytes: 1 << 30,
+            rounds: 3,
         }
     }
     pub fn quick() -> Sizes {
@@ -91,6 +97,7 @@ impl Sizes {
             idle_conns: 10_000,
             idle_bulk_bytes: 128 << 20,
             tun_bytes: 128 << 20,
+            rounds: 1,
         }
     }
 }
@@ -345,20 +352,29 @@ pub fn run(opts: &Options) -> Report {
             continue;
         }
         let mut w = workload(&name, "Gbit/s per CPU-second");
-        if opts.stack("ustack") {
-            r.progress(&format!("{name}: ustack"));
-            let u = ustack_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src);
-            if let Some(b) = r.take(&format!("{name} ustack"), u, |b| b.intact) {
-                w.ustack = Some(b.gbit_per_cpu_s());
-                bulk_detail(&mut w, "ustack", &b);
+        let (mut us, mut ss) = (Vec::new(), Vec::new());
+        for round in 1..=z.rounds {
+            if opts.stack("ustack") {
+                r.progress(&format!("{name}: ustack (round {round})"));
+                let u = ustack_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src);
+                us.extend(r.take(&format!("{name} ustack"), u, |b| b.intact));
+            }
+            if opts.stack("smoltcp") {
+                r.progress(&format!("{name}: smoltcp (round {round})"));
+                let s = smol_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src);
+                ss.extend(r.take(&format!("{name} smoltcp"), s, |b| b.intact));
             }
         }
-        if opts.stack("smoltcp") {
-            r.progress(&format!("{name}: smoltcp"));
-            let s = smol_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src);
-            if let Some(b) = r.take(&format!("{name} smoltcp"), s, |b| b.intact) {
-                w.smoltcp = Some(b.gbit_per_cpu_s());
-                bulk_detail(&mut w, "smoltcp", &b);
+        for (who, runs) in [("ustack", us), ("smoltcp", ss)] {
+            if let Some((b, lo, hi)) = median_run(runs, Bulk::gbit_per_cpu_s) {
+                let v = Some(b.gbit_per_cpu_s());
+                if who == "ustack" {
+                    w.ustack = v;
+                } else {
+                    w.smoltcp = v;
+                }
+                bulk_detail(&mut w, who, &b);
+                round_detail(&mut w, who, lo, hi, z.rounds);
             }
         }
         if opts.stack("kernel") {
@@ -382,22 +398,30 @@ pub fn run(opts: &Options) -> Report {
             continue;
         }
         let mut w = workload(name, "conn/s");
-        if opts.stack("ustack") {
-            r.progress(&format!("{name}: ustack"));
-            let u = ustack_mem::conn(z.conn_buffer, total, par);
-            if let Some(c) = r.take(&format!("{name} ustack"), u, |c| c.failed == 0) {
-                w.ustack = Some(c.rate());
-                w.detail
-                    .insert("ustack_cpu_us_per_conn".into(), cpu_us_per(c));
+        let (mut us, mut ss) = (Vec::new(), Vec::new());
+        for round in 1..=z.rounds {
+            if opts.stack("ustack") {
+                r.progress(&format!("{name}: ustack (round {round})"));
+                let u = ustack_mem::conn(z.conn_buffer, total, par);
+                us.extend(r.take(&format!("{name} ustack"), u, |c| c.failed == 0));
+            }
+            if opts.stack("smoltcp") {
+                r.progress(&format!("{name}: smoltcp (round {round})"));
+                let s = smol_mem::conn(z.conn_buffer, total, par);
+                ss.extend(r.take(&format!("{name} smoltcp"), s, |c| c.failed == 0));
             }
         }
-        if opts.stack("smoltcp") {
-            r.progress(&format!("{name}: smoltcp"));
-            let s = smol_mem::conn(z.conn_buffer, total, par);
-            if let Some(c) = r.take(&format!("{name} smoltcp"), s, |c| c.failed == 0) {
-                w.smoltcp = Some(c.rate());
+        for (who, runs) in [("ustack", us), ("smoltcp", ss)] {
+            if let Some((c, lo, hi)) = median_run(runs, ConnRun::rate) {
+                let v = Some(c.rate());
+                if who == "ustack" {
+                    w.ustack = v;
+                } else {
+                    w.smoltcp = v;
+                }
                 w.detail
-                    .insert("smoltcp_cpu_us_per_conn".into(), cpu_us_per(c));
+                    .insert(format!("{who}_cpu_us_per_conn"), cpu_us_per(c));
+                round_detail(&mut w, who, lo, hi, z.rounds);
             }
         }
         if opts.stack("kernel") {
@@ -577,6 +601,24 @@ pub fn run(opts: &Options) -> Report {
     r.report
 }
 
+/// The median run by `key` (the upper one of an even count), with the
+/// smallest and largest key; None if there is no run.
+fn median_run<T>(mut runs: Vec<T>, key: impl Fn(&T) -> f64) -> Option<(T, f64, f64)> {
+    runs.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    let lo = key(runs.first()?);
+    let hi = runs.last().map(&key).unwrap_or(lo);
+    let mid = runs.len() / 2;
+    Some((runs.swap_remove(mid), lo, hi))
+}
+
+/// Min and max of a figure's rounds, when there was more than one.
+fn round_detail(w: &mut Workload, who: &str, lo: f64, hi: f64, rounds: usize) {
+    if rounds > 1 {
+        w.detail.insert(format!("{who}_min"), lo);
+        w.detail.insert(format!("{who}_max"), hi);
+    }
+}
+
 fn cpu_us_per(c: ConnRun) -> f64 {
     c.cpu.as_secs_f64() * 1e6 / c.done.max(1) as f64
 }
@@ -681,5 +723,25 @@ impl Report {
     /// The JSON object.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median_run;
+
+    #[test]
+    fn median_run_picks_the_middle_and_the_extremes() {
+        assert_eq!(median_run(Vec::<f64>::new(), |x| *x), None);
+        assert_eq!(median_run(vec![7.0], |x| *x), Some((7.0, 7.0, 7.0)));
+        assert_eq!(
+            median_run(vec![3.0, 1.0, 2.0], |x| *x),
+            Some((2.0, 1.0, 3.0))
+        );
+        // Even count: the upper middle.
+        assert_eq!(
+            median_run(vec![4.0, 1.0, 3.0, 2.0], |x| *x),
+            Some((3.0, 1.0, 4.0))
+        );
     }
 }

@@ -77,6 +77,7 @@ fn run_reports_every_in_memory_workload() {
         idle_conns: 100,
         idle_bulk_bytes: 1 << 20,
         tun_bytes: 1 << 20,
+        rounds: 2,
     };
     opts.verify = true;
     opts.tun = false;
@@ -106,6 +107,22 @@ fn run_reports_every_in_memory_workload() {
             "{}: no ustack figure",
             w.name
         );
+    }
+    // Two rounds: each in-memory figure is the median of its rounds, which
+    // lies within the rounds' extremes given in the details.
+    for w in r
+        .workloads
+        .iter()
+        .filter(|w| w.name.starts_with("bulk_") || w.name.starts_with("conn_"))
+    {
+        for (who, v) in [("ustack", w.ustack), ("smoltcp", w.smoltcp)] {
+            let (lo, hi) = (
+                w.detail[&format!("{who}_min")],
+                w.detail[&format!("{who}_max")],
+            );
+            let v = v.expect("a figure");
+            assert!(lo <= v && v <= hi, "{} {who}: {lo} <= {v} <= {hi}", w.name);
+        }
     }
     let json: serde_json::Value = serde_json::from_str(&r.to_json()).expect("valid JSON");
     assert!(json["machine"]["cores"].as_u64().is_some());
