@@ -5,10 +5,12 @@ const USAGE: &str = "usage: ustack-bench [--json] [--quick] [--verify] [--no-tun
 
 Measures ustack against smoltcp 0.14 and the Linux kernel (std::net over
 loopback) on the same workloads, in one run, and prints each figure with
-the anchors' figures and the ratios.
+the anchors' figures and the ratios. The in-memory workloads (bulk,
+connection rate) run three rounds with ustack and smoltcp alternating;
+each figure is the median of its rounds.
 
   --json      print one JSON object instead of the table
-  --quick     small sizes (under a minute on 2 cores; CI smoke use)
+  --quick     small sizes and one round (under a minute on 2 cores; CI smoke use)
   --verify    compare every received byte with what was sent
   --no-tun    skip the TUN workloads (they need root)
   --only S    run only workloads whose name contains S (repeatable)
