@@ -299,6 +299,31 @@ impl Runner<'_> {
             }
         }
     }
+    /// `rounds` rounds in which ustack's and smoltcp's runs alternate (each
+    /// engine only if selected): each engine's results, ustack's first.
+    fn alternate<T>(
+        &mut self,
+        name: &str,
+        rounds: usize,
+        ok: impl Fn(&T) -> bool,
+        mut ustack: impl FnMut() -> io::Result<T>,
+        mut smoltcp: impl FnMut() -> io::Result<T>,
+    ) -> [(&'static str, Vec<T>); 2] {
+        let (mut us, mut ss) = (Vec::new(), Vec::new());
+        for round in 1..=rounds {
+            if self.opts.stack("ustack") {
+                self.progress(&format!("{name}: ustack (round {round})"));
+                let u = ustack();
+                us.extend(self.take(&format!("{name} ustack"), u, &ok));
+            }
+            if self.opts.stack("smoltcp") {
+                self.progress(&format!("{name}: smoltcp (round {round})"));
+                let s = smoltcp();
+                ss.extend(self.take(&format!("{name} smoltcp"), s, &ok));
+            }
+        }
+        [("ustack", us), ("smoltcp", ss)]
+    }
     fn push(&mut self, w: Workload) {
         self.report.workloads.push(w);
     }
@@ -352,29 +377,17 @@ pub fn run(opts: &Options) -> Report {
             continue;
         }
         let mut w = workload(&name, "Gbit/s per CPU-second");
-        let (mut us, mut ss) = (Vec::new(), Vec::new());
-        for round in 1..=z.rounds {
-            if opts.stack("ustack") {
-                r.progress(&format!("{name}: ustack (round {round})"));
-                let u = ustack_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src);
-                us.extend(r.take(&format!("{name} ustack"), u, |b| b.intact));
-            }
-            if opts.stack("smoltcp") {
-                r.progress(&format!("{name}: smoltcp (round {round})"));
-                let s = smol_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src);
-                ss.extend(r.take(&format!("{name} smoltcp"), s, |b| b.intact));
-            }
-        }
-        for (who, runs) in [("ustack", us), ("smoltcp", ss)] {
+        let runs = r.alternate(
+            &name,
+            z.rounds,
+            |b: &Bulk| b.intact,
+            || ustack_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src),
+            || smol_mem::bulk(mtu, z.buffer, z.bulk_bytes, verify, &src),
+        );
+        for (who, runs) in runs {
             if let Some((b, lo, hi)) = median_run(runs, Bulk::gbit_per_cpu_s) {
-                let v = Some(b.gbit_per_cpu_s());
-                if who == "ustack" {
-                    w.ustack = v;
-                } else {
-                    w.smoltcp = v;
-                }
+                set_figure(&mut w, who, b.gbit_per_cpu_s(), lo, hi, z.rounds);
                 bulk_detail(&mut w, who, &b);
-                round_detail(&mut w, who, lo, hi, z.rounds);
             }
         }
         if opts.stack("kernel") {
@@ -398,30 +411,18 @@ pub fn run(opts: &Options) -> Report {
             continue;
         }
         let mut w = workload(name, "conn/s");
-        let (mut us, mut ss) = (Vec::new(), Vec::new());
-        for round in 1..=z.rounds {
-            if opts.stack("ustack") {
-                r.progress(&format!("{name}: ustack (round {round})"));
-                let u = ustack_mem::conn(z.conn_buffer, total, par);
-                us.extend(r.take(&format!("{name} ustack"), u, |c| c.failed == 0));
-            }
-            if opts.stack("smoltcp") {
-                r.progress(&format!("{name}: smoltcp (round {round})"));
-                let s = smol_mem::conn(z.conn_buffer, total, par);
-                ss.extend(r.take(&format!("{name} smoltcp"), s, |c| c.failed == 0));
-            }
-        }
-        for (who, runs) in [("ustack", us), ("smoltcp", ss)] {
+        let runs = r.alternate(
+            name,
+            z.rounds,
+            |c: &ConnRun| c.failed == 0,
+            || ustack_mem::conn(z.conn_buffer, total, par),
+            || smol_mem::conn(z.conn_buffer, total, par),
+        );
+        for (who, runs) in runs {
             if let Some((c, lo, hi)) = median_run(runs, ConnRun::rate) {
-                let v = Some(c.rate());
-                if who == "ustack" {
-                    w.ustack = v;
-                } else {
-                    w.smoltcp = v;
-                }
+                set_figure(&mut w, who, c.rate(), lo, hi, z.rounds);
                 w.detail
                     .insert(format!("{who}_cpu_us_per_conn"), cpu_us_per(c));
-                round_detail(&mut w, who, lo, hi, z.rounds);
             }
         }
         if opts.stack("kernel") {
@@ -611,8 +612,14 @@ fn median_run<T>(mut runs: Vec<T>, key: impl Fn(&T) -> f64) -> Option<(T, f64, f
     Some((runs.swap_remove(mid), lo, hi))
 }
 
-/// Min and max of a figure's rounds, when there was more than one.
-fn round_detail(w: &mut Workload, who: &str, lo: f64, hi: f64, rounds: usize) {
+/// Sets `who`'s (ustack's or smoltcp's) figure, and the min and max of
+/// its rounds when there was more than one.
+fn set_figure(w: &mut Workload, who: &str, v: f64, lo: f64, hi: f64, rounds: usize) {
+    if who == "ustack" {
+        w.ustack = Some(v);
+    } else {
+        w.smoltcp = Some(v);
+    }
     if rounds > 1 {
         w.detail.insert(format!("{who}_min"), lo);
         w.detail.insert(format!("{who}_max"), hi);
