@@ -267,7 +267,7 @@ struct Slot {
 }
 
 /// An `Option<Instant>` in 8 bytes instead of 16, so that a socket slot
-/// is one cache line (64 bytes): `u64::MAX` µs stands for None. A deadline
+/// fits in a cache line's 64 bytes: `u64::MAX` µs stands for None. A deadline
 /// that late (584 000 years; only a saturated sum gives it) is kept one
 /// µs earlier, in the slot and in its timer entry alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,10 +276,12 @@ struct SlotTime(u64);
 impl SlotTime {
     const NONE: SlotTime = SlotTime(u64::MAX);
 
+    fn at(t: Instant) -> SlotTime {
+        SlotTime(t.total_micros().min(u64::MAX - 1))
+    }
+
     fn new(t: Option<Instant>) -> SlotTime {
-        t.map_or(SlotTime::NONE, |t| {
-            SlotTime(t.total_micros().min(u64::MAX - 1))
-        })
+        t.map_or(SlotTime::NONE, SlotTime::at)
     }
 
     fn get(self) -> Option<Instant> {
@@ -673,7 +675,7 @@ impl Stack {
         slot.deadline = SlotTime::new(deadline);
         if let Some(d) = slot.deadline.get() {
             if slot.timer_at.get().is_none_or(|t| d < t) {
-                slot.timer_at = SlotTime::new(Some(d));
+                slot.timer_at = SlotTime::at(d);
                 if time_wait {
                     self.file_time_wait((d, h.index, h.generation, TwOf::Slot));
                 } else {
@@ -1862,7 +1864,7 @@ impl Stack {
             return false;
         };
         slot.generation == generation
-            && slot.timer_at == SlotTime::new(Some(t))
+            && slot.timer_at == SlotTime::at(t)
             && slot.deadline.get().is_some_and(|a| a <= t)
     }
 
@@ -1872,7 +1874,7 @@ impl Stack {
         let Some(slot) = self.slots.get_mut(index as usize) else {
             return;
         };
-        if slot.generation != generation || slot.timer_at != SlotTime::new(Some(t)) {
+        if slot.generation != generation || slot.timer_at != SlotTime::at(t) {
             return; // stale
         }
         slot.timer_at = SlotTime::NONE;
@@ -1942,7 +1944,7 @@ impl Stack {
             let Some(slot) = self.slots.get_mut(index as usize) else {
                 continue;
             };
-            if slot.generation != generation || slot.timer_at != SlotTime::new(Some(t)) {
+            if slot.generation != generation || slot.timer_at != SlotTime::at(t) {
                 continue; // stale entry
             }
             slot.timer_at = SlotTime::NONE;
