@@ -12,7 +12,7 @@ use ustack_devices::sim::transfer::{run_transfer, TransferConfig, TransferReport
 
 /// Options that describe a single run (rejected together with --campaign,
 /// which draws them per seed).
-const SINGLE_RUN_OPTIONS: [&str; 13] = [
+const SINGLE_RUN_OPTIONS: [&str; 14] = [
     "bytes",
     "reverse_bytes",
     "rate",
@@ -24,6 +24,7 @@ const SINGLE_RUN_OPTIONS: [&str; 13] = [
     "reorder",
     "corrupt",
     "mtu",
+    "link_mtu",
     "queue",
     "nodelay",
 ];
@@ -64,6 +65,14 @@ pub struct SimArgs {
     /// IP MTU of both stacks and the link (68–65535).
     #[arg(long, value_name = "N", default_value_t = 1500, value_parser = clap::value_parser!(u16).range(68..))]
     pub mtu: u16,
+    /// MTU of the path between the hosts, when smaller than theirs: the
+    /// link drops larger packets and answers those with DF set with ICMP
+    /// "fragmentation needed", as a router would, so TCP has to find the
+    /// path MTU (RFC 1191) [default: the hosts' MTU]. At least 552: below
+    /// that TCP clears DF and relies on routers to fragment (as Linux
+    /// does), which the simulated link does not.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(552..))]
+    pub link_mtu: Option<u16>,
     /// Bottleneck queue limit in packets (drop-tail).
     #[arg(long, value_name = "PKTS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue: u32,
@@ -132,7 +141,7 @@ impl SimArgs {
                 duplicate: self.duplicate,
                 reorder: self.reorder,
                 corrupt: self.corrupt,
-                mtu: None,
+                mtu: self.link_mtu.map(usize::from),
             },
             mtu: usize::from(self.mtu),
             seed: self.seed,
@@ -245,6 +254,9 @@ fn describe_link(l: &LinkConfig) -> String {
         }
     }
     parts.push(format!("queue {} pkts", l.queue_pkts));
+    if let Some(m) = l.mtu {
+        parts.push(format!("path mtu {m}"));
+    }
     parts.join(", ")
 }
 
@@ -287,6 +299,12 @@ fn print_report(cfg: &TransferConfig, r: &TransferReport) {
         "  undone:          {} fast recoveries, {} timeouts (spurious; {} D-SACKs received)",
         r.spurious_recoveries, r.spurious_rtos, r.dsacks_received
     );
+    if r.pmtu_reductions > 0 {
+        println!(
+            "  path MTU:        lowered {} time(s) by ICMP fragmentation needed",
+            r.pmtu_reductions
+        );
+    }
     println!(
         "  link packets:    {} sent, {} delivered, {} dropped (loss {}, queue {}, mtu {}), {} duplicated, {} reordered, {} corrupted",
         r.packets_sent,

@@ -15,8 +15,8 @@
 mod interop_support;
 
 use interop_support::{
-    gbps, hash_to_eof, http_header, kernel_accept, kernel_counters, kernel_tcp_delta,
-    read_http_head, send_generated, sha256_hex, tun_tx_stats, Env, Gen, KillOnDrop, TempDir,
+    gbps, hash_to_eof, http_header, ip, kernel_accept, kernel_counters, kernel_tcp_delta,
+    read_http_head, send_generated, sha256_hex, tun_tx_stats, Env, Gen, KillOnDrop, Netns, TempDir,
     TimedBarrier,
 };
 use std::io::{self, ErrorKind, Read, Write};
@@ -972,4 +972,115 @@ fn interop_hyper_server_answers_curl() {
     server.abort();
     rt.shutdown_timeout(Duration::from_secs(2));
     env.finish();
+}
+
+// ---------------------------------------------------------------------
+// 10. Path MTU discovery through a Linux router
+// ---------------------------------------------------------------------
+
+/// ustack sends to a host behind a Linux router whose next hop carries
+/// only 1280 bytes. Both hosts have 1500-byte links and announce MSS 1460,
+/// so only the router knows: it answers each too-big DF packet with ICMP
+/// "fragmentation needed" (RFC 1191), and ustack must shrink its segments
+/// and resend what was dropped, or the transfer stalls for good.
+#[test]
+fn interop_path_mtu_discovery_through_a_linux_router() {
+    let Some(env) = Env::setup_routed("pmtu", 110, &[]) else {
+        return;
+    };
+    const LEN: u64 = 4 << 20;
+    let pid = std::process::id();
+    // The far host: its own namespace, a veth to the router (the test
+    // namespace, which holds the TUN's kernel end).
+    let far = Netns::create(&format!("ustk-pmtu-far-{pid}")).expect("far namespace");
+    let (router, fns) = (env.ns.name().to_string(), far.name().to_string());
+    let (va, vb) = (format!("pa{pid}"), format!("pb{pid}"));
+    for args in [
+        vec![
+            "-n", &router, "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns", &fns,
+        ],
+        vec!["-n", &router, "addr", "add", "198.18.210.1/24", "dev", &va],
+        vec!["-n", &router, "link", "set", &va, "up"],
+        vec!["-n", &fns, "addr", "add", "198.18.210.2/24", "dev", &vb],
+        vec!["-n", &fns, "link", "set", &vb, "up"],
+        vec!["-n", &fns, "link", "set", "lo", "up"],
+        vec![
+            "-n",
+            &fns,
+            "route",
+            "add",
+            "198.18.110.0/24",
+            "via",
+            "198.18.210.1",
+        ],
+        // The router's way to the far host crosses a 1280-byte hop.
+        vec![
+            "-n",
+            &router,
+            "route",
+            "replace",
+            "198.18.210.0/24",
+            "dev",
+            &va,
+            "mtu",
+            "1280",
+        ],
+    ] {
+        ip(&args).expect("router set-up");
+    }
+    env.ns
+        .run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
+        .expect("forwarding on in the router");
+
+    let kaddr: SocketAddr = "198.18.210.2:9".parse().unwrap();
+    let kl = far
+        .run(|| std::net::TcpListener::bind(kaddr))
+        .expect("kernel listener");
+    let kserver = thread::spawn(move || -> io::Result<Vec<String>> {
+        let mut replies = Vec::new();
+        for _ in 0..2 {
+            let (mut s, _) = kernel_accept(&kl, T30)?;
+            s.set_read_timeout(Some(T30))?;
+            let (n, hash) = hash_to_eof(&s, 65536)?;
+            s.write_all(reply_for(n, &hash).as_bytes())?;
+            replies.push(hash);
+        }
+        Ok(replies)
+    });
+    let transfer = |seed: u64| {
+        let mut c = TcpStream::connect_timeout(&env.stack, &kaddr, T5).expect("connect");
+        c.set_read_timeout(Some(T30)).unwrap();
+        c.set_write_timeout(Some(T30)).unwrap();
+        let sent = send_generated(&c, seed, LEN, 65536).expect("send through the router");
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut reply = String::new();
+        c.read_to_string(&mut reply).expect("the far host's reply");
+        assert_eq!(reply, reply_for(LEN, &sent));
+    };
+    let t0 = Instant::now();
+    transfer(110);
+    let first = env.stack.counters();
+    eprintln!(
+        "[pmtu] {} MiB through the 1280-byte hop in {:?}: path MTU lowered {} time(s), \
+         {} ICMP message(s) in, {} retransmits",
+        LEN >> 20,
+        t0.elapsed(),
+        first.tcp.pmtu_reductions,
+        first.icmp_in,
+        first.tcp.retransmits
+    );
+    assert!(first.icmp_in >= 1, "the router's ICMP reached ustack");
+    assert_eq!(first.tcp.pmtu_reductions, 1, "lowered once, to 1280");
+    // A second connection starts at the learnt path MTU (RFC 1191 §6.3):
+    // nothing more is refused.
+    transfer(1110);
+    let second = env.stack.counters();
+    assert_eq!(second.tcp.pmtu_reductions, 1);
+    assert_eq!(
+        second.icmp_in, first.icmp_in,
+        "no new ICMP: nothing too big"
+    );
+    assert_eq!(kserver.join().unwrap().expect("kernel server").len(), 2);
+    env.finish();
+    drop(far);
 }

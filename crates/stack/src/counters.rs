@@ -135,6 +135,9 @@ pub struct TcpCounters {
     pub spurious_recoveries: u64,
     pub rsts_in: u64,
     pub rsts_out: u64,
+    /// Path MTU reductions taken from ICMP "fragmentation needed"
+    /// (RFC 1191).
+    pub pmtu_reductions: u64,
 }
 
 impl TcpCounters {
@@ -156,6 +159,7 @@ impl TcpCounters {
         self.spurious_recoveries += o.spurious_recoveries;
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
+        self.pmtu_reductions += o.pmtu_reductions;
     }
 }
 

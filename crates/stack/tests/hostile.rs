@@ -18,7 +18,7 @@ use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
 use std::time::Duration;
 use ustack::rng::Rng;
-use ustack::wire::icmpv4::unreachable;
+use ustack::wire::icmpv4::{unreachable, Icmpv4Repr};
 use ustack::wire::ipv4::{Ipv4Packet, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
 use ustack::wire::tcp::{TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 use ustack::{DropReason, SocketHandle, Stack, TcpState};
@@ -131,7 +131,7 @@ table! {
     icmp_error_forged_seq_in_syn_sent,
     icmp_error_quoting_foreign_source,
     icmp_hard_error_in_established_not_fatal,
-    icmp_frag_needed_ignored,
+    icmp_frag_needed_bounded,
     icmp_bad_checksum,
     icmp_error_short_quote,
     // URG, reordering
@@ -1353,18 +1353,41 @@ fn icmp_hard_error_in_established_not_fatal() {
     assert_eq!(h.stack.tcp_take_error(c.h).unwrap().map(|e| e.kind()), None);
 }
 
-fn icmp_frag_needed_ignored() {
-    // No PMTUD: "fragmentation needed" cannot shrink the MSS (so forged
-    // ones cannot degrade a connection either, RFC 5927 §7.2).
+fn icmp_frag_needed_bounded() {
+    // Path MTU discovery (RFC 1191) believes "fragmentation needed" only
+    // about a segment in flight (RFC 5927 §4.1), and never below 552 bytes
+    // (RFC 5927 §7.2, Linux's min_pmtu): a forged one cannot stall the
+    // connection nor make its segments tiny.
     let (mut h, c) = established();
     h.stack.tcp_set_nodelay(c.h, true).unwrap();
     h.stack.tcp_send(c.h, b"in flight").unwrap();
     h.expect_segment();
     let mss = h.stack.tcp_info(c.h).unwrap().mss;
-    let q = quote(STACK_IP, STACK_PORT, PEER_IP, PEER_PORT, c.s(0));
+    let q = quote(STACK_IP, STACK_PORT, PEER_IP, PEER_PORT, c.s(100));
     let p = icmp_unreachable_ip(PEER_IP, STACK_IP, unreachable::FRAG_NEEDED, &q);
     assert_dropped(&mut h, &p, DropReason::IcmpUnmatched);
     assert_eq!(h.stack.tcp_info(c.h).unwrap().mss, mss);
+    // In flight, claiming a 576-byte link (the kit's next-hop MTU): the
+    // MSS falls to 536, and the data is resent in segments that fit.
+    let q = quote(STACK_IP, STACK_PORT, PEER_IP, PEER_PORT, c.s(0));
+    let p = icmp_unreachable_ip(PEER_IP, STACK_IP, unreachable::FRAG_NEEDED, &q);
+    let b = Before::of(&h.stack);
+    feed(&mut h, &p);
+    b.assert_drops(&h.stack, &[]);
+    assert_eq!(h.stack.tcp_info(c.h).unwrap().mss, 536);
+    h.expect_nothing(); // 9 bytes fit: nothing to resend
+                        // Claiming 68 bytes: held at 552.
+    let m = icmp(Icmpv4Repr::DstUnreachable {
+        code: unreachable::FRAG_NEEDED,
+        next_hop_mtu: 68,
+        quoted: &q,
+    });
+    let p = ip(PEER_IP, STACK_IP, PROTO_ICMP, &m);
+    feed(&mut h, &p);
+    assert_eq!(h.stack.tcp_info(c.h).unwrap().mss, 512);
+    h.inject(c.p(0), c.s(9), ACK, 65535, no_opts(), b"reply");
+    assert_eq!(h.read_all(c.h).unwrap(), b"reply");
+    assert_eq!(h.state(c.h), TcpState::Established);
 }
 
 fn icmp_bad_checksum() {

@@ -126,6 +126,13 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
     let timestamps = r.chance(0.75);
     let hystart = r.chance(0.75);
     let ack_train = hystart && r.chance(0.5);
+    // A hop with a smaller MTU than the hosts' (it answers DF packets too
+    // big for it with ICMP "fragmentation needed"): Path MTU discovery.
+    let link_mtu = if mtu > 552 && r.chance(0.15) {
+        Some(r.range(552, mtu as u64) as usize)
+    } else {
+        None
+    };
     CampaignProfile {
         link: LinkConfig {
             rate_mbps,
@@ -137,7 +144,7 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
             duplicate,
             reorder,
             corrupt,
-            mtu: None,
+            mtu: link_mtu,
         },
         mtu,
         bytes,
@@ -304,6 +311,7 @@ mod tests {
     fn profiles_are_deterministic_and_in_range() {
         let mut low = 0;
         let mut one_way = 0;
+        let mut narrow = 0;
         for seed in 0..2000 {
             let p = profile_for_seed(seed);
             assert_eq!(p, profile_for_seed(seed));
@@ -322,7 +330,13 @@ mod tests {
             if p.bytes == 0 || p.reverse_bytes == 0 {
                 one_way += 1;
             }
+            if let Some(m) = l.mtu {
+                assert!((552..p.mtu).contains(&m), "{p:?}");
+                narrow += 1;
+            }
         }
+        // 15 % of the profiles with an MTU above 552 (three of five).
+        assert!((120..250).contains(&narrow), "{narrow}");
         assert!((900..1100).contains(&low), "{low}");
         assert!(one_way > 300, "{one_way}");
         assert_ne!(profile_for_seed(1), profile_for_seed(2));

@@ -104,6 +104,8 @@ pub struct LinkConfig {
     /// Probability a packet gets 1–3 bits flipped.
     pub corrupt: f64,
     /// Largest packet carried; larger ones are dropped. `None` = no limit.
+    /// In a simulated [`Network`](super::Network) the link then answers
+    /// one with DF set as a router would: ICMP "fragmentation needed".
     pub mtu: Option<usize>,
 }
 

@@ -353,10 +353,49 @@ impl Network {
                 }
                 let verdict = self.links[li].link.send(now, pkt);
                 tracing::trace!(link = li, len = pkt.len(), ?verdict, "sim: packet sent");
+                if verdict == LinkVerdict::DroppedMtu {
+                    if let Err(e) = self.refuse_too_big(li, now, pkt, capture) {
+                        result = Err(e);
+                        break 'hosts;
+                    }
+                }
             }
         }
         self.buf = buf;
         result
+    }
+
+    /// A packet too big for link `li` with DF set is answered as a router
+    /// would (RFC 1191 §4, RFC 1812 §5.2.7.1): ICMP
+    /// "fragmentation needed" with the link's MTU, from [`ROUTER_ADDR`],
+    /// sent back over the reverse link (if there is one). That is what
+    /// Path MTU discovery needs from the path.
+    fn refuse_too_big(
+        &mut self,
+        li: usize,
+        now: Instant,
+        pkt: &[u8],
+        capture: bool,
+    ) -> Result<(), StepError> {
+        let Some(mtu) = self.links[li].link.config().mtu else {
+            return Ok(());
+        };
+        let Some(reply) = frag_needed_reply(pkt, mtu) else {
+            return Ok(());
+        };
+        let (from, to) = (self.links[li].from, self.links[li].to);
+        let Some(back) = self.links.iter().position(|l| l.from == to && l.to == from) else {
+            return Ok(());
+        };
+        self.record(DIR_TX, back, &reply, capture)?;
+        let verdict = self.links[back].link.send(now, &reply);
+        tracing::debug!(
+            link = li,
+            mtu,
+            ?verdict,
+            "sim: fragmentation needed sent back"
+        );
+        Ok(())
     }
 
     /// Picks the outgoing link of host `from` for `pkt`: the link to the
@@ -402,6 +441,52 @@ impl Network {
     }
 }
 
+/// The address the links answer from when they refuse a packet (a router
+/// between the hosts).
+pub const ROUTER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 255, 254);
+
+/// ICMP "fragmentation needed" (type 3 code 4) for `pkt`, which has DF set
+/// and is too big for a link of `mtu` bytes: the original IP header and 8
+/// bytes of its payload quoted (RFC 792). None unless `pkt` is an IPv4
+/// datagram with DF set, or when it is itself an ICMP error (RFC 1122
+/// §3.2.2: never an error about an error).
+fn frag_needed_reply(pkt: &[u8], mtu: usize) -> Option<Vec<u8>> {
+    use ustack::wire::icmpv4::{unreachable, Icmpv4Repr};
+    use ustack::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+    let ip = Ipv4Packet::new_checked(pkt).ok()?;
+    if !ip.dont_frag() {
+        return None;
+    }
+    let hl = ip.header_len();
+    if ip.protocol() == ipv4::PROTO_ICMP
+        && pkt.get(hl).is_some_and(|t| [3, 4, 5, 11, 12].contains(t))
+    {
+        return None;
+    }
+    let msg = Icmpv4Repr::DstUnreachable {
+        code: unreachable::FRAG_NEEDED,
+        next_hop_mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
+        quoted: &pkt[..pkt.len().min(hl + 8)],
+    };
+    let len = ipv4::HEADER_LEN + msg.buffer_len();
+    let mut out = vec![0u8; len];
+    Ipv4Repr {
+        src: ROUTER_ADDR,
+        dst: ip.src_addr(),
+        protocol: ipv4::PROTO_ICMP,
+        payload_len: msg.buffer_len(),
+        ttl: 64,
+        ident: 0,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    }
+    .emit(&mut out[..ipv4::HEADER_LEN]);
+    msg.emit(&mut out[ipv4::HEADER_LEN..]);
+    Some(out)
+}
+
 /// The IPv4 destination of a packet, if it looks like IPv4.
 fn ipv4_dst(pkt: &[u8]) -> Option<Ipv4Addr> {
     if pkt.len() < 20 || pkt[0] >> 4 != 4 {
@@ -422,5 +507,80 @@ mod tests {
         p[0] = 0x45;
         p[16..20].copy_from_slice(&[198, 18, 0, 2]);
         assert_eq!(ipv4_dst(&p), Some(Ipv4Addr::new(198, 18, 0, 2)));
+    }
+
+    fn datagram(protocol: u8, df: bool, payload: &[u8]) -> Vec<u8> {
+        use ustack::wire::ipv4::{self, Ipv4Repr};
+        let mut p = vec![0u8; ipv4::HEADER_LEN + payload.len()];
+        Ipv4Repr {
+            src: Ipv4Addr::new(198, 18, 0, 1),
+            dst: Ipv4Addr::new(198, 18, 0, 2),
+            protocol,
+            payload_len: payload.len(),
+            ttl: 64,
+            ident: 7,
+            dont_frag: df,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        }
+        .emit(&mut p[..ipv4::HEADER_LEN]);
+        p[ipv4::HEADER_LEN..].copy_from_slice(payload);
+        p
+    }
+
+    #[test]
+    fn a_too_big_df_datagram_is_answered_with_fragmentation_needed() {
+        use ustack::wire::icmpv4::{unreachable, Icmpv4Repr};
+        use ustack::wire::ipv4::{Ipv4Packet, PROTO_ICMP, PROTO_TCP};
+        let pkt = datagram(PROTO_TCP, true, &[0xab; 1480]);
+        let reply = frag_needed_reply(&pkt, 1280).expect("an answer");
+        let ip = Ipv4Packet::new_checked(&reply[..]).expect("IPv4");
+        assert!(ip.verify_checksum());
+        assert_eq!(
+            (ip.src_addr(), ip.dst_addr()),
+            (ROUTER_ADDR, Ipv4Addr::new(198, 18, 0, 1))
+        );
+        assert_eq!(ip.protocol(), PROTO_ICMP);
+        match Icmpv4Repr::parse(ip.payload()).expect("valid ICMP") {
+            Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu,
+                quoted,
+            } => {
+                assert_eq!((code, next_hop_mtu), (unreachable::FRAG_NEEDED, 1280));
+                assert_eq!(quoted, &pkt[..28], "IP header + 8 bytes");
+            }
+            other => panic!("not fragmentation needed: {other:?}"),
+        }
+        // Without DF a router would fragment: no answer (the link drops).
+        assert!(frag_needed_reply(&datagram(PROTO_TCP, false, &[0; 1480]), 1280).is_none());
+        // Never an error about an ICMP error; an echo request is answered.
+        assert!(frag_needed_reply(&datagram(PROTO_ICMP, true, &[3; 1480]), 1280).is_none());
+        assert!(frag_needed_reply(&datagram(PROTO_ICMP, true, &[8; 1480]), 1280).is_some());
+        // Not IPv4: nothing.
+        assert!(frag_needed_reply(&[0x60; 1500], 1280).is_none());
+    }
+
+    #[test]
+    fn tcp_finds_the_path_mtu_of_a_narrower_link() {
+        use super::transfer::{run_transfer, TransferConfig};
+        let cfg = TransferConfig {
+            bytes: 300_000,
+            reverse_bytes: 200_000,
+            link: LinkConfig {
+                delay: ustack::Duration::from_millis(5),
+                mtu: Some(1000),
+                ..LinkConfig::default()
+            },
+            mtu: 1500,
+            seed: 3,
+            ..TransferConfig::default()
+        };
+        let r = run_transfer(&cfg);
+        assert!(r.intact, "{r:?}");
+        // Each direction's first window was refused once, then fitted.
+        assert_eq!(r.pmtu_reductions, 2, "{r:?}");
+        assert!(r.dropped_mtu >= 2 && r.dropped_mtu <= 40, "{r:?}");
     }
 }

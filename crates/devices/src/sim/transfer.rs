@@ -121,6 +121,8 @@ pub struct TransferReport {
     pub spurious_recoveries: u64,
     pub spurious_rtos: u64,
     pub dsacks_received: u64,
+    /// Path MTU reductions from ICMP "fragmentation needed" (RFC 1191).
+    pub pmtu_reductions: u64,
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
@@ -538,6 +540,7 @@ impl Run {
         report.spurious_recoveries = t.spurious_recoveries;
         report.spurious_rtos = t.spurious_rtos;
         report.dsacks_received = t.dsacks_received;
+        report.pmtu_reductions = t.pmtu_reductions;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;
         let tcp = tcp_config(cfg);

@@ -17,7 +17,7 @@
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -263,19 +263,25 @@ impl Env {
     /// printing "skipping: ..." (a panic under `USTACK_REQUIRE_TUN=1`).
     /// `programs` are the kernel-side programs the test runs.
     pub fn setup(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, false, false)
+        Self::setup_gated(test, x, programs, false, false, false)
+    }
+
+    /// As [`Env::setup`], with the kernel end (198.18.X.1) as ustack's
+    /// default gateway, for tests that route through the namespace.
+    pub fn setup_routed(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
+        Self::setup_gated(test, x, programs, false, false, true)
     }
 
     /// As [`Env::setup`], running alone (no other interop test at once):
     /// for throughput measurements.
     pub fn setup_exclusive(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, true, false)
+        Self::setup_gated(test, x, programs, true, false, false)
     }
 
     /// As [`Env::setup_exclusive`], on a TUN with the kernel's checksum
     /// and TSO offloads on (`TunDevice::open_offload`).
     pub fn setup_offload(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, true, true)
+        Self::setup_gated(test, x, programs, true, true, false)
     }
 
     fn setup_gated(
@@ -284,6 +290,7 @@ impl Env {
         programs: &[&str],
         exclusive: bool,
         offload: bool,
+        routed: bool,
     ) -> Option<Env> {
         if let Some(reason) = missing_prerequisite(programs) {
             return skip(test, &reason);
@@ -331,6 +338,7 @@ impl Env {
             addresses: vec![format!("198.18.{x}.2/24").parse::<Cidr>().expect("cidr")],
             mtu: 1500,
             seed,
+            gateway: routed.then(|| IpAddr::V4(Ipv4Addr::new(198, 18, x, 1))),
             ..Default::default()
         };
         let stack = match std::env::var_os(PCAP_ENV) {

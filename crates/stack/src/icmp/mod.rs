@@ -20,6 +20,8 @@ pub struct Quoted {
     pub dst_port: u16,
     /// TCP sequence number (bytes 4..8 of the transport header).
     pub tcp_seq: u32,
+    /// The offending datagram's total length (its IP header's).
+    pub total_len: usize,
 }
 
 /// Parses the quoted IP header and first 8 transport bytes; None when too
@@ -41,7 +43,25 @@ pub fn parse_quoted(quoted: &[u8]) -> Option<Quoted> {
         src_port: u16::from_be_bytes([t[0], t[1]]),
         dst_port: u16::from_be_bytes([t[2], t[3]]),
         tcp_seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        total_len: ip.total_len(),
     })
+}
+
+/// The next-hop MTU to believe from a "fragmentation needed": the one
+/// reported, or, from an old router that reports none (RFC 1191 §4: a
+/// zero field), the RFC 1191 §5/§7 plateau just below the refused
+/// datagram's length.
+pub fn frag_needed_mtu(reported: u16, total_len: usize) -> usize {
+    if reported != 0 {
+        return usize::from(reported);
+    }
+    const PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+    usize::from(
+        PLATEAUS
+            .into_iter()
+            .find(|&p| usize::from(p) < total_len)
+            .unwrap_or(68),
+    )
 }
 
 /// Error a destination-unreachable code maps to, and whether it is a hard
@@ -52,5 +72,26 @@ pub fn unreachable_error(code: u8) -> (io::ErrorKind, bool) {
         unreachable::NET => (io::ErrorKind::NetworkUnreachable, false),
         unreachable::ADMIN_PROHIBITED => (io::ErrorKind::PermissionDenied, false),
         _ => (io::ErrorKind::HostUnreachable, false),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frag_needed_mtu_is_the_report_or_the_plateau_below() {
+        assert_eq!(frag_needed_mtu(1280, 1500), 1280);
+        assert_eq!(frag_needed_mtu(100, 1500), 100);
+        // Larger than the datagram: passed on (the connection ignores an
+        // estimate that does not fall, as BSD and Linux do).
+        assert_eq!(frag_needed_mtu(9000, 1492), 9000);
+        // RFC 1191 §5: no report (an old router): the plateau below the
+        // datagram's length.
+        assert_eq!(frag_needed_mtu(0, 1500), 1492);
+        assert_eq!(frag_needed_mtu(0, 1492), 1006);
+        assert_eq!(frag_needed_mtu(0, 65535), 32000);
+        assert_eq!(frag_needed_mtu(0, 296), 68);
+        assert_eq!(frag_needed_mtu(0, 20), 68);
     }
 }

@@ -12,7 +12,7 @@ use crate::ip::fragment;
 use crate::ip::reassembly::{FragKey, FragOutcome, Reassembler};
 use crate::ip::route::Routes;
 use crate::rng::Rng;
-use crate::tcp::conn::{ConnParams, CookieOptions, Outcome, Tcb, TimeWait};
+use crate::tcp::conn::{ConnParams, CookieOptions, Outcome, PathMtu, Tcb, TimeWait};
 use crate::tcp::listener::Listener;
 use crate::tcp::TcpState;
 use crate::time::{Duration, Instant};
@@ -82,6 +82,13 @@ impl BuildHasher for KeyedHash {
 }
 
 type Map<K, V> = HashMap<K, V, KeyedHash>;
+
+/// RFC 1191 §6.3: a path MTU estimate is forgotten after ten minutes, so
+/// that a path whose MTU grew is used fully again.
+const PMTU_EXPIRES: Duration = Duration::from_secs(600);
+/// Destinations whose path MTU is remembered, at most (spoofed ICMP cannot
+/// grow the table without bound).
+const PMTU_CACHE_MAX: usize = 1024;
 
 struct TcpSock {
     tcb: Box<Tcb>,
@@ -384,6 +391,9 @@ pub struct Stack {
     tcp_listeners: Map<SocketAddr, SocketHandle>,
     tcp_ports: Map<u16, PortUse>,
     udp_binds: Map<SocketAddr, SocketHandle>,
+    /// Path MTU discovery's estimates per destination (RFC 1191 §6.3),
+    /// with when each is forgotten.
+    pmtu: Map<IpAddr, (PathMtu, Instant)>,
     /// Socket timers: (deadline, slot index, slot generation).
     timers: BinaryHeap<Reverse<(Instant, u32, u32)>>,
     /// TIME-WAIT expiries, of records and of connections in TIME-WAIT
@@ -474,6 +484,7 @@ impl Stack {
             last_conn: None,
             tcp_listeners: HashMap::with_hasher(hk.clone()),
             tcp_ports: HashMap::with_hasher(hk.clone()),
+            pmtu: HashMap::with_hasher(hk.clone()),
             udp_binds: HashMap::with_hasher(hk),
             timers: BinaryHeap::new(),
             tw_timers: VecDeque::new(),
@@ -1265,6 +1276,7 @@ impl Stack {
             iss,
             ts_offset,
             mtu: self.config.mtu,
+            path: self.path_to(remote.ip()),
             now: self.now,
         };
         let tcb = Tcb::new_passive(&params, seg);
@@ -1427,6 +1439,7 @@ impl Stack {
             iss: seg.ack.wrapping_sub(1),
             ts_offset: self.cookie_ts_offset(local, remote),
             mtu: self.config.mtu,
+            path: self.path_to(remote.ip()),
             now: self.now,
         };
         let tcb = Tcb::new_from_cookie(&params, seg, c);
@@ -1586,14 +1599,18 @@ impl Stack {
                 self.queue_ip(dst, src, ipv4::PROTO_ICMP, &buf);
                 self.counters.icmp_out += 1;
             }
-            Icmpv4Repr::DstUnreachable { code, quoted, .. } => self.icmp_error_input(code, quoted),
+            Icmpv4Repr::DstUnreachable {
+                code,
+                next_hop_mtu,
+                quoted,
+            } => self.icmp_error_input(code, next_hop_mtu, quoted),
             _ => {}
         }
     }
 
     /// An ICMP destination unreachable reached us: find the socket it
     /// concerns (RFC 5927 §4 checks), and report it there.
-    fn icmp_error_input(&mut self, code: u8, quoted: &[u8]) {
+    fn icmp_error_input(&mut self, code: u8, next_hop_mtu: u16, quoted: &[u8]) {
         let Some(q) = icmp::parse_quoted(quoted) else {
             return self.counters.drop(DropReason::IcmpMalformed);
         };
@@ -1606,9 +1623,9 @@ impl Stack {
         let matched = match q.protocol {
             ipv4::PROTO_TCP => {
                 if code == icmpv4::unreachable::FRAG_NEEDED {
-                    // Path MTU discovery is not implemented: we never set
-                    // segments larger than the link MTU.
-                    false
+                    // RFC 1191: Path MTU discovery.
+                    let mtu = icmp::frag_needed_mtu(next_hop_mtu, q.total_len);
+                    self.tcp_frag_needed(local, remote, mtu, q.tcp_seq)
                 } else if let Some(Conn::Socket(h)) = self.tcp_conns.get(&FlowKey(local, remote)) {
                     let ok = match self.tcp_mut(h) {
                         Some(t) => t.tcb.on_icmp_unreachable(hard, kind, q.tcp_seq),
@@ -1647,6 +1664,65 @@ impl Stack {
         if !matched {
             self.counters.drop(DropReason::IcmpUnmatched);
         }
+    }
+
+    /// An ICMP "fragmentation needed" about a TCP segment we sent: the
+    /// connection checks it and lowers its path MTU (RFC 1191 §6.1), and
+    /// the estimate is kept for new connections to that destination.
+    /// Returns whether it concerned a segment in flight.
+    fn tcp_frag_needed(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        mtu: usize,
+        seq: u32,
+    ) -> bool {
+        let Some(Conn::Socket(h)) = self.tcp_conns.get(&FlowKey(local, remote)) else {
+            return false;
+        };
+        let Some(t) = self.tcp_mut(h) else {
+            return false;
+        };
+        let Some(lowered) = t.tcb.on_icmp_frag_needed(mtu, seq) else {
+            return false;
+        };
+        if let Some(path) = lowered {
+            self.remember_path(remote.ip(), path);
+            self.mark_dirty(h);
+            self.after_tcp(h);
+        }
+        true
+    }
+
+    /// What Path MTU discovery knows of the way to `dst`.
+    fn path_to(&self, dst: IpAddr) -> PathMtu {
+        if !self.pmtu.is_empty() {
+            if let Some(&(path, until)) = self.pmtu.get(&dst) {
+                if until > self.now {
+                    return path;
+                }
+            }
+        }
+        PathMtu::link(self.config.mtu)
+    }
+
+    fn remember_path(&mut self, dst: IpAddr, path: PathMtu) {
+        // Another connection may know a smaller MTU already: the estimate
+        // only falls (RFC 1191 §3).
+        let known = self.path_to(dst);
+        let path = if known.mtu() < path.mtu() || (known.mtu() == path.mtu() && !known.df) {
+            known
+        } else {
+            path
+        };
+        if self.pmtu.len() >= PMTU_CACHE_MAX && !self.pmtu.contains_key(&dst) {
+            let now = self.now;
+            self.pmtu.retain(|_, (_, until)| *until > now);
+            if self.pmtu.len() >= PMTU_CACHE_MAX {
+                return;
+            }
+        }
+        self.pmtu.insert(dst, (path, self.now + PMTU_EXPIRES));
     }
 
     // ------------------------------------------------------------------
@@ -1767,8 +1843,11 @@ impl Stack {
             let Some(Socket::Tcp(t)) = &mut slot.socket else {
                 continue;
             };
-            let (src, dst) = (t.tcb.local.ip(), t.tcb.remote.ip());
-            let out = t.tcb.poll_segment(now, &mut buf[ipv4::HEADER_LEN..mtu]);
+            let (src, dst, path) = (t.tcb.local.ip(), t.tcb.remote.ip(), t.tcb.path());
+            // Cut to the path MTU (never above the MTU): SACK blocks ride
+            // in what room is left.
+            let end = path.mtu();
+            let out = t.tcb.poll_segment(now, &mut buf[ipv4::HEADER_LEN..end]);
             match out {
                 Some(n) => {
                     // `Tcb::emit` filled the checksum (payload summed while
@@ -1784,7 +1863,7 @@ impl Stack {
                     slot.dirty = true;
                     self.dirty.push_back(h);
                     self.after_tcp(h);
-                    return Some(self.finish_ip(buf, src, dst, ipv4::PROTO_TCP, n, true));
+                    return Some(self.finish_ip(buf, src, dst, ipv4::PROTO_TCP, n, path.df));
                 }
                 None => self.after_tcp(h),
             }
@@ -2209,6 +2288,7 @@ impl Stack {
             iss,
             ts_offset,
             mtu: self.config.mtu,
+            path: self.path_to(remote.ip()),
             now: self.now,
         };
         let tcb = Tcb::new_active(&params);

@@ -25,6 +25,10 @@ const TS_OPTION_LEN: usize = 12;
 const DEFAULT_MSS: u16 = 536;
 /// Floor for a peer-announced MSS (Linux TCP_MIN_MSS).
 const MIN_MSS: u16 = 88;
+/// The smallest path MTU believed from an ICMP "fragmentation needed"
+/// (Linux's `ip_rt_min_pmtu`). A smaller report sets the path MTU to this
+/// and clears DF, so a router on a smaller link fragments instead.
+pub(crate) const MIN_PMTU: usize = 552;
 /// RFC 7323 §2.3: shift counts above 14 are treated as 14.
 const MAX_WSCALE: u8 = 14;
 /// Buffers up to this size are freed as soon as they drain.
@@ -123,7 +127,34 @@ pub(crate) struct ConnParams<'a> {
     /// Offset added to our millisecond clock for TSval (RFC 7323 §5.4).
     pub ts_offset: u32,
     pub mtu: usize,
+    /// What Path MTU discovery knows of the route to `remote`.
+    pub path: PathMtu,
     pub now: Instant,
+}
+
+/// Path MTU discovery's estimate for a destination (RFC 1191): the
+/// largest datagram believed to cross the path, and whether to set DF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathMtu {
+    /// An IPv4 datagram is at most 65 535 bytes.
+    mtu: u16,
+    pub df: bool,
+}
+
+impl PathMtu {
+    pub fn new(mtu: usize, df: bool) -> PathMtu {
+        PathMtu {
+            mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
+            df,
+        }
+    }
+    /// Nothing learnt yet: the interface MTU, DF set (RFC 1191 §3).
+    pub fn link(mtu: usize) -> PathMtu {
+        PathMtu::new(mtu, true)
+    }
+    pub fn mtu(&self) -> usize {
+        usize::from(self.mtu)
+    }
 }
 
 /// The transmission control block.
@@ -177,6 +208,8 @@ pub(crate) struct Tcb {
 
     // ---- options ----
     mtu: usize,
+    /// The send direction's path MTU (≤ `mtu`) and DF (RFC 1191).
+    path: PathMtu,
     peer_mss: u16,
     /// Payload bytes per full-sized segment we send.
     smss: usize,
@@ -360,6 +393,7 @@ impl Tcb {
             rcv_mss: DEFAULT_MSS as usize,
             unacked_bytes: 0,
             mtu: p.mtu,
+            path: PathMtu::new(p.path.mtu().min(p.mtu), p.path.df),
             peer_mss: DEFAULT_MSS,
             smss,
             ts_enabled: false,
@@ -565,7 +599,7 @@ impl Tcb {
     }
 
     fn update_smss(&mut self) {
-        let mut mss = usize::from(self.peer_mss).min(self.mtu.saturating_sub(40));
+        let mut mss = usize::from(self.peer_mss).min(self.path.mtu().saturating_sub(40));
         if self.ts_enabled {
             mss = mss.saturating_sub(TS_OPTION_LEN);
         }
@@ -579,6 +613,11 @@ impl Tcb {
 
     pub fn smss(&self) -> usize {
         self.smss
+    }
+    /// The path MTU our segments are cut to, and whether they carry DF
+    /// (Path MTU discovery, RFC 1191).
+    pub fn path(&self) -> PathMtu {
+        self.path
     }
     pub fn cwnd(&self) -> u32 {
         self.cc.cwnd()
@@ -2119,8 +2158,15 @@ impl Tcb {
         }
         let base = self.tx_base();
         if let Some(i) = self.rtxq.first_lost() {
-            let r = *self.rtxq.get(i)?;
-            let fin = self.fin_seq.is_some_and(|f| r.end == f + 1u32);
+            let mut r = *self.rtxq.get(i)?;
+            let mut fin = self.fin_seq.is_some_and(|f| r.end == f + 1u32);
+            if r.len() as usize - usize::from(fin) > self.smss {
+                // Sent before the path MTU fell (RFC 1191 §6.5): resend it
+                // in pieces that fit.
+                self.rtxq.split(i, r.start + self.smss);
+                r = *self.rtxq.get(i)?;
+                fin = false;
+            }
             let len = r.len() as usize - usize::from(fin);
             let forced = std::mem::take(&mut self.tlp_fire);
             // Retransmissions stay inside the peer's window, except the
@@ -2677,6 +2723,53 @@ impl Tcb {
             self.soft_error = Some(kind);
         }
         true
+    }
+
+    /// An ICMP "fragmentation needed and DF set" about one of our
+    /// segments (RFC 1191 §6.1, RFC 1122 §4.2.3.9), reporting `mtu` as the
+    /// next hop's MTU. None when the quoted segment is not in flight
+    /// (RFC 5927 §4.1: ignored); else the new path MTU if the estimate
+    /// fell.
+    pub fn on_icmp_frag_needed(&mut self, mtu: usize, quoted_seq: u32) -> Option<Option<PathMtu>> {
+        let s = Seq(quoted_seq);
+        if !(s.ge(self.snd_una) && s.lt(self.snd_max.max(self.snd_una + 1u32))) {
+            return None;
+        }
+        Some(self.lower_path_mtu(mtu))
+    }
+
+    fn lower_path_mtu(&mut self, mtu: usize) -> Option<PathMtu> {
+        let path = if mtu < MIN_PMTU {
+            PathMtu::new(MIN_PMTU, false)
+        } else {
+            PathMtu::link(mtu)
+        };
+        // RFC 1191 §3: a Datagram Too Big message never raises the
+        // estimate. (At the floor, DF may still have to be cleared.)
+        if path.mtu > self.path.mtu || (path.mtu == self.path.mtu && path.df >= self.path.df) {
+            return None;
+        }
+        self.path = path;
+        self.counters.pmtu_reductions += 1;
+        let old = self.smss;
+        self.update_smss();
+        if self.smss < old {
+            // As Linux's tcp_simple_retransmit: the segments too large for
+            // the path were dropped and are resent at once, in pieces
+            // (send_data splits them). Not a congestion signal (RFC 1191
+            // §6.4's packets were lost to the MTU, not to a queue): cwnd
+            // and ssthresh stay.
+            for i in 0..self.rtxq.len() {
+                let Some(r) = self.rtxq.get(i).copied() else {
+                    break;
+                };
+                let fin = self.fin_seq.is_some_and(|f| r.end == f + 1u32);
+                if r.len() as usize - usize::from(fin) > self.smss {
+                    self.rtxq.mark_lost(i);
+                }
+            }
+        }
+        Some(path)
     }
 
     pub fn rcv_nxt(&self) -> Seq {

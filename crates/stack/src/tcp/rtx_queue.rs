@@ -236,6 +236,30 @@ impl RtxQueue {
         self.q.iter().position(|r| !r.sacked && !r.lost)
     }
 
+    /// Splits record `i` at `at` into two with the same marks and send
+    /// time: a segment retransmitted after the path MTU fell goes out in
+    /// smaller pieces (RFC 1191 §6.5: TCP repacketizes), and the records
+    /// follow, so SACK blocks still line up with them. No-op unless `at`
+    /// falls strictly inside the record.
+    pub fn split(&mut self, i: usize, at: Seq) {
+        let Some(r) = self.q.get_mut(i) else {
+            return;
+        };
+        if !(at.gt(r.start) && at.lt(r.end)) {
+            return;
+        }
+        let mut tail = *r;
+        r.end = at;
+        tail.start = at;
+        let r = *r;
+        if r.sacked {
+            self.sacked_count += 1;
+        } else if r.xmits > 1 {
+            self.retrans_out += 1;
+        }
+        self.q.insert(i + 1, tail);
+    }
+
     /// Record `i` was retransmitted at `now`.
     pub fn retransmitted(&mut self, i: usize, now: Instant) {
         if let Some(r) = self.q.get_mut(i) {
@@ -359,6 +383,67 @@ mod tests {
         // A SACK of a lost record un-loses it.
         q.sack(Seq(0), Seq(100), |_| {});
         assert_eq!((q.lost_bytes(), q.sacked_bytes()), (400, 100));
+    }
+
+    #[test]
+    fn split_keeps_marks_and_counts() {
+        let mut q = RtxQueue::default();
+        q.push(Seq(0), Seq(300), t(0));
+        q.push(Seq(300), Seq(600), t(1));
+        q.push(Seq(600), Seq(900), t(2));
+        q.sack(Seq(300), Seq(600), |_| {});
+        q.mark_lost(0);
+        q.retransmitted(0, t(5));
+        q.mark_lost(0);
+        q.mark_lost(2);
+        let before = (
+            q.sacked_bytes(),
+            q.lost_bytes(),
+            q.retrans_out(),
+            q.pipe(900),
+        );
+        q.split(0, Seq(100));
+        q.split(2, Seq(400));
+        q.split(4, Seq(700));
+        // Outside or at an edge: nothing.
+        q.split(0, Seq(0));
+        q.split(0, Seq(100));
+        q.split(9, Seq(5));
+        let spans: Vec<_> = q
+            .iter()
+            .map(|r| (r.start.0, r.end.0, r.sacked, r.lost, r.xmits))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                (0, 100, false, true, 2),
+                (100, 300, false, true, 2),
+                (300, 400, true, false, 1),
+                (400, 600, true, false, 1),
+                (600, 700, false, true, 1),
+                (700, 900, false, true, 1),
+            ]
+        );
+        assert_eq!(before, (300, 600, 1, 0));
+        assert_eq!(
+            (q.sacked_bytes(), q.lost_bytes(), q.pipe(900)),
+            (300, 600, 0)
+        );
+        // Both halves count: SACKed segments for DupThresh, retransmitted
+        // ones for retrans_out; acknowledging everything balances them.
+        assert_eq!((q.sacked_segments(), q.retrans_out()), (2, 2));
+        q.retransmitted(0, t(9));
+        q.ack(Seq(900), |_| {});
+        assert!(q.is_empty());
+        assert_eq!(
+            (
+                q.sacked_bytes(),
+                q.lost_bytes(),
+                q.retrans_out(),
+                q.sacked_segments()
+            ),
+            (0, 0, 0, 0)
+        );
     }
 
     #[test]

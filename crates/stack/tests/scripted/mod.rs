@@ -466,8 +466,15 @@ impl Harness {
     /// The peer announces MSS 1460 and `window` (in the SYN and the ACK).
     #[track_caller]
     pub fn passive_open_window(&mut self, window: u16) -> (SocketHandle, Conn) {
+        self.passive_open_with(window, mss_opt(1460))
+    }
+
+    /// Passive open as [`Harness::passive_open_window`], the peer's SYN
+    /// carrying `options`.
+    #[track_caller]
+    pub fn passive_open_with(&mut self, window: u16, options: TcpOptions) -> (SocketHandle, Conn) {
         let l = self.listen(16);
-        let sa = self.peer_syn(window, mss_opt(1460));
+        let sa = self.peer_syn(window, options);
         let iss = sa.seq;
         self.inject(
             PEER_ISS + 1,

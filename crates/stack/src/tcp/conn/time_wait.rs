@@ -156,6 +156,7 @@ impl Tcb {
             iss: tw.iss.0,
             ts_offset: tw.ts_offset,
             mtu: tw.mtu as usize,
+            path: super::PathMtu::link(tw.mtu as usize),
             now: tw.ts_recent_age,
         };
         let mut t = Tcb::new(&p, TcpState::TimeWait);
