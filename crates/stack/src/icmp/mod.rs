@@ -48,9 +48,9 @@ pub fn parse_quoted(quoted: &[u8]) -> Option<Quoted> {
 }
 
 /// The next-hop MTU to believe from a "fragmentation needed": the one
-/// reported, or, from an old router that reports none (RFC 1191 §4: a
-/// zero field), the RFC 1191 §5/§7 plateau just below the refused
-/// datagram's length.
+/// reported, or, from an old router that reports none (a zero field,
+/// RFC 1191 §5), the plateau (§7) just below the refused datagram's
+/// length.
 pub fn frag_needed_mtu(reported: u16, total_len: usize) -> usize {
     if reported != 0 {
         return usize::from(reported);

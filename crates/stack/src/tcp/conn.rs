@@ -2161,8 +2161,8 @@ impl Tcb {
             let mut r = *self.rtxq.get(i)?;
             let mut fin = self.fin_seq.is_some_and(|f| r.end == f + 1u32);
             if r.len() as usize - usize::from(fin) > self.smss {
-                // Sent before the path MTU fell (RFC 1191 §6.5): resend it
-                // in pieces that fit.
+                // Sent before the path MTU fell (RFC 1191 §6.4: TCP
+                // repacketizes): resend it in pieces that fit.
                 self.rtxq.split(i, r.start + self.smss);
                 r = *self.rtxq.get(i)?;
                 fin = false;
@@ -2726,7 +2726,7 @@ impl Tcb {
     }
 
     /// An ICMP "fragmentation needed and DF set" about one of our
-    /// segments (RFC 1191 §6.1, RFC 1122 §4.2.3.9), reporting `mtu` as the
+    /// segments (RFC 1191 §6.4, RFC 1122 §4.2.3.9), reporting `mtu` as the
     /// next hop's MTU. None when the quoted segment is not in flight
     /// (RFC 5927 §4.1: ignored); else the new path MTU if the estimate
     /// fell.
@@ -2754,11 +2754,10 @@ impl Tcb {
         let old = self.smss;
         self.update_smss();
         if self.smss < old {
-            // As Linux's tcp_simple_retransmit: the segments too large for
-            // the path were dropped and are resent at once, in pieces
-            // (send_data splits them). Not a congestion signal (RFC 1191
-            // §6.4's packets were lost to the MTU, not to a queue): cwnd
-            // and ssthresh stay.
+            // RFC 1191 §6.4, as Linux's tcp_simple_retransmit: the
+            // segments too large for the path were dropped and are resent
+            // at once, in pieces (send_data splits them). Not a congestion
+            // signal: cwnd and ssthresh stay.
             for i in 0..self.rtxq.len() {
                 let Some(r) = self.rtxq.get(i).copied() else {
                     break;

@@ -238,7 +238,7 @@ impl RtxQueue {
 
     /// Splits record `i` at `at` into two with the same marks and send
     /// time: a segment retransmitted after the path MTU fell goes out in
-    /// smaller pieces (RFC 1191 §6.5: TCP repacketizes), and the records
+    /// smaller pieces (RFC 1191 §6.4: TCP repacketizes), and the records
     /// follow, so SACK blocks still line up with them. No-op unless `at`
     /// falls strictly inside the record.
     pub fn split(&mut self, i: usize, at: Seq) {
