@@ -59,6 +59,12 @@ pub struct ImpairArgs {
     /// Drop-tail queue at the bottleneck, in packets.
     #[arg(long, value_name = "PKTS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue: u32,
+    /// Largest packet forwarded, each direction: a larger one is dropped,
+    /// and if it has DF set, answered with ICMP "fragmentation needed"
+    /// (as a router on a narrower link would), to exercise path MTU
+    /// discovery [default: no limit].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(68..))]
+    pub mtu: Option<u16>,
     /// Seed of the impairments' random streams.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -75,6 +81,7 @@ impl ImpairArgs {
             loss: self.loss,
             reorder: self.reorder,
             duplicate: self.duplicate,
+            mtu: self.mtu.map(usize::from),
             ..LinkConfig::default()
         }
     }
@@ -84,8 +91,9 @@ fn describe(cfg: &LinkConfig) -> String {
     let rate = cfg
         .rate_mbps
         .map_or("unlimited".to_string(), |r| format!("{r} Mbit/s"));
+    let mtu = cfg.mtu.map_or(String::new(), |m| format!(", mtu {m}"));
     format!(
-        "rate {rate}, delay {} ms ± {} ms, loss {}, reorder {}, duplicate {}, queue {} packets",
+        "rate {rate}, delay {} ms ± {} ms, loss {}, reorder {}, duplicate {}, queue {} packets{mtu}",
         cfg.delay.as_secs_f64() * 1e3,
         cfg.jitter.as_secs_f64() * 1e3,
         cfg.loss,

@@ -16,6 +16,13 @@
 //! sleeping until the next delivery in between. The link model is exactly
 //! the simulator's (see [`crate::sim::link`]); only the clock differs.
 //!
+//! A link with an MTU answers a packet too big for it that has DF set as
+//! a router on a narrower link would: ICMP "fragmentation needed" with the
+//! MTU, sent back to where the packet came from, from the packet's
+//! destination address (the forwarder has none of its own, and a source
+//! the sender routes through this path passes its reverse-path filter).
+//! That is what path MTU discovery (RFC 1191) needs.
+//!
 //! The loop is generic over two [`Device`]s, so it joins any two packet
 //! endpoints: [`emulated_pair`] uses it between two in-process devices for
 //! two stacks in one process (no root needed), and it can equally sit
@@ -27,7 +34,7 @@
 //! direction is reproducible; the timing of real threads is not.
 use crate::device::Device;
 use crate::pair::{pair, PairDevice};
-use crate::sim::link::{Link, LinkConfig, LinkCounters};
+use crate::sim::link::{frag_needed_reply, Link, LinkConfig, LinkCounters, LinkVerdict};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -171,7 +178,10 @@ fn ingest<D: Device>(from: &D, link: &mut Link, buf: &mut [u8], epoch: std::time
     for _ in 0..BATCH {
         match from.recv(buf) {
             Ok(Some(n)) => {
-                link.send(now(epoch), &buf[..n]);
+                let pkt = &buf[..n];
+                if link.send(now(epoch), pkt) == LinkVerdict::DroppedMtu {
+                    refuse_too_big(from, link, pkt);
+                }
             }
             Ok(None) => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -182,6 +192,20 @@ fn ingest<D: Device>(from: &D, link: &mut Link, buf: &mut [u8], epoch: std::time
         }
     }
     true
+}
+
+/// Answers `pkt`, too big for `link`, with ICMP "fragmentation needed"
+/// back to `from` (see the module documentation).
+fn refuse_too_big<D: Device>(from: &D, link: &Link, pkt: &[u8]) {
+    let (Some(mtu), true) = (link.config().mtu, pkt.len() >= 20) else {
+        return;
+    };
+    let dst = std::net::Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
+    if let Some(reply) = frag_needed_reply(pkt, mtu, dst) {
+        if let Err(e) = from.send(&reply) {
+            tracing::debug!("emulated link: cannot send fragmentation needed: {e}");
+        }
+    }
 }
 
 /// Hands every packet due on `link` to `to`; returns the send errors.
@@ -566,6 +590,54 @@ mod tests {
         assert_eq!(n, 200);
         assert_ne!(&buf[..n], &p[..]);
         assert_eq!(a.stats().tx.corrupted, 1);
+    }
+
+    #[test]
+    fn a_too_big_df_packet_is_answered_with_fragmentation_needed() {
+        use ustack::wire::ipv4::{self, Ipv4Repr};
+        let cfg = LinkConfig {
+            mtu: Some(1280),
+            ..Default::default()
+        };
+        let (a, b) = emulated_pair(cfg.clone(), cfg, 8, 1500).expect("pair");
+        let (src, dst) = (
+            std::net::Ipv4Addr::new(198, 18, 0, 1),
+            std::net::Ipv4Addr::new(198, 18, 0, 2),
+        );
+        let datagram = |len: usize, df: bool| {
+            let mut p = vec![7u8; len];
+            Ipv4Repr {
+                src,
+                dst,
+                protocol: ipv4::PROTO_TCP,
+                payload_len: len - ipv4::HEADER_LEN,
+                ttl: 64,
+                ident: 1,
+                dont_frag: df,
+                more_frags: false,
+                frag_offset: 0,
+                dscp_ecn: 0,
+            }
+            .emit(&mut p[..ipv4::HEADER_LEN]);
+            p
+        };
+        let mut buf = vec![0u8; 1500];
+        // Without DF a router would fragment; the link drops it silently.
+        a.send(&datagram(1500, false)).expect("send");
+        // With DF: refused, and the sender hears why.
+        let big = datagram(1500, true);
+        a.send(&big).expect("send");
+        let n = recv_wait(&a, &mut buf, Duration::from_secs(2)).expect("an answer");
+        // What a router answers (the reply itself is checked in
+        // sim::tests), from the packet's destination.
+        let want = frag_needed_reply(&big, 1280, dst).expect("an answer");
+        assert_eq!(&buf[..n], &want[..]);
+        // One that fits goes through; nothing else was delivered.
+        a.send(&datagram(1280, true)).expect("send");
+        assert_eq!(recv_wait(&b, &mut buf, Duration::from_secs(2)), Some(1280));
+        assert_eq!(recv_wait(&b, &mut buf, Duration::from_millis(50)), None);
+        assert_eq!(recv_wait(&a, &mut buf, Duration::from_millis(50)), None);
+        assert_eq!(a.stats().tx.dropped_mtu, 2);
     }
 
     #[test]

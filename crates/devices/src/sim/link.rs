@@ -43,6 +43,7 @@
 use serde::{Deserialize, Serialize};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
+use std::net::Ipv4Addr;
 use ustack::rng::Rng;
 use ustack::{Duration, Instant};
 
@@ -77,6 +78,49 @@ pub fn duration_from_ms(ms: f64) -> Result<Duration, String> {
         return Err(format!("invalid duration {ms} ms: too large"));
     }
     Ok(Duration::from_micros((ms * 1000.0).round() as u64))
+}
+
+/// What a router answers, from `from`, to `pkt` that has DF set and is
+/// too big for a link of `mtu` bytes (RFC 1191 §4, RFC 1812 §5.2.7.1): ICMP
+/// "fragmentation needed" (type 3 code 4) with the link's MTU, quoting the
+/// original IP header and 8 bytes of its payload (RFC 792). None unless
+/// `pkt` is an IPv4 datagram with DF set, or when it is itself an ICMP
+/// error (RFC 1122 §3.2.2: never an error about an error).
+pub fn frag_needed_reply(pkt: &[u8], mtu: usize, from: Ipv4Addr) -> Option<Vec<u8>> {
+    use ustack::wire::icmpv4::{unreachable, Icmpv4Repr};
+    use ustack::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+    let ip = Ipv4Packet::new_checked(pkt).ok()?;
+    if !ip.dont_frag() {
+        return None;
+    }
+    let hl = ip.header_len();
+    if ip.protocol() == ipv4::PROTO_ICMP
+        && pkt.get(hl).is_some_and(|t| [3, 4, 5, 11, 12].contains(t))
+    {
+        return None;
+    }
+    let msg = Icmpv4Repr::DstUnreachable {
+        code: unreachable::FRAG_NEEDED,
+        next_hop_mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
+        quoted: &pkt[..pkt.len().min(hl + 8)],
+    };
+    let len = ipv4::HEADER_LEN + msg.buffer_len();
+    let mut out = vec![0u8; len];
+    Ipv4Repr {
+        src: from,
+        dst: ip.src_addr(),
+        protocol: ipv4::PROTO_ICMP,
+        payload_len: msg.buffer_len(),
+        ttl: 64,
+        ident: 0,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        dscp_ecn: 0,
+    }
+    .emit(&mut out[..ipv4::HEADER_LEN]);
+    msg.emit(&mut out[ipv4::HEADER_LEN..]);
+    Some(out)
 }
 
 /// Configuration of one direction of a link.

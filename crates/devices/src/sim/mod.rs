@@ -380,7 +380,7 @@ impl Network {
         let Some(mtu) = self.links[li].link.config().mtu else {
             return Ok(());
         };
-        let Some(reply) = frag_needed_reply(pkt, mtu) else {
+        let Some(reply) = link::frag_needed_reply(pkt, mtu, ROUTER_ADDR) else {
             return Ok(());
         };
         let (from, to) = (self.links[li].from, self.links[li].to);
@@ -445,48 +445,6 @@ impl Network {
 /// between the hosts).
 pub const ROUTER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 255, 254);
 
-/// ICMP "fragmentation needed" (type 3 code 4) for `pkt`, which has DF set
-/// and is too big for a link of `mtu` bytes: the original IP header and 8
-/// bytes of its payload quoted (RFC 792). None unless `pkt` is an IPv4
-/// datagram with DF set, or when it is itself an ICMP error (RFC 1122
-/// §3.2.2: never an error about an error).
-fn frag_needed_reply(pkt: &[u8], mtu: usize) -> Option<Vec<u8>> {
-    use ustack::wire::icmpv4::{unreachable, Icmpv4Repr};
-    use ustack::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
-    let ip = Ipv4Packet::new_checked(pkt).ok()?;
-    if !ip.dont_frag() {
-        return None;
-    }
-    let hl = ip.header_len();
-    if ip.protocol() == ipv4::PROTO_ICMP
-        && pkt.get(hl).is_some_and(|t| [3, 4, 5, 11, 12].contains(t))
-    {
-        return None;
-    }
-    let msg = Icmpv4Repr::DstUnreachable {
-        code: unreachable::FRAG_NEEDED,
-        next_hop_mtu: u16::try_from(mtu).unwrap_or(u16::MAX),
-        quoted: &pkt[..pkt.len().min(hl + 8)],
-    };
-    let len = ipv4::HEADER_LEN + msg.buffer_len();
-    let mut out = vec![0u8; len];
-    Ipv4Repr {
-        src: ROUTER_ADDR,
-        dst: ip.src_addr(),
-        protocol: ipv4::PROTO_ICMP,
-        payload_len: msg.buffer_len(),
-        ttl: 64,
-        ident: 0,
-        dont_frag: false,
-        more_frags: false,
-        frag_offset: 0,
-        dscp_ecn: 0,
-    }
-    .emit(&mut out[..ipv4::HEADER_LEN]);
-    msg.emit(&mut out[ipv4::HEADER_LEN..]);
-    Some(out)
-}
-
 /// The IPv4 destination of a packet, if it looks like IPv4.
 fn ipv4_dst(pkt: &[u8]) -> Option<Ipv4Addr> {
     if pkt.len() < 20 || pkt[0] >> 4 != 4 {
@@ -534,7 +492,7 @@ mod tests {
         use ustack::wire::icmpv4::{unreachable, Icmpv4Repr};
         use ustack::wire::ipv4::{Ipv4Packet, PROTO_ICMP, PROTO_TCP};
         let pkt = datagram(PROTO_TCP, true, &[0xab; 1480]);
-        let reply = frag_needed_reply(&pkt, 1280).expect("an answer");
+        let reply = link::frag_needed_reply(&pkt, 1280, ROUTER_ADDR).expect("an answer");
         let ip = Ipv4Packet::new_checked(&reply[..]).expect("IPv4");
         assert!(ip.verify_checksum());
         assert_eq!(
@@ -554,12 +512,27 @@ mod tests {
             other => panic!("not fragmentation needed: {other:?}"),
         }
         // Without DF a router would fragment: no answer (the link drops).
-        assert!(frag_needed_reply(&datagram(PROTO_TCP, false, &[0; 1480]), 1280).is_none());
+        assert!(link::frag_needed_reply(
+            &datagram(PROTO_TCP, false, &[0; 1480]),
+            1280,
+            ROUTER_ADDR
+        )
+        .is_none());
         // Never an error about an ICMP error; an echo request is answered.
-        assert!(frag_needed_reply(&datagram(PROTO_ICMP, true, &[3; 1480]), 1280).is_none());
-        assert!(frag_needed_reply(&datagram(PROTO_ICMP, true, &[8; 1480]), 1280).is_some());
+        assert!(link::frag_needed_reply(
+            &datagram(PROTO_ICMP, true, &[3; 1480]),
+            1280,
+            ROUTER_ADDR
+        )
+        .is_none());
+        assert!(link::frag_needed_reply(
+            &datagram(PROTO_ICMP, true, &[8; 1480]),
+            1280,
+            ROUTER_ADDR
+        )
+        .is_some());
         // Not IPv4: nothing.
-        assert!(frag_needed_reply(&[0x60; 1500], 1280).is_none());
+        assert!(link::frag_needed_reply(&[0x60; 1500], 1280, ROUTER_ADDR).is_none());
     }
 
     #[test]
