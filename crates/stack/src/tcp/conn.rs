@@ -2711,9 +2711,7 @@ impl Tcb {
         kind: io::ErrorKind,
         quoted_seq: u32,
     ) -> bool {
-        // RFC 5927 §4.1: the quoted sequence number must be in flight.
-        let s = Seq(quoted_seq);
-        if !(s.ge(self.snd_una) && s.lt(self.snd_max.max(self.snd_una + 1u32))) {
+        if !self.quotes_in_flight(quoted_seq) {
             return false;
         }
         if hard && self.state == TcpState::SynSent {
@@ -2731,11 +2729,17 @@ impl Tcb {
     /// (RFC 5927 §4.1: ignored); else the new path MTU if the estimate
     /// fell.
     pub fn on_icmp_frag_needed(&mut self, mtu: usize, quoted_seq: u32) -> Option<Option<PathMtu>> {
-        let s = Seq(quoted_seq);
-        if !(s.ge(self.snd_una) && s.lt(self.snd_max.max(self.snd_una + 1u32))) {
+        if !self.quotes_in_flight(quoted_seq) {
             return None;
         }
         Some(self.lower_path_mtu(mtu))
+    }
+
+    /// RFC 5927 §4.1: an ICMP error is believed only if the sequence
+    /// number it quotes is in flight.
+    fn quotes_in_flight(&self, quoted_seq: u32) -> bool {
+        let s = Seq(quoted_seq);
+        s.ge(self.snd_una) && s.lt(self.snd_max.max(self.snd_una + 1u32))
     }
 
     fn lower_path_mtu(&mut self, mtu: usize) -> Option<PathMtu> {
