@@ -321,11 +321,27 @@ impl Shared {
         waker: &Waker,
         f: impl FnOnce(&mut Stack) -> io::Result<T>,
     ) -> io::Result<T> {
+        self.try_or_register_woken(h, interest, waker, f).0
+    }
+
+    /// `try_or_register`, also telling whether the call's own flush
+    /// already woke `waker`: a packet looped back to this stack can make
+    /// the socket ready within the call, and a blocking thread's waker
+    /// ignores wake-ups from its own thread, so it must retry instead of
+    /// waiting.
+    pub(crate) fn try_or_register_woken<T>(
+        &self,
+        h: SocketHandle,
+        interest: Interest,
+        waker: &Waker,
+        f: impl FnOnce(&mut Stack) -> io::Result<T>,
+    ) -> (io::Result<T>, bool) {
         let mut g = self.lock();
         let now = self.now();
         g.stack.advance_clock(now);
         let r = f(&mut g.stack);
-        if matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
+        let blocked = matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        if blocked {
             let w = g.wakers.entry(h).or_default();
             match interest {
                 Interest::Read => add_waker(&mut w.read, waker),
@@ -333,7 +349,15 @@ impl Shared {
             }
         }
         self.flush(&mut g, now, true);
-        r
+        let woken = blocked
+            && !g.wakers.get(&h).is_some_and(|w| {
+                let list = match interest {
+                    Interest::Read => &w.read,
+                    Interest::Write => &w.write,
+                };
+                list.iter().any(|x| x.will_wake(waker))
+            });
+        (r, woken)
     }
 
     /// Forgets the wakers of a socket that is being closed.

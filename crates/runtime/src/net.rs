@@ -122,9 +122,11 @@ fn block_on<T>(
         // Cleared before the attempt: a wake-up after the registration
         // below leaves it readable, so the wait returns at once.
         tw.clear();
-        match shared.try_or_register(h, interest, &tw.waker, &mut f) {
-            Err(e) if would_block(&e) => {}
-            other => return other,
+        match shared.try_or_register_woken(h, interest, &tw.waker, &mut f) {
+            // Made ready by this very call (loopback): try again at once.
+            (Err(e), true) if would_block(&e) => continue,
+            (Err(e), false) if would_block(&e) => {}
+            (other, _) => return other,
         }
         let left = match deadline {
             Some(d) => {

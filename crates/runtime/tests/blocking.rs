@@ -182,3 +182,57 @@ fn many_threads_blocked_on_one_stack() {
         start.elapsed()
     );
 }
+
+/// One stack talking to itself: at 127.0.0.1 and at its own address,
+/// nothing reaches the device (the pair's other end stays silent).
+#[test]
+fn loopback_on_one_stack() {
+    let (a, _b) = common::two_stacks();
+    for server in ["127.0.0.1:7300", "198.18.0.1:7301"] {
+        let server: SocketAddr = server.parse().unwrap();
+        let listener = TcpListener::bind(&a, server).unwrap();
+        let srv = thread::spawn(move || {
+            let (mut s, peer) = listener.accept().unwrap();
+            // A lost wake-up fails the test instead of hanging it.
+            s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            s.write_all(&got[..1 << 20]).unwrap();
+            (got, peer)
+        });
+        let t0 = Instant::now();
+        let mut c = TcpStream::connect(&a, server).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+        const N: usize = 8 << 20;
+        let data: Vec<u8> = (0..N).map(|i| (i % 251) as u8).collect();
+        c.write_all(&data).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut back = Vec::new();
+        c.read_to_end(&mut back).unwrap();
+        let (got, peer) = srv.join().unwrap();
+        // A wake-up lost to the call's own flush (its thread ignores its
+        // own wake-ups) shows as a wait that only the 30 s read timeout
+        // ends; the exchange itself takes milliseconds.
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{server}: a blocked call slept through its wake-up ({:?})",
+            t0.elapsed()
+        );
+        assert!(got == data, "{server}: bytes differ");
+        assert!(back == data[..1 << 20], "{server}: reply differs");
+        assert_eq!(peer, c.local_addr().unwrap());
+        assert_eq!(peer.ip(), server.ip(), "source = destination's side");
+    }
+    let u1 = UdpSocket::bind(&a, "127.0.0.1:7302").unwrap();
+    let u2 = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+    u2.send_to(b"datagram", "127.0.0.1:7302").unwrap();
+    let mut buf = [0u8; 64];
+    u1.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let (n, from) = u1.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"datagram");
+    assert_eq!(from.ip().to_string(), "127.0.0.1");
+    let k = a.counters();
+    assert!(k.ip_looped > (9 << 20) / 1460, "looped {}", k.ip_looped);
+    assert_eq!(k.ip_out, k.ip_looped, "a packet reached the device");
+}

@@ -95,3 +95,34 @@ async fn driver_as_a_tokio_task() {
     server.await.unwrap();
     assert!(back == msg, "echo over task-driven stacks differs");
 }
+
+/// A tokio server and client on one stack, at 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokio_loopback_on_one_stack() {
+    let (a, _b) = common::two_stacks();
+    let addr: SocketAddr = "127.0.0.1:7400".parse().unwrap();
+    let listener = TcpListener::bind(&a, addr).await.unwrap();
+    let server = tokio::spawn(async move {
+        let (s, peer) = listener.accept().await.unwrap();
+        let (mut r, mut w) = s.into_split();
+        tokio::io::copy(&mut r, &mut w).await.unwrap();
+        w.shutdown().await.unwrap();
+        peer
+    });
+    let s = TcpStream::connect(&a, addr).await.unwrap();
+    let local = s.local_addr().unwrap();
+    let msg: Vec<u8> = (0..3_000_000u32).map(|j| (j % 249) as u8).collect();
+    let (mut r, mut w) = s.into_split();
+    let write = async {
+        w.write_all(&msg).await.unwrap();
+        w.shutdown().await.unwrap();
+    };
+    let mut back = Vec::new();
+    let read = r.read_to_end(&mut back);
+    let (_, n) = tokio::join!(write, read);
+    n.unwrap();
+    assert!(back == msg, "echo differs");
+    assert_eq!(server.await.unwrap(), local);
+    let k = a.counters();
+    assert_eq!(k.ip_out, k.ip_looped, "a packet reached the device");
+}

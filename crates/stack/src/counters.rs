@@ -168,6 +168,10 @@ impl TcpCounters {
 pub struct Counters {
     pub ip_in: u64,
     pub ip_out: u64,
+    /// Datagrams to an own address or 127.0.0.0/8, delivered inside the
+    /// host instead of sent (each also counts once in `ip_out` and once
+    /// in `ip_in`).
+    pub ip_looped: u64,
     pub ip_fragments_in: u64,
     pub ip_fragments_out: u64,
     pub ip_reassembled: u64,

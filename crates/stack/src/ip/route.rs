@@ -21,6 +21,12 @@ impl core::fmt::Display for CidrError {
 
 impl std::error::Error for CidrError {}
 
+/// 127.0.0.0/8, the IPv4 loopback network (RFC 1122 §3.2.1.3 (g)).
+/// IPv6's `::1` waits for the IPv6 layer.
+pub fn is_loopback(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.is_loopback())
+}
+
 fn max_prefix(addr: IpAddr) -> u8 {
     match addr {
         IpAddr::V4(_) => 32,
@@ -211,6 +217,12 @@ impl Routes {
     pub fn is_local(&self, ip: IpAddr) -> bool {
         self.addresses.iter().any(|c| c.addr == ip)
     }
+    /// True if a datagram to `ip` never leaves the host: one of our
+    /// addresses, or the loopback network 127.0.0.0/8 (RFC 1122
+    /// §3.2.1.3 (g): "MUST NOT appear outside a host"), as Linux's `lo`.
+    pub fn is_local_delivery(&self, ip: IpAddr) -> bool {
+        is_loopback(ip) || self.is_local(ip)
+    }
     /// True if `ip` is a broadcast address for us (255.255.255.255 or a
     /// directed broadcast of one of our subnets).
     pub fn is_broadcast(&self, ip: IpAddr) -> bool {
@@ -220,12 +232,19 @@ impl Routes {
             IpAddr::V6(_) => false,
         }
     }
-    /// Route to `dst`, or None (unreachable). Loopback of own address:
-    /// Route { src: dst, next_hop: dst }.
+    /// Route to `dst`, or None (unreachable). Datagrams to an own address
+    /// loop back inside the host: Route { src: dst, next_hop: dst }; to
+    /// 127.0.0.0/8 likewise, from 127.0.0.1 (as Linux's `lo`).
     pub fn lookup(&self, dst: IpAddr) -> Option<Route> {
         if self.is_local(dst) {
             return Some(Route {
                 src: dst,
+                next_hop: dst,
+            });
+        }
+        if is_loopback(dst) {
+            return Some(Route {
+                src: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 next_hop: dst,
             });
         }
@@ -421,6 +440,42 @@ mod tests {
         assert_eq!(r.lookup(ip("2001:db8::1")), None);
         assert!(r.is_local(ip("192.168.1.5")));
         assert!(!r.is_local(ip("192.168.1.6")));
+    }
+
+    #[test]
+    fn own_addresses_and_127_8_stay_in_the_host() {
+        let mut r = Routes::new();
+        r.add_address(cidr("198.18.0.1/24"));
+        r.set_default_gateway(ip("198.18.0.254")).unwrap();
+        // Not via the default gateway: delivered inside the host.
+        assert_eq!(
+            r.lookup(ip("127.0.0.1")),
+            Some(Route {
+                src: ip("127.0.0.1"),
+                next_hop: ip("127.0.0.1")
+            })
+        );
+        assert_eq!(
+            r.lookup(ip("127.1.2.3")),
+            Some(Route {
+                src: ip("127.0.0.1"),
+                next_hop: ip("127.1.2.3")
+            })
+        );
+        assert_eq!(
+            r.lookup(ip("198.18.0.1")),
+            Some(Route {
+                src: ip("198.18.0.1"),
+                next_hop: ip("198.18.0.1")
+            })
+        );
+        for a in ["127.0.0.1", "127.255.255.254", "198.18.0.1"] {
+            assert!(r.is_local_delivery(ip(a)), "{a}");
+        }
+        for a in ["198.18.0.2", "128.0.0.1", "126.255.255.255", "::1"] {
+            assert!(!r.is_local_delivery(ip(a)), "{a}");
+        }
+        assert!(!r.is_local(ip("127.0.0.1")), "not an interface address");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::counters::{Counters, DropReason, TcpCounters};
 use crate::icmp;
 use crate::ip::fragment;
 use crate::ip::reassembly::{FragKey, FragOutcome, Reassembler};
-use crate::ip::route::Routes;
+use crate::ip::route::{self, Routes};
 use crate::rng::Rng;
 use crate::tcp::conn::{ConnParams, CookieOptions, Outcome, PathMtu, Tcb, TimeWait};
 use crate::tcp::listener::Listener;
@@ -365,6 +365,10 @@ const COOKIE_SLOT_US: u64 = 64_000_000;
 
 /// Bound on prebuilt packets (UDP, ICMP) waiting for `poll_transmit`.
 const OUT_QUEUE_BYTES: usize = 4 << 20;
+/// Looped-back packets delivered per `poll_transmit` call, so that one
+/// call stays short (a bulk transfer to ourselves would otherwise run
+/// until a window fills).
+const LOOPBACK_BUDGET: usize = 256;
 /// Bound on queued RST replies.
 const RST_QUEUE_MAX: usize = 1024;
 /// Freed `Tcb` allocations kept for reuse.
@@ -373,6 +377,9 @@ const TCB_POOL_MAX: usize = 256;
 pub struct Stack {
     config: Config,
     routes: Routes,
+    /// Own IPv4 addresses as integers: `poll_transmit` checks every packet
+    /// against them (loopback) without walking the routing table.
+    local_v4: Vec<u32>,
     now: Instant,
     rng: Rng,
     isn_key: (u64, u64),
@@ -470,6 +477,14 @@ impl Stack {
         let icmp_limit = RateLimit::new(config.icmp_error_rate, 50);
         let ip_ident = rng.next_u32() as u16;
         Ok(Stack {
+            local_v4: routes
+                .addresses()
+                .iter()
+                .filter_map(|c| match c.addr {
+                    IpAddr::V4(a) => Some(u32::from(a)),
+                    IpAddr::V6(_) => None,
+                })
+                .collect(),
             routes,
             now: Instant::ZERO,
             rng,
@@ -943,11 +958,14 @@ impl Stack {
 
     /// Feeds one received IP packet. Malformed input is dropped and counted.
     pub fn receive(&mut self, now: Instant, packet: &[u8]) {
-        self.receive_inner(now, packet);
+        self.receive_inner(now, packet, false);
         self.settle_timers();
     }
 
-    fn receive_inner(&mut self, now: Instant, packet: &[u8]) {
+    /// `looped`: the packet is one of ours to an own address or
+    /// 127.0.0.0/8 (`poll_transmit` delivers those here), not one from
+    /// the device.
+    fn receive_inner(&mut self, now: Instant, packet: &[u8], looped: bool) {
         self.tick(now);
         self.counters.ip_in += 1;
         let pkt = match Ipv4Packet::new_checked(packet) {
@@ -961,18 +979,24 @@ impl Stack {
         let dst = pkt.dst_addr();
         let dst_ip = IpAddr::V4(dst);
         let broadcast = self.routes.is_broadcast(dst_ip) || dst.is_multicast();
-        if !broadcast && !self.routes.is_local(dst_ip) {
+        // 127.0.0.0/8 only ever arrives looped (RFC 1122 §3.2.1.3 (g)).
+        let ours = if looped {
+            self.routes.is_local_delivery(dst_ip)
+        } else {
+            self.routes.is_local(dst_ip)
+        };
+        if !broadcast && !ours {
             return self.counters.drop(DropReason::IpNotForUs);
         }
         // RFC 1122 §3.2.1.3: drop packets whose source is not a unicast
-        // address, and "land" packets claiming our own address.
+        // address, and, from the device, "land" packets claiming our own
+        // address or 127.0.0.0/8 (only our own loopback may).
         let src_ip = IpAddr::V4(src);
         if src.is_broadcast()
             || src.is_multicast()
             || src.is_unspecified()
             || self.routes.is_broadcast(src_ip)
-            || self.routes.is_local(src_ip)
-            || src.is_loopback()
+            || (!looped && self.routes.is_local_delivery(src_ip))
         {
             return self.counters.drop(DropReason::IpBadSource);
         }
@@ -1614,7 +1638,7 @@ impl Stack {
         let Some(q) = icmp::parse_quoted(quoted) else {
             return self.counters.drop(DropReason::IcmpMalformed);
         };
-        if !self.routes.is_local(IpAddr::V4(q.src)) {
+        if !self.routes.is_local_delivery(IpAddr::V4(q.src)) {
             return self.counters.drop(DropReason::IcmpUnmatched);
         }
         let local = SocketAddr::new(IpAddr::V4(q.src), q.src_port);
@@ -1786,7 +1810,30 @@ impl Stack {
     /// Writes the next packet to transmit into `buf` and returns its
     /// length, or None when there is nothing to send now. Call repeatedly
     /// until None. `buf` must hold at least one MTU.
+    ///
+    /// Packets to an own address or to 127.0.0.0/8 never reach the device:
+    /// they are delivered to this stack here, as Linux's `lo` does (at
+    /// most `LOOPBACK_BUDGET` per call; `poll_at` then says "at once").
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        for _ in 0..LOOPBACK_BUDGET {
+            let n = self.transmit_next(now, buf)?;
+            if n < ipv4::HEADER_LEN {
+                return Some(n);
+            }
+            // 127.0.0.0/8 or an own address (`Routes::is_local_delivery`).
+            let dst = u32::from_be_bytes([buf[16], buf[17], buf[18], buf[19]]);
+            if dst >> 24 != 127 && !self.local_v4.contains(&dst) {
+                return Some(n);
+            }
+            self.counters.ip_looped += 1;
+            self.receive_inner(now, &buf[..n], true);
+        }
+        self.settle_timers();
+        None
+    }
+
+    #[inline(always)]
+    fn transmit_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.tick(now);
         let mtu = self.config.mtu;
         assert!(
@@ -2120,13 +2167,25 @@ impl Stack {
     fn check_local_ip(&self, ip: IpAddr) -> io::Result<()> {
         match ip {
             IpAddr::V4(v4) if v4.is_unspecified() => Ok(()),
-            IpAddr::V4(_) if self.routes.is_local(ip) => Ok(()),
+            IpAddr::V4(_) if self.routes.is_local_delivery(ip) => Ok(()),
             IpAddr::V6(_) => Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet")),
             _ => Err(err(
                 io::ErrorKind::AddrNotAvailable,
                 "address is not assigned to this stack",
             )),
         }
+    }
+
+    /// A socket bound to 127.0.0.0/8 reaches only this host (RFC 1122
+    /// §3.2.1.3 (g)); Linux refuses with EINVAL.
+    fn check_stays_in_host(&self, src: IpAddr, dst: IpAddr) -> io::Result<()> {
+        if route::is_loopback(src) && !self.routes.is_local_delivery(dst) {
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                "a socket bound to 127.0.0.0/8 can only reach this host",
+            ));
+        }
+        Ok(())
     }
 
     fn free_listen_port(&mut self) -> io::Result<u16> {
@@ -2246,6 +2305,7 @@ impl Stack {
         if local.ip().is_unspecified() {
             local.set_ip(route.src);
         }
+        self.check_stays_in_host(local.ip(), remote.ip())?;
         if local.port() == 0 {
             // RFC 6056 §3.3.3 (Algorithm 3, "simple hash-based"): a keyed
             // hash of the endpoints picks the starting point, a counter moves
@@ -2612,6 +2672,7 @@ impl Stack {
         } else {
             local.ip()
         };
+        self.check_stays_in_host(src_ip, to.ip())?;
         let IpAddr::V4(src) = src_ip else {
             return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
         };
