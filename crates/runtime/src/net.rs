@@ -427,6 +427,20 @@ impl TcpStream {
         self.shared().with(|s| s.tcp_nodelay(h))
     }
 
+    /// SO_KEEPALIVE with its times (`ustack::Keepalive::default()` is
+    /// Linux's: 2 h idle, 75 s between probes, 9 probes); None turns it
+    /// off. A peer that stays silent through the probes makes reads and
+    /// writes fail with TimedOut.
+    pub fn set_keepalive(&self, keepalive: Option<ustack::Keepalive>) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_keepalive(h, keepalive))
+    }
+
+    pub fn keepalive(&self) -> io::Result<Option<ustack::Keepalive>> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_keepalive(h))
+    }
+
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
         check_timeout(dur)?;
         *self

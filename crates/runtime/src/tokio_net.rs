@@ -119,6 +119,20 @@ impl TcpStream {
         self.inner.ns.shared.with(|s| s.tcp_set_nodelay(h, nodelay))
     }
 
+    /// SO_KEEPALIVE (see the blocking `TcpStream::set_keepalive`).
+    pub fn set_keepalive(&self, keepalive: Option<ustack::Keepalive>) -> io::Result<()> {
+        let h = self.h();
+        self.inner
+            .ns
+            .shared
+            .with(|s| s.tcp_set_keepalive(h, keepalive))
+    }
+
+    pub fn keepalive(&self) -> io::Result<Option<ustack::Keepalive>> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_keepalive(h))
+    }
+
     pub fn info(&self) -> io::Result<ustack::TcpInfo> {
         let h = self.h();
         self.inner.ns.shared.with(|s| s.tcp_info(h))

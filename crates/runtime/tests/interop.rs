@@ -1084,3 +1084,110 @@ fn interop_path_mtu_discovery_through_a_linux_router() {
     env.finish();
     drop(far);
 }
+
+// ---------------------------------------------------------------------
+// Keepalive (RFC 9293 §3.8.4) against Linux's
+// ---------------------------------------------------------------------
+
+/// Linux's SO_KEEPALIVE with TCP_KEEPIDLE/KEEPINTVL/KEEPCNT on `s`.
+fn kernel_keepalive(s: &std::net::TcpStream, idle: i32, intvl: i32, cnt: i32) {
+    use std::os::fd::AsRawFd;
+    let fd = s.as_raw_fd();
+    for (level, name, v) in [
+        (libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, intvl),
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT, cnt),
+    ] {
+        // SAFETY: a live socket, a pointer to an i32 and its size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&v as *const i32).cast(),
+                std::mem::size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "setsockopt {name}: {}", io::Error::last_os_error());
+    }
+}
+
+/// One byte each way: the connection still works.
+fn ping_pong(u: &mut TcpStream, k: &mut std::net::TcpStream, what: &str) {
+    u.write_all(b"?").unwrap();
+    let mut b = [0u8; 1];
+    k.read_exact(&mut b)
+        .unwrap_or_else(|e| panic!("{what}: kernel read: {e}"));
+    k.write_all(b"!").unwrap();
+    u.read_exact(&mut b)
+        .unwrap_or_else(|e| panic!("{what}: ustack read: {e}"));
+    assert_eq!(&b, b"!");
+}
+
+#[test]
+fn interop_keepalive() {
+    let Some(env) = Env::setup("keepalive", 111, &[]) else {
+        return;
+    };
+    let ka = ustack::Keepalive {
+        idle: Duration::from_secs(1),
+        interval: Duration::from_secs(1),
+        retries: 2,
+    };
+    let port = 7500;
+    let addr = env.kernel_addr(port);
+    let listener = env
+        .ns
+        .run(move || std::net::TcpListener::bind(addr))
+        .expect("kernel listen");
+    let connect = |env: &Env| {
+        let u = TcpStream::connect_timeout(&env.stack, &addr, T5).expect("connect");
+        let (k, _) = kernel_accept(&listener, T5).expect("kernel accept");
+        k.set_read_timeout(Some(T5)).unwrap();
+        u.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        (u, k)
+    };
+
+    // 1. Linux probes an idle ustack connection (1 s idle, 1 s apart, 2
+    // unanswered → Linux resets): ustack must answer every probe.
+    let (mut u, mut k) = connect(&env);
+    kernel_keepalive(&k, 1, 1, 2);
+    let before = kernel_counters(&env.ns);
+    thread::sleep(Duration::from_secs(5));
+    let after = kernel_counters(&env.ns);
+    let sent = after["TcpExt.TCPKeepAlive"] - before["TcpExt.TCPKeepAlive"];
+    assert!(sent >= 3, "Linux sent {sent} keepalive probes in 5 s");
+    ping_pong(&mut u, &mut k, "after Linux's probes");
+    eprintln!("[keepalive] Linux probed ustack {sent} times; ustack answered each");
+    drop((u, k));
+
+    // 2. ustack probes an idle Linux connection: Linux answers, and the
+    // connection lives on through more than idle + retries × interval.
+    let (mut u, mut k) = connect(&env);
+    u.set_keepalive(Some(ka)).unwrap();
+    assert_eq!(u.keepalive().unwrap(), Some(ka));
+    thread::sleep(Duration::from_secs(5));
+    let probes = u.info().unwrap().counters.keepalive_probes;
+    assert!(probes >= 3, "ustack sent {probes} keepalive probes in 5 s");
+    ping_pong(&mut u, &mut k, "after ustack's probes");
+    eprintln!("[keepalive] ustack probed Linux {probes} times; Linux answered each");
+
+    // 3. The peer vanishes (the kernel end of the TUN goes down): ustack's
+    // probes go unanswered and the connection fails with TimedOut after
+    // idle + retries × interval (3 s), well before the read timeout.
+    let t0 = Instant::now();
+    ip(&["-n", env.ns.name(), "link", "set", &env.tun, "down"]).expect("link down");
+    let mut b = [0u8; 1];
+    let e = u.read(&mut b).expect_err("read on a dead connection");
+    let dt = t0.elapsed();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(
+        dt < Duration::from_secs(8),
+        "the dead peer was noticed after {dt:?} (keepalive: 3 s)"
+    );
+    assert_eq!(u.info().unwrap().state, ustack::TcpState::Closed);
+    eprintln!("[keepalive] dead peer noticed by keepalive after {dt:?}");
+    drop(k);
+    env.finish();
+}

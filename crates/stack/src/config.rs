@@ -5,6 +5,45 @@ use crate::tcp::cc::CongestionKind;
 use crate::time::Duration;
 use std::net::IpAddr;
 
+/// TCP keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): after `idle`
+/// without hearing from the peer, and with nothing in flight, send a probe
+/// every `interval`; after `retries` unanswered probes the connection is
+/// reset and fails with TimedOut. Linux's SO_KEEPALIVE with TCP_KEEPIDLE,
+/// TCP_KEEPINTVL and TCP_KEEPCNT; the default is Linux's (2 h, 75 s, 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keepalive {
+    pub idle: Duration,
+    pub interval: Duration,
+    pub retries: u32,
+}
+
+impl Default for Keepalive {
+    fn default() -> Self {
+        Keepalive {
+            idle: Duration::from_secs(7200),
+            interval: Duration::from_secs(75),
+            retries: 9,
+        }
+    }
+}
+
+impl Keepalive {
+    /// Linux's bounds: 1 s to 32767 s for the times, 1 to 127 probes.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let times = Duration::from_secs(1)..=Duration::from_secs(32_767);
+        if !times.contains(&self.idle) {
+            return Err("keepalive idle time must be between 1 s and 32767 s");
+        }
+        if !times.contains(&self.interval) {
+            return Err("keepalive interval must be between 1 s and 32767 s");
+        }
+        if !(1..=127).contains(&self.retries) {
+            return Err("keepalive retries must be in 1..=127");
+        }
+        Ok(())
+    }
+}
+
 /// TCP settings (per stack; some can be changed per socket).
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
@@ -28,6 +67,9 @@ pub struct TcpConfig {
     pub delayed_ack: Duration,
     /// Disable Nagle's algorithm for new sockets (TCP_NODELAY).
     pub nodelay: bool,
+    /// Keepalive for new sockets (SO_KEEPALIVE); off (None) by default,
+    /// as on Linux. Per socket: `Stack::tcp_set_keepalive`.
+    pub keepalive: Option<Keepalive>,
     /// Offer window scaling (RFC 7323).
     pub window_scaling: bool,
     /// Offer timestamps (RFC 7323).
@@ -87,6 +129,7 @@ impl Default for TcpConfig {
             msl: Duration::from_secs(30),
             delayed_ack: Duration::from_millis(40),
             nodelay: false,
+            keepalive: None,
             window_scaling: true,
             timestamps: true,
             sack: true,

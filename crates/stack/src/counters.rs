@@ -138,6 +138,8 @@ pub struct TcpCounters {
     /// Path MTU reductions taken from ICMP "fragmentation needed"
     /// (RFC 1191).
     pub pmtu_reductions: u64,
+    /// Keepalive probes sent (RFC 9293 §3.8.4).
+    pub keepalive_probes: u64,
 }
 
 impl TcpCounters {
@@ -160,6 +162,7 @@ impl TcpCounters {
         self.rsts_in += o.rsts_in;
         self.rsts_out += o.rsts_out;
         self.pmtu_reductions += o.pmtu_reductions;
+        self.keepalive_probes += o.keepalive_probes;
     }
 }
 

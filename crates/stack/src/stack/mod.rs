@@ -5,7 +5,7 @@
 //! Connection lookup is one hash probe (SipHash keyed from the seed);
 //! timers live in a binary heap with lazy deletion, so firing them never
 //! scans all sockets; sockets with output pending sit in a FIFO.
-use crate::config::Config;
+use crate::config::{Config, Keepalive};
 use crate::counters::{Counters, DropReason, TcpCounters};
 use crate::icmp;
 use crate::ip::fragment;
@@ -438,6 +438,14 @@ fn err(kind: io::ErrorKind, msg: &'static str) -> io::Error {
     io::Error::new(kind, msg)
 }
 
+/// An IPv4 address as an integer (0, never local, for IPv6).
+fn v4_bits(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(_) => 0,
+    }
+}
+
 fn bad_handle() -> io::Error {
     err(io::ErrorKind::NotFound, "invalid or closed socket handle")
 }
@@ -451,6 +459,10 @@ impl Stack {
                 io::ErrorKind::InvalidInput,
                 "the stack needs at least one address",
             ));
+        }
+        if let Some(ka) = &config.tcp.keepalive {
+            ka.check()
+                .map_err(|m| err(io::ErrorKind::InvalidInput, m))?;
         }
         if config.mtu < 68 || config.mtu > 65535 {
             return Err(err(
@@ -965,6 +977,7 @@ impl Stack {
     /// `looped`: the packet is one of ours to an own address or
     /// 127.0.0.0/8 (`poll_transmit` delivers those here), not one from
     /// the device.
+    #[inline(always)]
     fn receive_inner(&mut self, now: Instant, packet: &[u8], looped: bool) {
         self.tick(now);
         self.counters.ip_in += 1;
@@ -1816,13 +1829,8 @@ impl Stack {
     /// most `LOOPBACK_BUDGET` per call; `poll_at` then says "at once").
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         for _ in 0..LOOPBACK_BUDGET {
-            let n = self.transmit_next(now, buf)?;
-            if n < ipv4::HEADER_LEN {
-                return Some(n);
-            }
-            // 127.0.0.0/8 or an own address (`Routes::is_local_delivery`).
-            let dst = u32::from_be_bytes([buf[16], buf[17], buf[18], buf[19]]);
-            if dst >> 24 != 127 && !self.local_v4.contains(&dst) {
+            let (n, dst) = self.transmit_next(now, buf)?;
+            if !self.stays_in_host(dst) {
                 return Some(n);
             }
             self.counters.ip_looped += 1;
@@ -1832,8 +1840,17 @@ impl Stack {
         None
     }
 
+    /// 127.0.0.0/8 or an own address (`Routes::is_local_delivery`, on
+    /// integers).
     #[inline(always)]
-    fn transmit_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn stays_in_host(&self, dst: u32) -> bool {
+        dst >> 24 == 127 || self.local_v4.contains(&dst)
+    }
+
+    #[inline(always)]
+    /// The next packet for the device in `buf`: (its length, its IPv4
+    /// destination as an integer).
+    fn transmit_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, u32)> {
         self.tick(now);
         let mtu = self.config.mtu;
         assert!(
@@ -1844,7 +1861,10 @@ impl Stack {
             self.out_queue_bytes -= p.len();
             buf[..p.len()].copy_from_slice(&p);
             self.counters.ip_out += 1;
-            return Some(p.len());
+            let dst = p
+                .get(16..20)
+                .map_or(0, |d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+            return Some((p.len(), dst));
         }
         if let Some(r) = self.rst_queue.pop_front() {
             let (flags, window, options) = match r.synack {
@@ -1870,14 +1890,8 @@ impl Stack {
                 self.counters.tcp.rsts_out += 1;
             }
             self.counters.tcp.segments_out += 1;
-            return Some(self.finish_ip(
-                buf,
-                r.local.ip(),
-                r.remote.ip(),
-                ipv4::PROTO_TCP,
-                n,
-                true,
-            ));
+            let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), ipv4::PROTO_TCP, n, true);
+            return Some((n, v4_bits(r.remote.ip())));
         }
         while let Some(h) = self.dirty.pop_front() {
             let Some(slot) = self.slots.get_mut(h.index as usize) else {
@@ -1910,7 +1924,8 @@ impl Stack {
                     slot.dirty = true;
                     self.dirty.push_back(h);
                     self.after_tcp(h);
-                    return Some(self.finish_ip(buf, src, dst, ipv4::PROTO_TCP, n, path.df));
+                    let n = self.finish_ip(buf, src, dst, ipv4::PROTO_TCP, n, path.df);
+                    return Some((n, v4_bits(dst)));
                 }
                 None => self.after_tcp(h),
             }
@@ -2508,6 +2523,31 @@ impl Stack {
         self.app_tcb_mut(h)?.nodelay = nodelay;
         self.mark_dirty(h);
         Ok(())
+    }
+
+    /// Turns keepalive on (Some) or off for a connection (SO_KEEPALIVE with
+    /// TCP_KEEPIDLE/KEEPINTVL/KEEPCNT); the idle time counts from the
+    /// last segment heard or from now, whichever is later. A peer silent
+    /// through all the probes resets the connection: reads and writes
+    /// then fail with TimedOut.
+    pub fn tcp_set_keepalive(
+        &mut self,
+        h: SocketHandle,
+        keepalive: Option<Keepalive>,
+    ) -> io::Result<()> {
+        if let Some(ka) = &keepalive {
+            ka.check()
+                .map_err(|m| err(io::ErrorKind::InvalidInput, m))?;
+        }
+        let now = self.now;
+        self.app_tcb_mut(h)?.set_keepalive(now, keepalive);
+        self.after_tcp(h);
+        Ok(())
+    }
+
+    /// The connection's keepalive setting (None: off).
+    pub fn tcp_keepalive(&self, h: SocketHandle) -> io::Result<Option<Keepalive>> {
+        Ok(self.app_tcb(h)?.keepalive())
     }
 
     /// Bytes that `tcp_send` would accept now.

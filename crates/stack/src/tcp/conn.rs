@@ -9,7 +9,7 @@ use super::rtt::RttEstimator;
 use super::rtx_queue::{Delivered, RtxQueue};
 use super::seq::Seq;
 use super::TcpState;
-use crate::config::TcpConfig;
+use crate::config::{Keepalive, TcpConfig};
 use crate::counters::{DropReason, TcpCounters};
 use crate::time::{Duration, Instant};
 use std::io;
@@ -230,8 +230,17 @@ pub(crate) struct Tcb {
     rtx_deadline: Option<Instant>,
     persist_deadline: Option<Instant>,
     persist_backoff: u32,
-    /// Zero-window probes sent since the peer last sent anything.
+    /// Zero-window or keepalive probes sent since the peer last sent
+    /// anything (Linux's `icsk_probes_out`, shared by both).
     probes_unanswered: u32,
+    /// SO_KEEPALIVE (RFC 9293 §3.8.4); None: off.
+    keepalive: Option<Keepalive>,
+    /// When to look at the connection's idleness again (lazy: a segment
+    /// only updates `last_heard`, the timer re-arms itself when it finds
+    /// the peer was heard since).
+    keepalive_deadline: Option<Instant>,
+    /// When the last segment from the peer arrived.
+    last_heard: Instant,
     /// RFC 5961 §7 challenge ACKs, per connection: the current one-second
     /// window and how many were sent in it.
     challenge_window: Instant,
@@ -326,6 +335,7 @@ pub(crate) struct Tcb {
     last_ooo: Option<Seq>,
     rst_pending: bool,
     probe_pending: bool,
+    keepalive_probe_pending: bool,
 
     // ---- application ----
     pub nodelay: bool,
@@ -410,6 +420,9 @@ impl Tcb {
             persist_deadline: None,
             persist_backoff: 0,
             probes_unanswered: 0,
+            keepalive: cfg.keepalive,
+            keepalive_deadline: None,
+            last_heard: p.now,
             challenge_window: Instant::ZERO,
             challenge_count: 0,
             delack_deadline: None,
@@ -463,6 +476,7 @@ impl Tcb {
             last_ooo: None,
             rst_pending: false,
             probe_pending: false,
+            keepalive_probe_pending: false,
             nodelay: cfg.nodelay,
             orphaned: false,
             memory_pressure: false,
@@ -508,6 +522,7 @@ impl Tcb {
     /// `iss` (in `p`) is SEG.ACK - 1; the options come from the cookie.
     pub fn new_from_cookie(p: &ConnParams<'_>, seg: &TcpRepr<'_>, c: CookieOptions) -> Tcb {
         let mut t = Tcb::new(p, TcpState::Established);
+        t.arm_keepalive(p.now);
         tracing::debug!(local = %p.local, remote = %p.remote, from = %TcpState::Listen, to = %TcpState::Established, "tcp state");
         t.passive = true;
         t.irs = Seq(seg.seq.wrapping_sub(1));
@@ -693,7 +708,8 @@ impl Tcb {
             .min(t(self.finwait2_deadline))
             .min(t(self.rack_deadline))
             .min(t(self.tlp_deadline))
-            .min(t(self.shrink_deadline));
+            .min(t(self.shrink_deadline))
+            .min(t(self.keepalive_deadline));
         if m != u64::MAX {
             return Some(Instant::from_micros(m));
         }
@@ -707,6 +723,7 @@ impl Tcb {
             self.rack_deadline,
             self.tlp_deadline,
             self.shrink_deadline,
+            self.keepalive_deadline,
         ]
         .into_iter()
         .flatten()
@@ -748,6 +765,8 @@ impl Tcb {
         self.rack_deadline = None;
         self.tlp_deadline = None;
         self.shrink_deadline = None;
+        self.keepalive_deadline = None;
+        self.keepalive_probe_pending = false;
         self.rtxq.clear();
         self.tx.discard(self.tx.len());
         self.tx.shrink_if_empty();
@@ -758,6 +777,7 @@ impl Tcb {
         self.rtx_deadline = None;
         self.persist_deadline = None;
         self.finwait2_deadline = None;
+        self.keepalive_deadline = None;
         // RFC 9293 §3.10.7.4: TIME-WAIT lasts 2·MSL.
         self.timewait_deadline = Some(now + self.cfg_msl * 2);
         // Nothing is left to send or retransmit (our FIN is acknowledged):
@@ -811,6 +831,7 @@ impl Tcb {
     pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
         self.counters.segments_in += 1;
         self.probes_unanswered = 0;
+        self.last_heard = now;
         tracing::trace!(local = %self.local, remote = %self.remote, seq = seg.seq, ack = seg.ack, flags = %seg.flags, len = seg.payload.len(), window = seg.window, "tcp in");
         if seg.flags.rst() {
             self.counters.rsts_in += 1;
@@ -894,6 +915,7 @@ impl Tcb {
 
     fn establish(&mut self, now: Instant) {
         self.set_state(TcpState::Established);
+        self.arm_keepalive(now);
         // The handshake counts as received (Linux's `lrcvtime`): a client
         // that sends its request at once is interactive from the start.
         self.last_data_in = now;
@@ -1978,6 +2000,10 @@ impl Tcb {
             // The reply did not come in time: not interactive (any more).
             self.pingpong = false;
         }
+        if self.keepalive_deadline.is_some_and(|t| t <= now) {
+            self.keepalive_deadline = None;
+            self.on_keepalive(now);
+        }
         if self.shrink_deadline.is_some_and(|t| t <= now) {
             self.shrink_deadline = None;
             if self.tx.is_empty() {
@@ -1985,6 +2011,71 @@ impl Tcb {
             }
             if self.rx.is_empty() && self.ooo.is_empty() {
                 self.rx.shrink_if_empty();
+            }
+        }
+    }
+
+    /// Keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6; Linux's
+    /// `tcp_keepalive_timer`): after `idle` without a segment from the
+    /// peer, probe every `interval`; after `retries` unanswered probes,
+    /// reset the connection (Linux sends the RST too) and fail TimedOut.
+    fn on_keepalive(&mut self, now: Instant) {
+        let Some(ka) = self.keepalive else {
+            return;
+        };
+        if !matches!(
+            self.state,
+            TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::Closing
+                | TcpState::LastAck
+        ) {
+            return;
+        }
+        // Data or a FIN in flight or queued: the retransmission and
+        // persist timers watch the peer then (Linux does the same).
+        if self.has_data_to_deliver() {
+            self.keepalive_deadline = Some(now + ka.idle);
+            return;
+        }
+        let quiet = now.saturating_since(self.last_heard);
+        if quiet < ka.idle {
+            self.keepalive_deadline = Some(self.last_heard + ka.idle);
+            return;
+        }
+        if self.probes_unanswered >= ka.retries {
+            tracing::debug!(local = %self.local, remote = %self.remote, "keepalive: peer gone");
+            if self.error.is_none() {
+                self.error = Some(self.soft_error.unwrap_or(io::ErrorKind::TimedOut));
+            }
+            self.rst_pending = true;
+            return;
+        }
+        self.probes_unanswered += 1;
+        self.keepalive_probe_pending = true;
+        self.counters.keepalive_probes += 1;
+        self.keepalive_deadline = Some(now + ka.interval);
+    }
+
+    /// Turns keepalive on (Some) or off for this connection; the idle
+    /// time counts from now or from the last segment heard, whichever is
+    /// later (as Linux's TCP_KEEPIDLE on a live socket).
+    pub fn set_keepalive(&mut self, now: Instant, ka: Option<Keepalive>) {
+        self.keepalive = ka;
+        self.keepalive_deadline = None;
+        self.arm_keepalive(now);
+    }
+
+    pub fn keepalive(&self) -> Option<Keepalive> {
+        self.keepalive
+    }
+
+    fn arm_keepalive(&mut self, now: Instant) {
+        if let Some(ka) = self.keepalive {
+            if self.keepalive_deadline.is_none() && self.state.is_synchronized() {
+                self.keepalive_deadline = Some(now.max(self.last_heard) + ka.idle);
             }
         }
     }
@@ -2102,6 +2193,12 @@ impl Tcb {
             let n = self.emit(now, buf, self.snd_una - 1u32, TcpFlags::ACK, 0, 0);
             self.arm_persist(now);
             return Some(n);
+        }
+        if self.keepalive_probe_pending {
+            // RFC 9293 §3.8.4: SEG.SEQ = SND.NXT-1, no data (RFC 1122
+            // §4.2.3.6 allows either), which the peer must ACK.
+            self.keepalive_probe_pending = false;
+            return Some(self.emit(now, buf, self.snd_una - 1u32, TcpFlags::ACK, 0, 0));
         }
         if let Some(n) = self.send_data(now, buf) {
             return Some(n);
