@@ -138,6 +138,15 @@ impl TcpStream {
         self.inner.ns.shared.with(|s| s.tcp_info(h))
     }
 
+    /// Splits into borrowed read and write halves, usable at once (e.g.
+    /// in `tokio::join!`), as `tokio::net::TcpStream::split`.
+    pub fn split(&mut self) -> (ReadHalf<'_>, WriteHalf<'_>) {
+        (
+            ReadHalf { inner: &self.inner },
+            WriteHalf { inner: &self.inner },
+        )
+    }
+
     /// Splits into owned read and write halves (the connection closes when
     /// both are dropped).
     pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
@@ -233,6 +242,22 @@ pub struct OwnedWriteHalf {
 }
 
 impl_async_read!(OwnedReadHalf);
+
+/// Read half of [`TcpStream::split`].
+#[derive(Debug)]
+pub struct ReadHalf<'a> {
+    inner: &'a Arc<Owned>,
+}
+
+/// Write half of [`TcpStream::split`]; shutting it down sends FIN.
+#[derive(Debug)]
+pub struct WriteHalf<'a> {
+    inner: &'a Arc<Owned>,
+}
+
+impl_async_read!(ReadHalf<'_>);
+
+impl_async_write!(WriteHalf<'_>);
 
 impl_async_write!(OwnedWriteHalf);
 

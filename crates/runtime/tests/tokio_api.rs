@@ -109,10 +109,11 @@ async fn tokio_loopback_on_one_stack() {
         w.shutdown().await.unwrap();
         peer
     });
-    let s = TcpStream::connect(&a, addr).await.unwrap();
+    let mut s = TcpStream::connect(&a, addr).await.unwrap();
     let local = s.local_addr().unwrap();
     let msg: Vec<u8> = (0..3_000_000u32).map(|j| (j % 249) as u8).collect();
-    let (mut r, mut w) = s.into_split();
+    // Borrowed halves, both driven at once.
+    let (mut r, mut w) = s.split();
     let write = async {
         w.write_all(&msg).await.unwrap();
         w.shutdown().await.unwrap();
