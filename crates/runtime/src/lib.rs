@@ -39,6 +39,7 @@ use ustack::{Config, SocketHandle, Stack};
 use ustack_devices::Device;
 
 pub mod net;
+mod sockopt;
 #[cfg(feature = "tokio")]
 pub mod tokio_net;
 

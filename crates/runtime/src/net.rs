@@ -2,6 +2,7 @@
 //! [`UdpSocket`]. Errors are `std::io::Error` with the kinds a Linux user
 //! expects (ConnectionRefused, ConnectionReset, TimedOut, AddrInUse,
 //! BrokenPipe, WouldBlock with non-blocking mode...).
+use crate::sockopt::PreSocket;
 use crate::{Interest, Netstack, Shared};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -286,6 +287,133 @@ impl Drop for TcpListener {
     }
 }
 
+// ---------------------------------------------------------------------
+// TCP socket (options before connect or listen)
+// ---------------------------------------------------------------------
+
+/// A TCP socket not yet connected or listening, to set options that must
+/// be in place before the handshake (like tokio's `TcpSocket` or
+/// socket2's `Socket`). A listener made from it passes its buffer sizes,
+/// TCP_NODELAY and keepalive on to every connection it accepts, as Linux
+/// does; a connection gets them before its SYN leaves, so the receive
+/// buffer sizes the window scale it offers (RFC 7323 §2.2).
+///
+/// ```no_run
+/// # fn f(ns: &ustack_runtime::Netstack) -> std::io::Result<()> {
+/// use ustack_runtime::net::TcpSocket;
+/// let socket = TcpSocket::new(ns);
+/// socket.set_reuseaddr(true)?;
+/// socket.set_recv_buffer_size(16 << 20)?; // offered as window scale 9
+/// socket.set_nodelay(true)?;
+/// socket.bind("198.18.0.2:8080".parse().unwrap())?;
+/// let listener = socket.listen(1024)?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TcpSocket {
+    ns: Netstack,
+    pre: PreSocket,
+}
+
+impl TcpSocket {
+    /// A socket on `ns` with the stack's defaults (`TcpConfig`), not
+    /// bound, SO_REUSEADDR off.
+    pub fn new(ns: &Netstack) -> TcpSocket {
+        TcpSocket {
+            ns: ns.clone(),
+            pre: PreSocket::default(),
+        }
+    }
+
+    /// The local address to listen on or connect from (port 0: an
+    /// ephemeral port). It is checked when the socket listens or
+    /// connects.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        self.pre.lock().bind = Some(addr);
+        Ok(())
+    }
+
+    /// The address given to `bind`.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.pre
+            .lock()
+            .bind
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket is not bound"))
+    }
+
+    /// SO_REUSEADDR: listen while connections on the port linger in
+    /// TIME-WAIT.
+    pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
+        self.pre.lock().reuse_addr = reuse;
+        Ok(())
+    }
+
+    pub fn reuseaddr(&self) -> io::Result<bool> {
+        Ok(self.pre.lock().reuse_addr)
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.pre.lock().nodelay = Some(nodelay);
+        Ok(())
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.ns.shared.with(|s| self.pre.nodelay(s)))
+    }
+
+    /// SO_KEEPALIVE with its times; see [`TcpStream::set_keepalive`].
+    pub fn set_keepalive(&self, keepalive: Option<ustack::Keepalive>) -> io::Result<()> {
+        self.pre.set_keepalive(keepalive)
+    }
+
+    pub fn keepalive(&self) -> io::Result<Option<ustack::Keepalive>> {
+        Ok(self.ns.shared.with(|s| self.pre.keepalive(s)))
+    }
+
+    /// SO_SNDBUF (clamped to 1 byte .. 1 GiB).
+    pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.pre.set_send_buffer(bytes);
+        Ok(())
+    }
+
+    pub fn send_buffer_size(&self) -> io::Result<usize> {
+        Ok(self.ns.shared.with(|s| self.pre.send_buffer(s)))
+    }
+
+    /// SO_RCVBUF (clamped to 1 byte .. 1 GiB); it bounds the window and
+    /// sets the window scale offered in the handshake.
+    pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
+        self.pre.set_recv_buffer(bytes);
+        Ok(())
+    }
+
+    pub fn recv_buffer_size(&self) -> io::Result<usize> {
+        Ok(self.ns.shared.with(|s| self.pre.recv_buffer(s)))
+    }
+
+    /// Connects with the options set; waits for the handshake.
+    pub fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect_with(&self.ns, None, |s| self.pre.connect(s, addr))
+    }
+
+    /// Like `connect`, giving up with `TimedOut` after `timeout`.
+    pub fn connect_timeout(self, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        check_timeout(Some(timeout))?;
+        TcpStream::connect_with(&self.ns, Some(timeout), |s| self.pre.connect(s, addr))
+    }
+
+    /// Listens on the bound address; the accepted connections inherit
+    /// the options.
+    pub fn listen(self, backlog: usize) -> io::Result<TcpListener> {
+        let h = self.ns.shared.with(|s| self.pre.listen(s, backlog))?;
+        Ok(TcpListener {
+            ns: self.ns,
+            h,
+            nonblocking: AtomicBool::new(false),
+        })
+    }
+}
+
 /// Iterator returned by [`TcpListener::incoming`].
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
@@ -375,7 +503,16 @@ impl TcpStream {
         addr: SocketAddr,
         timeout: Option<Duration>,
     ) -> io::Result<TcpStream> {
-        let h = ns.shared.with(|s| s.tcp_connect(addr, None))?;
+        Self::connect_with(ns, timeout, |s| s.tcp_connect(addr, None))
+    }
+
+    /// Waits for the handshake of the connection `open` starts.
+    fn connect_with(
+        ns: &Netstack,
+        timeout: Option<Duration>,
+        open: impl FnOnce(&mut Stack) -> io::Result<SocketHandle>,
+    ) -> io::Result<TcpStream> {
+        let h = ns.shared.with(open)?;
         // The stream owns the handle from here (its drop releases it).
         let stream = TcpStream::from_handle(ns, h);
         block_on(&ns.shared, h, Interest::Write, timeout, false, |s| {

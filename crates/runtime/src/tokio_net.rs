@@ -4,6 +4,7 @@
 //! wakers; registration happens under the stack lock, so no wake-up is
 //! lost.
 use crate::net::wait_established;
+use crate::sockopt::PreSocket;
 use crate::{Interest, Netstack};
 use std::future::poll_fn;
 use std::io;
@@ -60,6 +61,107 @@ impl Drop for TcpListener {
     }
 }
 
+/// An async TCP socket not yet connected or listening, to set options
+/// before the handshake, like `tokio::net::TcpSocket`. A listener made
+/// from it passes its buffer sizes, TCP_NODELAY and keepalive on to the
+/// connections it accepts, as Linux does; a connection gets them before
+/// its SYN leaves (the receive buffer sets the window scale it offers).
+#[derive(Debug)]
+pub struct TcpSocket {
+    ns: Netstack,
+    pre: PreSocket,
+}
+
+impl TcpSocket {
+    /// A socket on `ns` with the stack's defaults, not bound,
+    /// SO_REUSEADDR off (as tokio's).
+    pub fn new(ns: &Netstack) -> TcpSocket {
+        TcpSocket {
+            ns: ns.clone(),
+            pre: PreSocket::default(),
+        }
+    }
+
+    /// The local address to listen on or connect from (port 0: an
+    /// ephemeral port), checked when the socket listens or connects.
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        self.pre.lock().bind = Some(addr);
+        Ok(())
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.pre
+            .lock()
+            .bind
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket is not bound"))
+    }
+
+    pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
+        self.pre.lock().reuse_addr = reuse;
+        Ok(())
+    }
+
+    pub fn reuseaddr(&self) -> io::Result<bool> {
+        Ok(self.pre.lock().reuse_addr)
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.pre.lock().nodelay = Some(nodelay);
+        Ok(())
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.ns.shared.with(|s| self.pre.nodelay(s)))
+    }
+
+    pub fn set_keepalive(&self, keepalive: Option<ustack::Keepalive>) -> io::Result<()> {
+        self.pre.set_keepalive(keepalive)
+    }
+
+    pub fn keepalive(&self) -> io::Result<Option<ustack::Keepalive>> {
+        Ok(self.ns.shared.with(|s| self.pre.keepalive(s)))
+    }
+
+    /// SO_SNDBUF (clamped to 1 byte .. 1 GiB).
+    pub fn set_send_buffer_size(&self, bytes: u32) -> io::Result<()> {
+        self.pre.set_send_buffer(bytes as usize);
+        Ok(())
+    }
+
+    pub fn send_buffer_size(&self) -> io::Result<u32> {
+        let n = self.ns.shared.with(|s| self.pre.send_buffer(s));
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// SO_RCVBUF (clamped to 1 byte .. 1 GiB): bounds the window and sets
+    /// the window scale offered in the handshake.
+    pub fn set_recv_buffer_size(&self, bytes: u32) -> io::Result<()> {
+        self.pre.set_recv_buffer(bytes as usize);
+        Ok(())
+    }
+
+    pub fn recv_buffer_size(&self) -> io::Result<u32> {
+        let n = self.ns.shared.with(|s| self.pre.recv_buffer(s));
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Connects with the options set.
+    pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let pre = &self.pre;
+        TcpStream::connect_with(&self.ns, |s| pre.connect(s, addr)).await
+    }
+
+    /// Listens on the bound address; accepted connections inherit the
+    /// options.
+    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        let h = self
+            .ns
+            .shared
+            .with(|s| self.pre.listen(s, backlog as usize))?;
+        Ok(TcpListener { ns: self.ns, h })
+    }
+}
+
 #[derive(Debug)]
 struct Owned {
     ns: Netstack,
@@ -88,7 +190,15 @@ impl TcpStream {
     }
 
     pub async fn connect(ns: &Netstack, addr: SocketAddr) -> io::Result<TcpStream> {
-        let h = ns.shared.with(|s| s.tcp_connect(addr, None))?;
+        Self::connect_with(ns, |s| s.tcp_connect(addr, None)).await
+    }
+
+    /// Waits for the handshake of the connection `open` starts.
+    async fn connect_with(
+        ns: &Netstack,
+        open: impl FnOnce(&mut ustack::Stack) -> io::Result<SocketHandle>,
+    ) -> io::Result<TcpStream> {
+        let h = ns.shared.with(open)?;
         let stream = TcpStream::from_handle(ns, h);
         poll_fn(|cx| {
             ready(
@@ -117,6 +227,11 @@ impl TcpStream {
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         let h = self.h();
         self.inner.ns.shared.with(|s| s.tcp_set_nodelay(h, nodelay))
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_nodelay(h))
     }
 
     /// SO_KEEPALIVE (see the blocking `TcpStream::set_keepalive`).

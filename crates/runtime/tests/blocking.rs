@@ -236,3 +236,80 @@ fn loopback_on_one_stack() {
     assert!(k.ip_looped > (9 << 20) / 1460, "looped {}", k.ip_looped);
     assert_eq!(k.ip_out, k.ip_looped, "a packet reached the device");
 }
+
+/// Options set on a `TcpSocket` before it listens pass to every accepted
+/// connection; set before it connects, they are in place for the SYN
+/// (the receive buffer shows as the window scale each side uses).
+#[test]
+fn tcp_socket_options_before_listen_and_connect() {
+    use ustack::Keepalive;
+    use ustack_runtime::net::TcpSocket;
+    let (a, b) = common::two_stacks();
+    let ka = Keepalive {
+        idle: Duration::from_secs(600),
+        interval: Duration::from_secs(30),
+        retries: 4,
+    };
+    let ls = TcpSocket::new(&b);
+    // Before anything is set: the stack's defaults.
+    assert_eq!(ls.recv_buffer_size().unwrap(), 4 << 20);
+    assert!(!ls.nodelay().unwrap());
+    assert!(ls.local_addr().is_err());
+    assert_eq!(
+        ls.listen(16).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput,
+        "listen needs an address"
+    );
+    let ls = TcpSocket::new(&b);
+    ls.set_reuseaddr(true).unwrap();
+    ls.set_recv_buffer_size(16 << 20).unwrap();
+    ls.set_send_buffer_size(256 << 10).unwrap();
+    ls.set_nodelay(true).unwrap();
+    ls.set_keepalive(Some(ka)).unwrap();
+    ls.bind("198.18.0.2:7300".parse().unwrap()).unwrap();
+    assert_eq!(ls.recv_buffer_size().unwrap(), 16 << 20);
+    let listener = ls.listen(16).unwrap();
+    assert_eq!(
+        listener.local_addr().unwrap(),
+        "198.18.0.2:7300".parse().unwrap()
+    );
+
+    let cs = TcpSocket::new(&a);
+    cs.set_recv_buffer_size(64 << 20).unwrap();
+    cs.bind("198.18.0.1:0".parse().unwrap()).unwrap();
+    let mut c = cs
+        .connect_timeout("198.18.0.2:7300".parse().unwrap(), Duration::from_secs(10))
+        .unwrap();
+    let (mut s, peer) = listener.accept().unwrap();
+    assert_eq!(peer, c.local_addr().unwrap());
+    assert_eq!(s.recv_buffer_size().unwrap(), 16 << 20);
+    assert_eq!(s.send_buffer_size().unwrap(), 256 << 10);
+    assert!(s.nodelay().unwrap());
+    assert_eq!(s.keepalive().unwrap(), Some(ka));
+    assert_eq!(c.recv_buffer_size().unwrap(), 64 << 20);
+    assert!(!c.nodelay().unwrap());
+    // 16 MiB needs a shift of 9, 64 MiB one of 11; each side scales the
+    // other's windows by what the other offered.
+    let (si, ci) = (s.info().unwrap(), c.info().unwrap());
+    assert_eq!((si.rcv_wscale, si.snd_wscale), (9, 11));
+    assert_eq!((ci.rcv_wscale, ci.snd_wscale), (11, 9));
+    // And the connection works.
+    c.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    s.read_exact(&mut buf).unwrap();
+    s.write_all(&buf).unwrap();
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    // A bad keepalive is refused at once.
+    let bad = Keepalive {
+        retries: 0,
+        ..Keepalive::default()
+    };
+    assert_eq!(
+        TcpSocket::new(&a)
+            .set_keepalive(Some(bad))
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+}

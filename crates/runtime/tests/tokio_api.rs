@@ -127,3 +127,31 @@ async fn tokio_loopback_on_one_stack() {
     let k = a.counters();
     assert_eq!(k.ip_out, k.ip_looped, "a packet reached the device");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_tcp_socket_options_before_listen_and_connect() {
+    use ustack_runtime::tokio_net::TcpSocket;
+    let (a, b) = common::two_stacks();
+    let addr: SocketAddr = "198.18.0.2:7301".parse().unwrap();
+    let ls = TcpSocket::new(&b);
+    ls.set_reuseaddr(true).unwrap();
+    ls.set_recv_buffer_size(1 << 20).unwrap();
+    ls.set_nodelay(true).unwrap();
+    ls.bind(addr).unwrap();
+    let listener = ls.listen(64).unwrap();
+    let cs = TcpSocket::new(&a);
+    cs.set_recv_buffer_size(128 << 10).unwrap();
+    assert_eq!(cs.recv_buffer_size().unwrap(), 128 << 10);
+    let (c, accepted) = tokio::join!(cs.connect(addr), listener.accept());
+    let mut c = c.unwrap();
+    let (mut s, _) = accepted.unwrap();
+    // 1 MiB: shift 5; 128 KiB: shift 2.
+    let (si, ci) = (s.info().unwrap(), c.info().unwrap());
+    assert_eq!((si.rcv_wscale, si.snd_wscale), (5, 2));
+    assert_eq!((ci.rcv_wscale, ci.snd_wscale), (2, 5));
+    assert!(s.nodelay().unwrap());
+    c.write_all(b"hello").await.unwrap();
+    let mut buf = [0u8; 5];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hello");
+}

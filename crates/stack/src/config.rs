@@ -44,12 +44,18 @@ impl Keepalive {
     }
 }
 
+/// The largest TCP send or receive buffer, 1 GiB: the largest window a
+/// scaled advertisement can carry (65535 << 14, RFC 7323 §2.3). Larger
+/// per-socket requests are clamped to it, as Linux clamps SO_RCVBUF.
+pub const MAX_SOCKET_BUFFER: usize = 1 << 30;
+
 /// TCP settings (per stack; some can be changed per socket).
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Send buffer size in bytes (allocated lazily).
+    /// Send buffer size in bytes (allocated lazily), 1..=`MAX_SOCKET_BUFFER`.
     pub send_buffer: usize,
-    /// Receive buffer size in bytes (allocated lazily); bounds the window.
+    /// Receive buffer size in bytes (allocated lazily), 1..=`MAX_SOCKET_BUFFER`;
+    /// bounds the window.
     pub recv_buffer: usize,
     /// RFC 6298 (2.1): initial RTO, 1 s.
     pub rto_initial: Duration,

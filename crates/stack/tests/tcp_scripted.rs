@@ -1825,6 +1825,27 @@ fn window_scale_negotiated_on_passive_open() {
 }
 
 #[test]
+fn the_scaled_window_opens_with_the_first_data_not_a_segment_of_its_own() {
+    // The SYN-ACK offered 65535 bytes unscaled (RFC 7323 §2.2); the
+    // 1 MiB behind it is advertised on the ACK of the first data, as on
+    // Linux, not in a window update of its own right after the
+    // handshake (an extra packet on every accepted connection).
+    let (mut h, c) = scaled_passive_open(true);
+    h.expect_nothing();
+    h.advance(Duration::from_secs(1));
+    h.expect_nothing();
+    h.inject(c.p(0), c.s(0), ACK | PSH, 100, no_opts(), b"hello");
+    let a = h.expect_segment_by(h.now + Duration::from_millis(40));
+    a.check_empty(ACK, c.s(0), c.p(5));
+    assert_eq!(u32::from(a.window), ((1u32 << 20) - 5 - 127) >> 5);
+    // Reading the 5 bytes opens too little for an update (receiver SWS
+    // avoidance, RFC 9293 §3.8.6.2.2).
+    let mut buf = [0u8; 8];
+    assert_eq!(h.stack.tcp_recv(c.h, &mut buf).unwrap(), 5);
+    h.expect_nothing();
+}
+
+#[test]
 fn a_segment_larger_than_our_mss_is_acknowledged_at_once() {
     // A TUN device with receive offload hands over the host's TSO segments
     // whole: one segment of six MSS is more than two full-sized segments,

@@ -5,14 +5,16 @@
 //! Connection lookup is one hash probe (SipHash keyed from the seed);
 //! timers live in a binary heap with lazy deletion, so firing them never
 //! scans all sockets; sockets with output pending sit in a FIFO.
-use crate::config::{Config, Keepalive};
+use crate::config::{Config, Keepalive, MAX_SOCKET_BUFFER};
 use crate::counters::{Counters, DropReason, TcpCounters};
 use crate::icmp;
 use crate::ip::fragment;
 use crate::ip::reassembly::{FragKey, FragOutcome, Reassembler};
 use crate::ip::route::{self, Routes};
 use crate::rng::Rng;
-use crate::tcp::conn::{ConnParams, CookieOptions, Outcome, PathMtu, Tcb, TimeWait};
+use crate::tcp::conn::{
+    wscale_for, ConnOpts, ConnParams, CookieOptions, Outcome, PathMtu, Tcb, TimeWait,
+};
 use crate::tcp::listener::Listener;
 use crate::tcp::TcpState;
 use crate::time::{Duration, Instant};
@@ -51,6 +53,11 @@ pub struct TcpInfo {
     pub rto: Duration,
     pub snd_wnd: u32,
     pub rcv_wnd: u32,
+    /// Window scale shifts in use (RFC 7323 §2): the peer's, applied to
+    /// the windows it advertises, and ours; 0 when not negotiated (Linux's
+    /// `tcpi_snd_wscale`, `tcpi_rcv_wscale`).
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
     pub bytes_in_flight: u32,
     pub in_recovery: bool,
     pub counters: TcpCounters,
@@ -464,6 +471,17 @@ impl Stack {
             ka.check()
                 .map_err(|m| err(io::ErrorKind::InvalidInput, m))?;
         }
+        for (b, what) in [
+            (config.tcp.send_buffer, "tcp.send_buffer"),
+            (config.tcp.recv_buffer, "tcp.recv_buffer"),
+        ] {
+            if b == 0 || b > MAX_SOCKET_BUFFER {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{what} must be between 1 byte and 1 GiB"),
+                ));
+            }
+        }
         if config.mtu < 68 || config.mtu > 65535 {
             return Err(err(
                 io::ErrorKind::InvalidInput,
@@ -657,6 +675,22 @@ impl Stack {
             Some(Socket::Tcp(_)) => Err(bad_handle()),
             Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a TCP stream socket")),
             None => Err(bad_handle()),
+        }
+    }
+
+    /// The options a listener's new connections start with.
+    fn listener_opts(&self, lh: SocketHandle) -> ConnOpts {
+        match self.slot(lh) {
+            Some(Socket::Listener(l)) => l.opts,
+            _ => ConnOpts::from_config(&self.config.tcp),
+        }
+    }
+
+    /// A listener's inherited options, for setting them.
+    fn listener_opts_mut(&mut self, h: SocketHandle) -> Option<&mut ConnOpts> {
+        match self.slot_mut(h) {
+            Some(Socket::Listener(l)) => Some(&mut l.opts),
+            _ => None,
         }
     }
 
@@ -1301,7 +1335,8 @@ impl Stack {
         };
         if syn_full && !accept_full && self.config.tcp.syn_cookies {
             // RFC 4987 §3.6: answer statelessly with a SYN cookie.
-            return self.send_cookie(local, remote, seg);
+            let recv_buffer = self.listener_opts(lh).recv_buffer;
+            return self.send_cookie(local, remote, seg, recv_buffer);
         }
         if syn_full || accept_full || self.live >= self.config.max_sockets {
             return self.counters.drop(DropReason::TcpListenOverflow);
@@ -1310,6 +1345,7 @@ impl Stack {
         let (iss, ts_offset) = self.conn_params(local, remote);
         let params = ConnParams {
             cfg: &self.config.tcp,
+            opts: self.listener_opts(lh),
             local,
             remote,
             iss,
@@ -1369,7 +1405,15 @@ impl Stack {
         h.finish() as u32
     }
 
-    fn send_cookie(&mut self, local: SocketAddr, remote: SocketAddr, seg: &TcpRepr<'_>) {
+    /// `recv_buffer`: the listener's, which sets our window scale (the
+    /// connection made from the cookie's ACK gets the same buffer).
+    fn send_cookie(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &TcpRepr<'_>,
+        recv_buffer: usize,
+    ) {
         let peer_mss = seg.options.mss.unwrap_or(536);
         let mss_idx = COOKIE_MSS.iter().rposition(|m| *m <= peer_mss).unwrap_or(0) as u32;
         let cookie = self.syn_cookie(local, remote, seg.seq, self.cookie_slot(), mss_idx);
@@ -1385,11 +1429,7 @@ impl Stack {
             // permitted. Our own shift follows from the configuration.
             let ws = match seg.options.window_scale {
                 Some(peer) if cfg.window_scaling => {
-                    let mut s = 0u8;
-                    while s < 14 && (cfg.recv_buffer >> s) > 65535 {
-                        s += 1;
-                    }
-                    options.window_scale = Some(s);
+                    options.window_scale = Some(wscale_for(recv_buffer));
                     u32::from(peer.min(14))
                 }
                 _ => 15,
@@ -1401,7 +1441,7 @@ impl Stack {
             let ours = (clock & !0x1f) | ws | (u32::from(sack) << 4);
             options.timestamp = Some((ours, tsval));
         }
-        let window = cfg.recv_buffer.min(65535) as u16;
+        let window = recv_buffer.min(65535) as u16;
         self.counters.syn_cookies_sent += 1;
         if self.rst_queue.len() < RST_QUEUE_MAX {
             self.rst_queue.push_back(RstReply {
@@ -1473,6 +1513,7 @@ impl Stack {
         }
         let params = ConnParams {
             cfg: &self.config.tcp,
+            opts: self.listener_opts(lh),
             local,
             remote,
             iss: seg.ack.wrapping_sub(1),
@@ -2254,8 +2295,9 @@ impl Stack {
             ));
         }
         let backlog = backlog.clamp(1, self.config.tcp.max_backlog.max(1));
+        let opts = ConnOpts::from_config(&self.config.tcp);
         let h = self.alloc(Socket::Listener(Box::new(Listener::new(
-            local, backlog, reuse_addr,
+            local, backlog, reuse_addr, opts,
         ))))?;
         self.tcp_listeners.insert(local, h);
         self.use_port(local.port(), true);
@@ -2360,6 +2402,7 @@ impl Stack {
         let (iss, ts_offset) = self.conn_params(local, remote);
         let params = ConnParams {
             cfg: &self.config.tcp,
+            opts: ConnOpts::from_config(&self.config.tcp),
             local,
             remote,
             iss,
@@ -2515,13 +2558,22 @@ impl Stack {
             rto: t.rtt().rto(),
             snd_wnd: t.snd_wnd(),
             rcv_wnd: t.rcv_wnd(),
+            snd_wscale: t.wscales().0,
+            rcv_wscale: t.wscales().1,
             bytes_in_flight: t.bytes_in_flight(),
             in_recovery: t.in_recovery(),
             counters: t.counters,
         })
     }
 
+    /// TCP_NODELAY. On a listener: for the connections it accepts from
+    /// now on (each of the per-connection setters below works so, as
+    /// setsockopt on a listening socket does on Linux).
     pub fn tcp_set_nodelay(&mut self, h: SocketHandle, nodelay: bool) -> io::Result<()> {
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.nodelay = nodelay;
+            return Ok(());
+        }
         self.app_tcb_mut(h)?.nodelay = nodelay;
         self.mark_dirty(h);
         Ok(())
@@ -2541,6 +2593,10 @@ impl Stack {
             ka.check()
                 .map_err(|m| err(io::ErrorKind::InvalidInput, m))?;
         }
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.keepalive = keepalive;
+            return Ok(());
+        }
         let now = self.now;
         self.app_tcb_mut(h)?.set_keepalive(now, keepalive);
         self.after_tcp(h);
@@ -2549,6 +2605,9 @@ impl Stack {
 
     /// The connection's keepalive setting (None: off).
     pub fn tcp_keepalive(&self, h: SocketHandle) -> io::Result<Option<Keepalive>> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            return Ok(l.opts.keepalive);
+        }
         Ok(self.app_tcb(h)?.keepalive())
     }
 
@@ -2577,13 +2636,27 @@ impl Stack {
 
     /// SO_SNDBUF.
     pub fn tcp_set_send_buffer(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
+        let bytes = bytes.clamp(1, MAX_SOCKET_BUFFER);
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.send_buffer = bytes;
+            return Ok(());
+        }
         self.app_tcb_mut(h)?.set_send_buffer(bytes);
         self.mark_event(h);
         Ok(())
     }
 
-    /// SO_RCVBUF (set it before the handshake to size the window scale).
+    /// SO_RCVBUF. It sizes the window scale offered in the handshake
+    /// (RFC 7323 §2.2), so set it before: on a connection before its SYN
+    /// goes out (right after `tcp_connect`), on a listener for the
+    /// connections it will accept. Afterwards it can only grow the buffer,
+    /// within what the negotiated scale can advertise.
     pub fn tcp_set_recv_buffer(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
+        let bytes = bytes.clamp(1, MAX_SOCKET_BUFFER);
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.recv_buffer = bytes;
+            return Ok(());
+        }
         self.app_tcb_mut(h)?.set_recv_buffer(bytes);
         self.mark_dirty(h);
         Ok(())
@@ -2591,11 +2664,17 @@ impl Stack {
 
     /// (send buffer, receive buffer) sizes.
     pub fn tcp_buffer_sizes(&self, h: SocketHandle) -> io::Result<(usize, usize)> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            return Ok((l.opts.send_buffer, l.opts.recv_buffer));
+        }
         let t = self.app_tcb(h)?;
         Ok((t.send_buffer(), t.recv_buffer()))
     }
 
     pub fn tcp_nodelay(&self, h: SocketHandle) -> io::Result<bool> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            return Ok(l.opts.nodelay);
+        }
         Ok(self.app_tcb(h)?.nodelay)
     }
 

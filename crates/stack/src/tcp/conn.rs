@@ -121,6 +121,9 @@ pub(crate) struct CookieOptions {
 /// Parameters fixed when the connection is created.
 pub(crate) struct ConnParams<'a> {
     pub cfg: &'a TcpConfig,
+    /// The socket options the connection starts with: the configuration's,
+    /// or its listener's (which it inherits, as on Linux).
+    pub opts: ConnOpts,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub iss: u32,
@@ -130,6 +133,30 @@ pub(crate) struct ConnParams<'a> {
     /// What Path MTU discovery knows of the route to `remote`.
     pub path: PathMtu,
     pub now: Instant,
+}
+
+/// Socket options a connection starts with and a listener passes on to
+/// the connections it accepts (Linux copies SO_SNDBUF, SO_RCVBUF,
+/// TCP_NODELAY and SO_KEEPALIVE with its timers from the listening
+/// socket). The receive buffer matters before the handshake: it sets the
+/// window scale offered in the SYN or SYN-ACK (RFC 7323 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnOpts {
+    pub send_buffer: usize,
+    pub recv_buffer: usize,
+    pub nodelay: bool,
+    pub keepalive: Option<Keepalive>,
+}
+
+impl ConnOpts {
+    pub fn from_config(cfg: &TcpConfig) -> ConnOpts {
+        ConnOpts {
+            send_buffer: cfg.send_buffer.max(1),
+            recv_buffer: cfg.recv_buffer.max(1),
+            nodelay: cfg.nodelay,
+            keepalive: cfg.keepalive,
+        }
+    }
 }
 
 /// Path MTU discovery's estimate for a destination (RFC 1191): the
@@ -359,7 +386,7 @@ pub(crate) struct Tcb {
     cfg_fin_timeout: Duration,
 }
 
-fn wscale_for(buffer: usize) -> u8 {
+pub(crate) fn wscale_for(buffer: usize) -> u8 {
     let mut s = 0u8;
     while s < MAX_WSCALE && (buffer >> s) > 65535 {
         s += 1;
@@ -386,14 +413,14 @@ impl Tcb {
             snd_wl2: iss,
             max_snd_wnd: 0,
             snd_wscale: 0,
-            tx: RingBuffer::new(cfg.send_buffer),
+            tx: RingBuffer::new(p.opts.send_buffer),
             fin_queued: false,
             fin_seq: None,
             irs: Seq(0),
             rcv_nxt: Seq(0),
             rcv_adv: Seq(0),
             rcv_wscale: 0,
-            rx: RingBuffer::new(cfg.recv_buffer),
+            rx: RingBuffer::new(p.opts.recv_buffer),
             ooo: Assembler::new(cfg.max_ooo_ranges.max(1)),
             spill: Vec::new(),
             spill_bytes: 0,
@@ -420,7 +447,7 @@ impl Tcb {
             persist_deadline: None,
             persist_backoff: 0,
             probes_unanswered: 0,
-            keepalive: cfg.keepalive,
+            keepalive: p.opts.keepalive,
             keepalive_deadline: None,
             last_heard: p.now,
             challenge_window: Instant::ZERO,
@@ -477,7 +504,7 @@ impl Tcb {
             rst_pending: false,
             probe_pending: false,
             keepalive_probe_pending: false,
-            nodelay: cfg.nodelay,
+            nodelay: p.opts.nodelay,
             orphaned: false,
             memory_pressure: false,
             error: None,
@@ -502,7 +529,7 @@ impl Tcb {
         let mut t = Tcb::new(p, TcpState::SynSent);
         tracing::debug!(local = %p.local, remote = %p.remote, from = %TcpState::Closed, to = %TcpState::SynSent, "tcp state");
         if t.offer_wscale {
-            t.rcv_wscale = wscale_for(p.cfg.recv_buffer);
+            t.rcv_wscale = wscale_for(p.opts.recv_buffer);
         }
         t
     }
@@ -2396,6 +2423,13 @@ impl Tcb {
         {
             return false;
         }
+        if self.rcv_nxt == self.irs + 1u32 {
+            // No data yet, so none read: what opens the window after the
+            // handshake (the SYN-ACK's was unscaled, RFC 7323 §2.2) rides
+            // on the ACK of the first data, as on Linux, not on a segment
+            // of its own.
+            return false;
+        }
         let cur = self.rcv_adv.since(self.rcv_nxt);
         let offer = self.rcv_offer();
         let grow = offer.saturating_sub(cur);
@@ -2650,6 +2684,11 @@ impl Tcb {
             let cap = (65535usize << self.rcv_wscale).max(self.rx.capacity());
             self.rx.set_capacity(n.min(cap));
         }
+    }
+
+    /// (snd_wscale, rcv_wscale).
+    pub fn wscales(&self) -> (u8, u8) {
+        (self.snd_wscale, self.rcv_wscale)
     }
 
     pub fn send_buffer(&self) -> usize {

@@ -1,4 +1,5 @@
 //! A listening socket: SYN queue and accept queue (backlog).
+use super::conn::ConnOpts;
 use crate::stack::SocketHandle;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -14,16 +15,19 @@ pub(crate) struct Listener {
     /// SO_REUSEADDR as set at bind time.
     #[allow(dead_code)]
     pub reuse_addr: bool,
+    /// Options the accepted connections inherit (set on the listener).
+    pub opts: ConnOpts,
 }
 
 impl Listener {
-    pub fn new(local: SocketAddr, backlog: usize, reuse_addr: bool) -> Listener {
+    pub fn new(local: SocketAddr, backlog: usize, reuse_addr: bool, opts: ConnOpts) -> Listener {
         Listener {
             local,
             backlog: backlog.max(1),
             syn_queue: 0,
             accept_queue: VecDeque::new(),
             reuse_addr,
+            opts,
         }
     }
     /// A full queue drops SYNs (it does not reset): Linux semantics.

@@ -151,6 +151,7 @@ impl Tcb {
     pub fn from_time_wait(tw: &TimeWait, cfg: &TcpConfig) -> Tcb {
         let p = ConnParams {
             cfg,
+            opts: super::ConnOpts::from_config(cfg),
             local: tw.local,
             remote: tw.remote,
             iss: tw.iss.0,

@@ -1,0 +1,112 @@
+//! What a `TcpSocket` (blocking or tokio) holds before it connects or
+//! listens: the address to bind and the options to apply, as a real
+//! socket holds them between `socket()` and `connect()`/`listen()`.
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
+use ustack::{Keepalive, SocketHandle, Stack, MAX_SOCKET_BUFFER};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Opts {
+    pub bind: Option<SocketAddr>,
+    pub reuse_addr: bool,
+    pub nodelay: Option<bool>,
+    pub keepalive: Option<Option<Keepalive>>,
+    pub send_buffer: Option<usize>,
+    pub recv_buffer: Option<usize>,
+}
+
+/// The options of one socket, shared by its setters (`&self`, as on
+/// tokio's `TcpSocket`).
+#[derive(Debug, Default)]
+pub(crate) struct PreSocket(Mutex<Opts>);
+
+impl PreSocket {
+    pub fn lock(&self) -> MutexGuard<'_, Opts> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_keepalive(&self, keepalive: Option<Keepalive>) -> io::Result<()> {
+        if let Some(ka) = &keepalive {
+            ka.check()
+                .map_err(|m| io::Error::new(io::ErrorKind::InvalidInput, m))?;
+        }
+        self.lock().keepalive = Some(keepalive);
+        Ok(())
+    }
+
+    pub fn set_send_buffer(&self, bytes: usize) {
+        self.lock().send_buffer = Some(bytes.clamp(1, MAX_SOCKET_BUFFER));
+    }
+
+    pub fn set_recv_buffer(&self, bytes: usize) {
+        self.lock().recv_buffer = Some(bytes.clamp(1, MAX_SOCKET_BUFFER));
+    }
+
+    /// The option as set, or the stack's default for new connections.
+    pub fn nodelay(&self, s: &Stack) -> bool {
+        self.lock().nodelay.unwrap_or(s.config().tcp.nodelay)
+    }
+
+    pub fn keepalive(&self, s: &Stack) -> Option<Keepalive> {
+        self.lock().keepalive.unwrap_or(s.config().tcp.keepalive)
+    }
+
+    pub fn send_buffer(&self, s: &Stack) -> usize {
+        self.lock()
+            .send_buffer
+            .unwrap_or(s.config().tcp.send_buffer)
+    }
+
+    pub fn recv_buffer(&self, s: &Stack) -> usize {
+        self.lock()
+            .recv_buffer
+            .unwrap_or(s.config().tcp.recv_buffer)
+    }
+
+    /// Opens the listener with the options for what it will accept.
+    pub fn listen(&self, s: &mut Stack, backlog: usize) -> io::Result<SocketHandle> {
+        let o = *self.lock();
+        let addr = o.bind.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bind the socket to an address before listening",
+            )
+        })?;
+        let h = s.tcp_listen_reuse(addr, backlog, o.reuse_addr)?;
+        if let Err(e) = apply(&o, s, h) {
+            s.tcp_close(h);
+            return Err(e);
+        }
+        Ok(h)
+    }
+
+    /// Starts the connection with the options applied before its SYN
+    /// leaves (the receive buffer sets the window scale it offers); the
+    /// caller's flush sends it.
+    pub fn connect(&self, s: &mut Stack, remote: SocketAddr) -> io::Result<SocketHandle> {
+        let o = *self.lock();
+        let h = s.tcp_connect(remote, o.bind)?;
+        if let Err(e) = apply(&o, s, h) {
+            s.tcp_abort(h);
+            return Err(e);
+        }
+        Ok(h)
+    }
+}
+
+fn apply(o: &Opts, s: &mut Stack, h: SocketHandle) -> io::Result<()> {
+    if let Some(n) = o.recv_buffer {
+        s.tcp_set_recv_buffer(h, n)?;
+    }
+    if let Some(n) = o.send_buffer {
+        s.tcp_set_send_buffer(h, n)?;
+    }
+    if let Some(nd) = o.nodelay {
+        s.tcp_set_nodelay(h, nd)?;
+    }
+    if let Some(ka) = o.keepalive {
+        s.tcp_set_keepalive(h, ka)?;
+    }
+    Ok(())
+}

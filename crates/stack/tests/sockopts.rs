@@ -1,0 +1,234 @@
+//! Socket options on listeners and before the handshake, as on Linux:
+//! a listener's SO_SNDBUF, SO_RCVBUF, TCP_NODELAY and SO_KEEPALIVE (with
+//! its timers) pass to the connections it accepts, including those made
+//! from a SYN cookie; the receive buffer set on a listener or on a
+//! connecting socket before its SYN leaves sizes the window scale offered
+//! in the handshake (RFC 7323 §2.2). Buffer sizes are clamped to 1 GiB.
+mod scripted;
+
+use scripted::*;
+use std::io::ErrorKind;
+use std::time::Duration;
+use ustack::wire::tcp::TcpOptions;
+use ustack::{Config, Keepalive, Stack, MAX_SOCKET_BUFFER};
+
+const KA: Keepalive = Keepalive {
+    idle: Duration::from_secs(30),
+    interval: Duration::from_secs(5),
+    retries: 2,
+};
+
+fn ws_opts(ws: u8) -> TcpOptions {
+    TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(ws),
+        ..TcpOptions::default()
+    }
+}
+
+/// Completes the handshake the last SYN-ACK `sa` began and accepts it.
+#[track_caller]
+fn complete(h: &mut Harness, l: ustack::SocketHandle, peer_iss: u32, sa: &Seg) -> Conn {
+    h.inject(
+        peer_iss.wrapping_add(1),
+        sa.seq.wrapping_add(1),
+        ACK,
+        1024,
+        no_opts(),
+        &[],
+    );
+    let (c, _) = h.stack.tcp_accept(l).expect("accepted");
+    h.expect_nothing();
+    Conn {
+        h: c,
+        iss: sa.seq,
+        irs: peer_iss,
+    }
+}
+
+#[test]
+fn accepted_connections_inherit_the_listeners_options() {
+    let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
+    let l = h.listen(16);
+    // The defaults: 4 MiB buffers (window scale 7), Nagle on, no keepalive.
+    assert_eq!(h.stack.tcp_buffer_sizes(l).unwrap(), (4 << 20, 4 << 20));
+    assert!(!h.stack.tcp_nodelay(l).unwrap());
+    assert_eq!(h.stack.tcp_keepalive(l).unwrap(), None);
+    let sa = h.peer_syn(65535, ws_opts(2));
+    assert_eq!(sa.options.window_scale, Some(7));
+    let before = complete(&mut h, l, PEER_ISS, &sa);
+
+    h.stack.tcp_set_send_buffer(l, 64 << 10).unwrap();
+    h.stack.tcp_set_recv_buffer(l, 16 << 20).unwrap();
+    h.stack.tcp_set_nodelay(l, true).unwrap();
+    h.stack.tcp_set_keepalive(l, Some(KA)).unwrap();
+    assert_eq!(h.stack.tcp_buffer_sizes(l).unwrap(), (64 << 10, 16 << 20));
+    assert!(h.stack.tcp_nodelay(l).unwrap());
+    assert_eq!(h.stack.tcp_keepalive(l).unwrap(), Some(KA));
+    // A connection accepted before keeps what it was made with.
+    assert_eq!(
+        h.stack.tcp_buffer_sizes(before.h).unwrap(),
+        (4 << 20, 4 << 20)
+    );
+    assert!(!h.stack.tcp_nodelay(before.h).unwrap());
+    assert_eq!(h.stack.tcp_keepalive(before.h).unwrap(), None);
+
+    // The next SYN-ACK offers the scale of a 16 MiB buffer: 16 MiB >> 8
+    // is still above 65535, so 9.
+    h.peer_port = PEER_PORT + 1;
+    let sa = h.peer_syn(65535, ws_opts(2));
+    assert_eq!(sa.options.window_scale, Some(9));
+    assert_eq!(sa.window, 65535, "a SYN-ACK's window is never scaled");
+    let c = complete(&mut h, l, PEER_ISS, &sa);
+    assert_eq!(h.stack.tcp_buffer_sizes(c.h).unwrap(), (64 << 10, 16 << 20));
+    assert!(h.stack.tcp_nodelay(c.h).unwrap());
+    assert_eq!(h.stack.tcp_keepalive(c.h).unwrap(), Some(KA));
+    // The first ACK advertises the whole 16 MiB, scaled by 9.
+    h.inject(c.p(0), c.s(0), ACK | PSH, 1024, no_opts(), b"x");
+    let ack = h.expect_segment_by(h.now + Duration::from_millis(100));
+    let wnd = u32::from(ack.window) << 9;
+    assert!(
+        wnd > (16 << 20) - 4096 && wnd <= 16 << 20,
+        "advertised {wnd} bytes"
+    );
+
+    // The options act: without Nagle a second small write goes out while
+    // the first is unacknowledged (the peer's window is 1024 << 2).
+    h.stack.tcp_send(c.h, b"one").unwrap();
+    let first = h.expect_segment();
+    assert_eq!(first.payload, b"one");
+    h.stack.tcp_send(c.h, b"two").unwrap();
+    let second = h.expect_segment();
+    assert_eq!(second.payload, b"two", "TCP_NODELAY inherited");
+    h.inject(c.p(1), c.s(6), ACK, 1024, no_opts(), &[]);
+    // ... and keepalive probes the idle peer after 30 s.
+    let t0 = h.now;
+    let probe = h.expect_segment_at(t0 + Duration::from_secs(30));
+    probe.check_empty(ACK, c.s(6).wrapping_sub(1), c.p(1));
+    // The earlier connection is not probed: the next event is the
+    // second probe of the new one, 5 s later.
+    let next = h.expect_segment_at(t0 + Duration::from_secs(35));
+    assert_eq!(next.dst_port, PEER_PORT + 1);
+    assert_eq!(h.stack.counters().tcp.keepalive_probes, 2);
+}
+
+#[test]
+fn a_syn_cookie_connection_inherits_the_listeners_options() {
+    let mut h = Harness::with_defaults(|_| {});
+    let l = h.listen(1);
+    h.stack.tcp_set_recv_buffer(l, 256 << 10).unwrap();
+    h.stack.tcp_set_send_buffer(l, 32 << 10).unwrap();
+    h.stack.tcp_set_nodelay(l, true).unwrap();
+    h.stack.tcp_set_keepalive(l, Some(KA)).unwrap();
+    let opts = TcpOptions {
+        mss: Some(1460),
+        window_scale: Some(7),
+        timestamp: Some((1000, 0)),
+        ..TcpOptions::default()
+    };
+    // The first SYN fills the SYN queue; the second is answered with a cookie.
+    h.peer_syn(65535, opts);
+    h.peer_port = PEER_PORT + 1;
+    h.inject(7000, 0, SYN, 65535, opts, &[]);
+    let sa = h.expect_segment();
+    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
+    // 256 KiB needs a scale of 3 (256 KiB >> 2 = 65536 > 65535).
+    assert_eq!(sa.options.window_scale, Some(3));
+    assert_eq!(sa.window, 65535);
+    let (tsval, _) = sa.options.timestamp.expect("timestamps");
+    let ack_opts = TcpOptions {
+        timestamp: Some((1001, tsval)),
+        ..TcpOptions::default()
+    };
+    h.inject(7001, sa.seq.wrapping_add(1), ACK, 100, ack_opts, b"hi");
+    assert_eq!(h.stack.counters().syn_cookies_accepted, 1);
+    let (c, _) = h.stack.tcp_accept(l).expect("cookie connection");
+    assert_eq!(h.stack.tcp_buffer_sizes(c).unwrap(), (32 << 10, 256 << 10));
+    assert!(h.stack.tcp_nodelay(c).unwrap());
+    assert_eq!(h.stack.tcp_keepalive(c).unwrap(), Some(KA));
+    // Its ACK of "hi" advertises the 256 KiB buffer with the cookie's scale.
+    let ack = h.expect_segment_by(h.now + Duration::from_millis(100));
+    let wnd = u32::from(ack.window) << 3;
+    assert!(
+        wnd > (256 << 10) - 4096 && wnd <= 256 << 10,
+        "advertised {wnd} bytes"
+    );
+}
+
+#[test]
+fn the_receive_buffer_set_before_the_syn_sizes_the_window_scale() {
+    let mut h = Harness::with_defaults(|_| {});
+    let (r, l) = (h.peer_addr(), h.stack_addr());
+    let c = h.stack.tcp_connect(r, Some(l)).unwrap();
+    h.stack.tcp_set_recv_buffer(c, 64 << 20).unwrap();
+    let syn = h.expect_segment();
+    // 64 MiB >> 10 = 65536 > 65535, so 11.
+    assert_eq!(syn.options.window_scale, Some(11));
+    // Once the SYN is out, the buffer can only grow within that scale.
+    h.stack.tcp_set_recv_buffer(c, 1 << 10).unwrap();
+    assert_eq!(h.stack.tcp_buffer_sizes(c).unwrap().1, 64 << 20);
+    // Without it, the configuration's 4 MiB: scale 7.
+    let mut h = Harness::with_defaults(|_| {});
+    let (r, l) = (h.peer_addr(), h.stack_addr());
+    h.stack.tcp_connect(r, Some(l)).unwrap();
+    assert_eq!(h.expect_segment().options.window_scale, Some(7));
+}
+
+#[test]
+fn buffer_sizes_are_clamped_and_checked() {
+    let mut h = Harness::with_defaults(|_| {});
+    let l = h.listen(4);
+    h.stack.tcp_set_recv_buffer(l, usize::MAX).unwrap();
+    h.stack.tcp_set_send_buffer(l, 0).unwrap();
+    assert_eq!(h.stack.tcp_buffer_sizes(l).unwrap(), (1, MAX_SOCKET_BUFFER));
+    let sa = h.peer_syn(65535, ws_opts(0));
+    assert_eq!(sa.options.window_scale, Some(14), "RFC 7323's largest");
+    let c = h.stack.tcp_connect(h.peer_addr(), None).unwrap();
+    h.stack.tcp_set_recv_buffer(c, usize::MAX).unwrap();
+    h.stack.tcp_set_send_buffer(c, usize::MAX).unwrap();
+    assert_eq!(
+        h.stack.tcp_buffer_sizes(c).unwrap(),
+        (MAX_SOCKET_BUFFER, MAX_SOCKET_BUFFER)
+    );
+
+    for (send, recv) in [(0, 4096), (4096, 0), (MAX_SOCKET_BUFFER + 1, 4096)] {
+        let mut cfg = Config::default();
+        cfg.addresses.push("198.18.0.1/24".parse().unwrap());
+        cfg.tcp.send_buffer = send;
+        cfg.tcp.recv_buffer = recv;
+        let e = Stack::new(cfg).err().expect("refused");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    }
+}
+
+#[test]
+fn a_listeners_keepalive_is_checked_and_can_be_turned_off() {
+    let mut h = Harness::new();
+    let l = h.listen(4);
+    let bad = Keepalive {
+        idle: Duration::ZERO,
+        ..KA
+    };
+    assert_eq!(
+        h.stack.tcp_set_keepalive(l, Some(bad)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    h.stack.tcp_set_keepalive(l, Some(KA)).unwrap();
+    h.stack.tcp_set_keepalive(l, None).unwrap();
+    let (_, c) = {
+        // passive_open makes its own listener; use this one instead.
+        let sa = h.peer_syn(65535, mss_opt(1460));
+        let c = complete(&mut h, l, PEER_ISS, &sa);
+        (l, c)
+    };
+    assert_eq!(h.stack.tcp_keepalive(c.h).unwrap(), None);
+    let t0 = h.now;
+    while let Some(at) = h.poll_at() {
+        if at > t0 + Duration::from_secs(3 * 3600) {
+            break;
+        }
+        h.advance_to(at);
+        assert!(h.drain().is_empty(), "nothing sent on an idle connection");
+    }
+    assert_eq!(h.stack.counters().tcp.keepalive_probes, 0);
+}
