@@ -294,9 +294,10 @@ impl Drop for TcpListener {
 /// A TCP socket not yet connected or listening, to set options that must
 /// be in place before the handshake (like tokio's `TcpSocket` or
 /// socket2's `Socket`). A listener made from it passes its buffer sizes,
-/// TCP_NODELAY and keepalive on to every connection it accepts, as Linux
-/// does; a connection gets them before its SYN leaves, so the receive
-/// buffer sizes the window scale it offers (RFC 7323 §2.2).
+/// TCP_NODELAY, congestion control and keepalive on to every connection
+/// it accepts, as Linux does; a connection gets them before its SYN
+/// leaves, so the receive buffer sizes the window scale it offers
+/// (RFC 7323 §2.2).
 ///
 /// ```no_run
 /// # fn f(ns: &ustack_runtime::Netstack) -> std::io::Result<()> {
@@ -389,6 +390,16 @@ impl TcpSocket {
 
     pub fn recv_buffer_size(&self) -> io::Result<usize> {
         Ok(self.ns.shared.with(|s| self.pre.recv_buffer(s)))
+    }
+
+    /// TCP_CONGESTION: the congestion controller (CUBIC by default).
+    pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
+        self.pre.lock().congestion = Some(kind);
+        Ok(())
+    }
+
+    pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
+        Ok(self.ns.shared.with(|s| self.pre.congestion(s)))
     }
 
     /// Connects with the options set; waits for the handshake.
@@ -578,6 +589,18 @@ impl TcpStream {
         self.shared().with(|s| s.tcp_keepalive(h))
     }
 
+    /// TCP_CONGESTION: switches the congestion controller; the window
+    /// carries over, as on Linux.
+    pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_congestion(h, kind))
+    }
+
+    pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_congestion(h))
+    }
+
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
         check_timeout(dur)?;
         *self
@@ -669,6 +692,21 @@ impl TcpStream {
             .unwrap_or_else(|e| e.into_inner());
         block_on(self.shared(), h, Interest::Read, timeout, self.nb(), |s| {
             s.tcp_recv(h, buf)
+        })
+        .map_err(fix_timeout_kind)
+    }
+
+    /// Like `read`, leaving the data queued (MSG_PEEK): waits for data as
+    /// `read` does; 0 at the end of the stream.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.h();
+        let timeout = *self
+            .inner
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        block_on(self.shared(), h, Interest::Read, timeout, self.nb(), |s| {
+            s.tcp_peek(h, buf)
         })
         .map_err(fix_timeout_kind)
     }
@@ -807,6 +845,24 @@ impl UdpSocket {
         .map_err(fix_timeout_kind)
     }
 
+    /// Like `recv_from`, leaving the datagram queued (MSG_PEEK).
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let h = self.h;
+        let timeout = *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner());
+        let nb = self.nonblocking.load(Ordering::Relaxed);
+        block_on(&self.ns.shared, h, Interest::Read, timeout, nb, |s| {
+            s.udp_peek_from(h, buf)
+        })
+        .map(|r| (r.len, r.from))
+        .map_err(fix_timeout_kind)
+    }
+
+    /// Like `recv`, leaving the datagram queued.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.peer_addr()?;
+        self.peek_from(buf).map(|(n, _)| n)
+    }
+
     /// Sets the default peer for `send`/`recv` and filters input to it.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let peer = resolve(addr)?[0];
@@ -840,6 +896,10 @@ impl UdpSocket {
         check_timeout(dur)?;
         *self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()) = dur;
         Ok(())
+    }
+
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(*self.read_timeout.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
-use ustack::{Keepalive, SocketHandle, Stack, MAX_SOCKET_BUFFER};
+use ustack::{CongestionKind, Keepalive, SocketHandle, Stack, MAX_SOCKET_BUFFER};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Opts {
@@ -14,6 +14,7 @@ pub(crate) struct Opts {
     pub keepalive: Option<Option<Keepalive>>,
     pub send_buffer: Option<usize>,
     pub recv_buffer: Option<usize>,
+    pub congestion: Option<CongestionKind>,
 }
 
 /// The options of one socket, shared by its setters (`&self`, as on
@@ -64,6 +65,10 @@ impl PreSocket {
             .unwrap_or(s.config().tcp.recv_buffer)
     }
 
+    pub fn congestion(&self, s: &Stack) -> CongestionKind {
+        self.lock().congestion.unwrap_or(s.config().tcp.congestion)
+    }
+
     /// Opens the listener with the options for what it will accept.
     pub fn listen(&self, s: &mut Stack, backlog: usize) -> io::Result<SocketHandle> {
         let o = *self.lock();
@@ -107,6 +112,9 @@ fn apply(o: &Opts, s: &mut Stack, h: SocketHandle) -> io::Result<()> {
     }
     if let Some(ka) = o.keepalive {
         s.tcp_set_keepalive(h, ka)?;
+    }
+    if let Some(cc) = o.congestion {
+        s.tcp_set_congestion(h, cc)?;
     }
     Ok(())
 }

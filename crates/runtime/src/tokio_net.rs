@@ -63,9 +63,10 @@ impl Drop for TcpListener {
 
 /// An async TCP socket not yet connected or listening, to set options
 /// before the handshake, like `tokio::net::TcpSocket`. A listener made
-/// from it passes its buffer sizes, TCP_NODELAY and keepalive on to the
-/// connections it accepts, as Linux does; a connection gets them before
-/// its SYN leaves (the receive buffer sets the window scale it offers).
+/// from it passes its buffer sizes, TCP_NODELAY, congestion control and
+/// keepalive on to the connections it accepts, as Linux does; a
+/// connection gets them before its SYN leaves (the receive buffer sets
+/// the window scale it offers).
 #[derive(Debug)]
 pub struct TcpSocket {
     ns: Netstack,
@@ -145,6 +146,16 @@ impl TcpSocket {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// TCP_CONGESTION: the congestion controller (CUBIC by default).
+    pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
+        self.pre.lock().congestion = Some(kind);
+        Ok(())
+    }
+
+    pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
+        Ok(self.ns.shared.with(|s| self.pre.congestion(s)))
+    }
+
     /// Connects with the options set.
     pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
         let pre = &self.pre;
@@ -214,6 +225,17 @@ impl TcpStream {
         self.inner.h
     }
 
+    /// Like a read, leaving the data queued (MSG_PEEK); 0 at the end of
+    /// the stream.
+    pub async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let h = self.h();
+        let shared = &self.inner.ns.shared;
+        poll_fn(|cx| {
+            ready(shared.try_or_register(h, Interest::Read, cx.waker(), |s| s.tcp_peek(h, buf)))
+        })
+        .await
+    }
+
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         let h = self.h();
         self.inner.ns.shared.with(|s| s.tcp_peer_addr(h))
@@ -232,6 +254,17 @@ impl TcpStream {
     pub fn nodelay(&self) -> io::Result<bool> {
         let h = self.h();
         self.inner.ns.shared.with(|s| s.tcp_nodelay(h))
+    }
+
+    /// TCP_CONGESTION (see the blocking `TcpStream::set_congestion`).
+    pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_set_congestion(h, kind))
+    }
+
+    pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_congestion(h))
     }
 
     /// SO_KEEPALIVE (see the blocking `TcpStream::set_keepalive`).
@@ -419,6 +452,42 @@ impl UdpSocket {
             )
         })
         .await
+    }
+
+    /// Like `recv_from`, leaving the datagram queued.
+    pub async fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let h = self.h;
+        poll_fn(|cx| {
+            ready(
+                self.ns
+                    .shared
+                    .try_or_register(h, Interest::Read, cx.waker(), |s| s.udp_peek_from(h, buf)),
+            )
+        })
+        .await
+        .map(|r| (r.len, r.from))
+    }
+
+    /// Sets the default peer for `send`/`recv` and filters input to it.
+    pub async fn connect(&self, addr: SocketAddr) -> io::Result<()> {
+        self.ns.shared.with(|s| s.udp_connect(self.h, addr))
+    }
+
+    /// Sends to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        let peer = self.peer_addr()?;
+        self.send_to(buf, peer).await
+    }
+
+    /// Receives one datagram from the connected peer (truncated like
+    /// tokio's if `buf` is short).
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.peer_addr()?;
+        self.recv_from(buf).await.map(|(n, _)| n)
+    }
+
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.ns.shared.with(|s| s.udp_peer_addr(self.h))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -266,6 +266,7 @@ fn tcp_socket_options_before_listen_and_connect() {
     ls.set_send_buffer_size(256 << 10).unwrap();
     ls.set_nodelay(true).unwrap();
     ls.set_keepalive(Some(ka)).unwrap();
+    ls.set_congestion(ustack::CongestionKind::NewReno).unwrap();
     ls.bind("198.18.0.2:7300".parse().unwrap()).unwrap();
     assert_eq!(ls.recv_buffer_size().unwrap(), 16 << 20);
     let listener = ls.listen(16).unwrap();
@@ -286,6 +287,8 @@ fn tcp_socket_options_before_listen_and_connect() {
     assert_eq!(s.send_buffer_size().unwrap(), 256 << 10);
     assert!(s.nodelay().unwrap());
     assert_eq!(s.keepalive().unwrap(), Some(ka));
+    assert_eq!(s.congestion().unwrap(), ustack::CongestionKind::NewReno);
+    assert_eq!(c.congestion().unwrap(), ustack::CongestionKind::Cubic);
     assert_eq!(c.recv_buffer_size().unwrap(), 64 << 20);
     assert!(!c.nodelay().unwrap());
     // 16 MiB needs a shift of 9, 64 MiB one of 11; each side scales the
@@ -312,4 +315,44 @@ fn tcp_socket_options_before_listen_and_connect() {
             .kind(),
         std::io::ErrorKind::InvalidInput
     );
+}
+
+/// MSG_PEEK on both kinds of socket: a blocked peek wakes on data and
+/// leaves it for the next read.
+#[test]
+fn peek_waits_for_data_and_leaves_it() {
+    let (a, b) = common::two_stacks();
+    let listener = TcpListener::bind(&b, "198.18.0.2:7400").unwrap();
+    let mut c = TcpStream::connect(&a, "198.18.0.2:7400").unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    let writer = thread::spawn(move || {
+        // The peek below is blocked by then, or finds the data at once.
+        c.write_all(b"peekaboo").unwrap();
+        c
+    });
+    let mut buf = [0u8; 4];
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    assert_eq!(s.peek(&mut buf).unwrap(), 4);
+    assert_eq!(&buf, b"peek");
+    let mut all = [0u8; 8];
+    s.read_exact(&mut all).unwrap();
+    assert_eq!(&all, b"peekaboo");
+    let c = writer.join().unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(s.peek(&mut buf).unwrap(), 0, "end of stream");
+
+    let ua = UdpSocket::bind(&a, "198.18.0.1:5400").unwrap();
+    let ub = UdpSocket::bind(&b, "198.18.0.2:5400").unwrap();
+    assert_eq!(
+        ub.peek(&mut buf).unwrap_err().kind(),
+        std::io::ErrorKind::NotConnected
+    );
+    ub.connect("198.18.0.1:5400").unwrap();
+    ua.send_to(b"datagram", "198.18.0.2:5400").unwrap();
+    let (n, from) = ub.peek_from(&mut buf).unwrap();
+    assert_eq!((n, &buf[..n]), (4, &b"data"[..]));
+    assert_eq!(from, "198.18.0.1:5400".parse().unwrap());
+    assert_eq!(ub.peek(&mut all).unwrap(), 8);
+    assert_eq!(ub.recv(&mut all).unwrap(), 8);
+    assert_eq!(&all, b"datagram");
 }

@@ -1191,3 +1191,106 @@ fn interop_keepalive() {
     drop(k);
     env.finish();
 }
+
+// ---------------------------------------------------------------------
+// Socket options set before the handshake, as Linux sees them
+// ---------------------------------------------------------------------
+
+/// The window scales of the kernel's connection to ustack's `port`, from
+/// `ss -ti` in the namespace: (the one ustack offered, the kernel's own).
+fn kernel_wscale(env: &Env, port: u16) -> (u8, u8) {
+    let dst = format!("dst {}:{port}", env.ustack_ip());
+    let out = env.exec("ss", &["-tinH", &dst], T5);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("wscale:"))
+        .unwrap_or_else(|| panic!("no wscale in `ss -tin {dst}`: {text}"));
+    let (snd, rcv) = field.split_once(',').expect("wscale:A,B");
+    (
+        snd.parse().expect("snd_wscale"),
+        rcv.parse().expect("rcv_wscale"),
+    )
+}
+
+#[test]
+fn interop_socket_options() {
+    use ustack_runtime::net::TcpSocket;
+    let Some(env) = Env::setup("sockopts", 112, &["ss"]) else {
+        return;
+    };
+    let uaddr = env.ustack_addr(7600);
+    // 1. A ustack listener with a 16 MiB receive buffer offers scale 9 to
+    // every Linux client, and the accepted stream has the listener's
+    // options.
+    let ls = TcpSocket::new(&env.stack);
+    ls.set_recv_buffer_size(16 << 20).unwrap();
+    ls.set_nodelay(true).unwrap();
+    ls.bind(uaddr).unwrap();
+    let listener = ls.listen(8).unwrap();
+    let k = env
+        .ns
+        .run(move || std::net::TcpStream::connect_timeout(&uaddr, T5))
+        .expect("kernel connect");
+    let (u, _) = listener.accept_timeout(T5).expect("accept");
+    assert!(u.nodelay().unwrap());
+    assert_eq!(u.recv_buffer_size().unwrap(), 16 << 20);
+    let (offered, kernels) = kernel_wscale(&env, 7600);
+    let ui = u.info().unwrap();
+    assert_eq!(
+        (offered, ui.rcv_wscale),
+        (9, 9),
+        "Linux applies ustack's scale"
+    );
+    assert_eq!(ui.snd_wscale, kernels, "ustack applies Linux's scale");
+    // 12 MiB from Linux through the scaled window, intact.
+    const N: u64 = 12 << 20;
+    let sender = thread::spawn(move || {
+        let mut k = k;
+        let h = send_generated(&mut k, 112, N, 1 << 16).expect("kernel send");
+        k.shutdown(Shutdown::Write).unwrap();
+        h
+    });
+    u.set_read_timeout(Some(T30)).unwrap();
+    let (n, got) = hash_to_eof(&u, 1 << 16).expect("ustack read");
+    let sent = sender.join().unwrap();
+    assert_eq!((n, got), (N, sent));
+    eprintln!(
+        "[sockopts] listener: ustack offered wscale {offered}, Linux {kernels}; 12 MiB intact"
+    );
+    drop(u);
+
+    // 2. A ustack client with a 60 000-byte buffer needs no scale: it
+    // offers 0, and Linux's data fits the unscaled window.
+    let kaddr = env.kernel_addr(7601);
+    let kl = env
+        .ns
+        .run(move || std::net::TcpListener::bind(kaddr))
+        .expect("kernel listen");
+    let cs = TcpSocket::new(&env.stack);
+    cs.set_recv_buffer_size(60_000).unwrap();
+    let c = cs.connect_timeout(kaddr, T5).expect("connect");
+    let (k, peer) = kernel_accept(&kl, T5).expect("kernel accept");
+    let out = env.exec(
+        "ss",
+        &["-tinH", &format!("src {kaddr}"), &format!("dst {peer}")],
+        T5,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.split_whitespace().any(|w| w.starts_with("wscale:0,")),
+        "Linux sees scale 0 from ustack: {text}"
+    );
+    assert_eq!(c.info().unwrap().rcv_wscale, 0);
+    let sender = thread::spawn(move || {
+        let mut k = k;
+        let h = send_generated(&mut k, 113, 1 << 20, 1 << 14).expect("kernel send");
+        k.shutdown(Shutdown::Write).unwrap();
+        h
+    });
+    c.set_read_timeout(Some(T30)).unwrap();
+    let (n, got) = hash_to_eof(&c, 4096).expect("ustack read");
+    assert_eq!((n, got), (1 << 20, sender.join().unwrap()));
+    assert!(c.info().unwrap().rcv_wnd <= 60_000);
+    env.finish();
+}

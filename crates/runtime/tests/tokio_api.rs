@@ -137,6 +137,7 @@ async fn tokio_tcp_socket_options_before_listen_and_connect() {
     ls.set_reuseaddr(true).unwrap();
     ls.set_recv_buffer_size(1 << 20).unwrap();
     ls.set_nodelay(true).unwrap();
+    ls.set_congestion(ustack::CongestionKind::NewReno).unwrap();
     ls.bind(addr).unwrap();
     let listener = ls.listen(64).unwrap();
     let cs = TcpSocket::new(&a);
@@ -150,8 +151,60 @@ async fn tokio_tcp_socket_options_before_listen_and_connect() {
     assert_eq!((si.rcv_wscale, si.snd_wscale), (5, 2));
     assert_eq!((ci.rcv_wscale, ci.snd_wscale), (2, 5));
     assert!(s.nodelay().unwrap());
+    assert_eq!(s.congestion().unwrap(), ustack::CongestionKind::NewReno);
+    c.set_congestion(ustack::CongestionKind::NewReno).unwrap();
+    assert_eq!(
+        c.info().unwrap().congestion,
+        ustack::CongestionKind::NewReno
+    );
     c.write_all(b"hello").await.unwrap();
     let mut buf = [0u8; 5];
     s.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"hello");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_connected_udp_and_peek() {
+    let (a, b) = common::two_stacks();
+    let ua = UdpSocket::bind(&a, "198.18.0.1:6400".parse().unwrap())
+        .await
+        .unwrap();
+    let ub = UdpSocket::bind(&b, "198.18.0.2:6400".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        ua.send(b"x").await.unwrap_err().kind(),
+        std::io::ErrorKind::NotConnected
+    );
+    ua.connect("198.18.0.2:6400".parse().unwrap())
+        .await
+        .unwrap();
+    ub.connect("198.18.0.1:6400".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(ua.peer_addr().unwrap(), "198.18.0.2:6400".parse().unwrap());
+    ua.send(b"hello").await.unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = ub.peek_from(&mut buf).await.unwrap();
+    assert_eq!((&buf[..n], from), (&b"hello"[..], ua.local_addr().unwrap()));
+    assert_eq!(ub.recv(&mut buf).await.unwrap(), 5);
+    ub.send(b"back").await.unwrap();
+    assert_eq!(ua.recv(&mut buf).await.unwrap(), 4);
+    assert_eq!(&buf[..4], b"back");
+
+    let addr: SocketAddr = "198.18.0.2:7401".parse().unwrap();
+    let listener = TcpListener::bind(&b, addr).await.unwrap();
+    let (c, s) = tokio::join!(TcpStream::connect(&a, addr), listener.accept());
+    let (mut c, (s, _)) = (c.unwrap(), s.unwrap());
+    let peek = async {
+        let mut p = [0u8; 3];
+        let n = s.peek(&mut p).await.unwrap();
+        (n, p)
+    };
+    let (peeked, ()) = tokio::join!(peek, async { c.write_all(b"abcdef").await.unwrap() });
+    assert_eq!(peeked, (3, *b"abc"));
+    let mut s = s;
+    let mut all = [0u8; 6];
+    s.read_exact(&mut all).await.unwrap();
+    assert_eq!(&all, b"abcdef");
 }

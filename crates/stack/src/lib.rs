@@ -20,6 +20,7 @@ pub use config::{Config, Keepalive, TcpConfig, MAX_SOCKET_BUFFER};
 pub use counters::{Counters, DropReason, TcpCounters};
 pub use ip::route::Cidr;
 pub use stack::{SocketHandle, Stack, TcpInfo, UdpRecv};
+pub use tcp::cc::CongestionKind;
 pub use tcp::TcpState;
 pub use time::{Duration, Instant};
 pub use ustack_wire as wire;

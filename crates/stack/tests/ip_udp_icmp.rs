@@ -454,6 +454,41 @@ fn udp_datagram_larger_than_buffer_is_truncated() {
 }
 
 #[test]
+fn udp_peek_leaves_the_datagram_and_connect_sets_the_peer() {
+    let mut s = new_stack(|_| {});
+    let u = s.udp_bind(sa(US, 7)).unwrap();
+    let mut buf = [0u8; 10];
+    assert_eq!(
+        s.udp_peek_from(u, &mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    let data: Vec<u8> = (0..100u8).collect();
+    feed(&mut s, &udp_ip(PEER, US, 99, 7, &data));
+    feed(&mut s, &udp_ip(PEER, US, 99, 7, b"next"));
+    // MSG_PEEK: the same datagram twice, truncation reported, still there.
+    for _ in 0..2 {
+        let r = s.udp_peek_from(u, &mut buf).unwrap();
+        assert_eq!((r.len, r.truncated, r.datagram_len), (10, true, 100));
+        assert_eq!(r.from, sa(PEER, 99));
+        assert_eq!(&buf[..], &data[..10]);
+    }
+    let mut big = [0u8; 200];
+    let r = s.udp_recv_from(u, &mut big).unwrap();
+    assert_eq!((r.len, r.truncated), (100, false));
+    assert_eq!(&big[..100], &data[..]);
+    let r = s.udp_peek_from(u, &mut big).unwrap();
+    assert_eq!(&big[..r.len], b"next");
+    assert_eq!(s.udp_recv_from(u, &mut big).unwrap().len, 4);
+    // The peer: none until connect.
+    assert_eq!(
+        s.udp_peer_addr(u).unwrap_err().kind(),
+        ErrorKind::NotConnected
+    );
+    s.udp_connect(u, sa(PEER, 99)).unwrap();
+    assert_eq!(s.udp_peer_addr(u).unwrap(), sa(PEER, 99));
+}
+
+#[test]
 fn udp_20000_byte_datagram_fragmented_and_reassembled() {
     let mut p = Pair::new(5);
     let ua = p.a.udp_bind(sa(A_IP, 5000)).unwrap();

@@ -1,7 +1,7 @@
 //! Socket options on listeners and before the handshake, as on Linux:
-//! a listener's SO_SNDBUF, SO_RCVBUF, TCP_NODELAY and SO_KEEPALIVE (with
-//! its timers) pass to the connections it accepts, including those made
-//! from a SYN cookie; the receive buffer set on a listener or on a
+//! a listener's SO_SNDBUF, SO_RCVBUF, TCP_NODELAY, TCP_CONGESTION and
+//! SO_KEEPALIVE (with its timers) pass to the connections it accepts,
+//! including those made from a SYN cookie; the receive buffer set on a listener or on a
 //! connecting socket before its SYN leaves sizes the window scale offered
 //! in the handshake (RFC 7323 §2.2). Buffer sizes are clamped to 1 GiB.
 mod scripted;
@@ -33,7 +33,7 @@ fn complete(h: &mut Harness, l: ustack::SocketHandle, peer_iss: u32, sa: &Seg) -
         peer_iss.wrapping_add(1),
         sa.seq.wrapping_add(1),
         ACK,
-        1024,
+        65535,
         no_opts(),
         &[],
     );
@@ -93,7 +93,7 @@ fn accepted_connections_inherit_the_listeners_options() {
     );
 
     // The options act: without Nagle a second small write goes out while
-    // the first is unacknowledged (the peer's window is 1024 << 2).
+    // the first is unacknowledged.
     h.stack.tcp_send(c.h, b"one").unwrap();
     let first = h.expect_segment();
     assert_eq!(first.payload, b"one");
@@ -231,4 +231,64 @@ fn a_listeners_keepalive_is_checked_and_can_be_turned_off() {
         assert!(h.drain().is_empty(), "nothing sent on an idle connection");
     }
     assert_eq!(h.stack.counters().tcp.keepalive_probes, 0);
+}
+
+/// Sends five full segments on `c`, then has the peer report the first
+/// lost with three duplicate ACKs; returns ssthresh after the fast
+/// retransmit.
+#[track_caller]
+fn ssthresh_after_fast_retransmit(h: &mut Harness, c: &Conn) -> u32 {
+    h.stack.tcp_send(c.h, &[7u8; 5 * 1460]).unwrap();
+    for i in 0..5u32 {
+        let s = h.expect_segment();
+        s.check(ACK, c.s(i * 1460), c.p(0));
+    }
+    h.advance_ms(50);
+    for _ in 0..3 {
+        h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &[]);
+    }
+    let r = h.expect_segment();
+    r.check(ACK, c.s(0), c.p(0));
+    let info = h.stack.tcp_info(c.h).unwrap();
+    assert!(info.in_recovery);
+    info.ssthresh
+}
+
+#[test]
+fn the_congestion_controller_per_connection_and_from_the_listener() {
+    use ustack::CongestionKind::{Cubic, NewReno};
+    let mut h = Harness::new();
+    let l = h.listen(16);
+    assert_eq!(h.stack.tcp_congestion(l).unwrap(), Cubic, "the default");
+    h.stack.tcp_set_congestion(l, NewReno).unwrap();
+    assert_eq!(h.stack.tcp_congestion(l).unwrap(), NewReno);
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    let reno = complete(&mut h, l, PEER_ISS, &sa);
+    assert_eq!(h.stack.tcp_congestion(reno.h).unwrap(), NewReno);
+    assert_eq!(h.stack.tcp_info(reno.h).unwrap().congestion, NewReno);
+    // RFC 5681 eq. (4): ssthresh = max(FlightSize / 2, 2 * SMSS).
+    assert_eq!(ssthresh_after_fast_retransmit(&mut h, &reno), 5 * 1460 / 2);
+
+    // The same loss on a connection switched back to CUBIC before it
+    // sent.
+    h.peer_port = PEER_PORT + 1;
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    let cubic = complete(&mut h, l, PEER_ISS, &sa);
+    h.stack.tcp_set_congestion(cubic.h, Cubic).unwrap();
+    assert_eq!(h.stack.tcp_info(cubic.h).unwrap().congestion, Cubic);
+    // RFC 9438 §4.6: ssthresh = cwnd (IW10) × β_cubic.
+    let st = ssthresh_after_fast_retransmit(&mut h, &cubic);
+    assert_eq!(st, 10 * 1460 * 7 / 10);
+
+    // Switching in the middle keeps the window and threshold (Linux's
+    // tcp_reinit_congestion_control).
+    let before = h.stack.tcp_info(reno.h).unwrap();
+    h.stack.tcp_set_congestion(reno.h, Cubic).unwrap();
+    let after = h.stack.tcp_info(reno.h).unwrap();
+    assert_eq!(after.congestion, Cubic);
+    assert_eq!((after.cwnd, after.ssthresh), (before.cwnd, before.ssthresh));
+    // The recovery goes on: a full ACK ends it.
+    h.peer_port = PEER_PORT;
+    h.inject(reno.p(0), reno.s(5 * 1460), ACK, 65535, no_opts(), &[]);
+    assert!(!h.stack.tcp_info(reno.h).unwrap().in_recovery);
 }

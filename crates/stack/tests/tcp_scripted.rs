@@ -1252,6 +1252,32 @@ fn fast_retransmit_after_three_dup_acks() {
 }
 
 #[test]
+fn peek_copies_without_consuming_or_opening_the_window() {
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    let mut buf = [0u8; 5];
+    assert_eq!(
+        h.stack.tcp_peek(c.h, &mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
+    h.inject(c.p(0), c.s(0), ACK | PSH, 65535, no_opts(), b"hello world");
+    let a = h.expect_segment_by(h.now + Duration::from_millis(200));
+    a.check_empty(ACK, c.s(0), c.p(11));
+    for _ in 0..2 {
+        assert_eq!(h.stack.tcp_peek(c.h, &mut buf).unwrap(), 5);
+        assert_eq!(&buf, b"hello");
+        assert_eq!(h.stack.tcp_recv_available(c.h).unwrap(), 11);
+    }
+    h.expect_nothing();
+    let mut all = [0u8; 32];
+    assert_eq!(h.stack.tcp_recv(c.h, &mut all).unwrap(), 11);
+    assert_eq!(&all[..11], b"hello world");
+    // At the end of the stream a peek returns 0, as a read does.
+    h.inject(c.p(11), c.s(0), flags(&[ACK, FIN]), 65535, no_opts(), &[]);
+    assert_eq!(h.stack.tcp_peek(c.h, &mut buf).unwrap(), 0);
+}
+
+#[test]
 fn nagle_holds_small_segment_until_ack() {
     let mut h = Harness::new();
     let (_l, c) = h.passive_open();

@@ -45,7 +45,7 @@ pub enum Gate {
 /// The Debian package that provides `program`.
 fn package_of(program: &str) -> &'static str {
     match program {
-        "ip" => "iproute2",
+        "ip" | "ss" => "iproute2",
         "curl" => "curl",
         "ping" => "iputils-ping",
         "python3" => "python3",

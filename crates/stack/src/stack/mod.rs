@@ -12,6 +12,7 @@ use crate::ip::fragment;
 use crate::ip::reassembly::{FragKey, FragOutcome, Reassembler};
 use crate::ip::route::{self, Routes};
 use crate::rng::Rng;
+use crate::tcp::cc::CongestionKind;
 use crate::tcp::conn::{
     wscale_for, ConnOpts, ConnParams, CookieOptions, Outcome, PathMtu, Tcb, TimeWait,
 };
@@ -58,6 +59,8 @@ pub struct TcpInfo {
     /// `tcpi_snd_wscale`, `tcpi_rcv_wscale`).
     pub snd_wscale: u8,
     pub rcv_wscale: u8,
+    /// The congestion controller (TCP_CONGESTION).
+    pub congestion: CongestionKind,
     pub bytes_in_flight: u32,
     pub in_recovery: bool,
     pub counters: TcpCounters,
@@ -2457,6 +2460,11 @@ impl Stack {
         r
     }
 
+    /// Like `tcp_recv` (MSG_PEEK), leaving the data queued.
+    pub fn tcp_peek(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> {
+        self.app_tcb_mut(h)?.peek(buf)
+    }
+
     pub fn tcp_shutdown(&mut self, h: SocketHandle, how: Shutdown) -> io::Result<()> {
         let tcb = self.app_tcb_mut(h)?;
         match tcb.state {
@@ -2560,6 +2568,7 @@ impl Stack {
             rcv_wnd: t.rcv_wnd(),
             snd_wscale: t.wscales().0,
             rcv_wscale: t.wscales().1,
+            congestion: t.congestion(),
             bytes_in_flight: t.bytes_in_flight(),
             in_recovery: t.in_recovery(),
             counters: t.counters,
@@ -2660,6 +2669,25 @@ impl Stack {
         self.app_tcb_mut(h)?.set_recv_buffer(bytes);
         self.mark_dirty(h);
         Ok(())
+    }
+
+    /// TCP_CONGESTION: the congestion controller, for a connection (the
+    /// window carries over, as on Linux) or for what a listener accepts.
+    pub fn tcp_set_congestion(&mut self, h: SocketHandle, kind: CongestionKind) -> io::Result<()> {
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.congestion = kind;
+            return Ok(());
+        }
+        let cfg = self.config.tcp.clone();
+        self.app_tcb_mut(h)?.set_congestion(kind, &cfg);
+        Ok(())
+    }
+
+    pub fn tcp_congestion(&self, h: SocketHandle) -> io::Result<CongestionKind> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            return Ok(l.opts.congestion);
+        }
+        Ok(self.app_tcb(h)?.congestion())
     }
 
     /// (send buffer, receive buffer) sizes.
@@ -2826,6 +2854,24 @@ impl Stack {
     pub fn udp_connect(&mut self, h: SocketHandle, peer: SocketAddr) -> io::Result<()> {
         self.udp_sock(h)?.connected = Some(peer);
         Ok(())
+    }
+
+    /// Like `udp_recv_from` (MSG_PEEK), leaving the datagram queued.
+    pub fn udp_peek_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<UdpRecv> {
+        let (len, from, truncated, datagram_len) = self.udp_sock(h)?.peek(buf)?;
+        Ok(UdpRecv {
+            len,
+            from,
+            truncated,
+            datagram_len,
+        })
+    }
+
+    /// The peer set by `udp_connect`.
+    pub fn udp_peer_addr(&mut self, h: SocketHandle) -> io::Result<SocketAddr> {
+        self.udp_sock(h)?
+            .connected
+            .ok_or_else(|| err(io::ErrorKind::NotConnected, "not connected"))
     }
 
     /// Length of the next datagram, if one is queued.

@@ -4,7 +4,7 @@
 //! produces segments on demand (`poll_segment`).
 use super::assembler::Assembler;
 use super::buffer::RingBuffer;
-use super::cc::{CongestionControl, Controller};
+use super::cc::{CongestionControl, CongestionKind, Controller};
 use super::rtt::RttEstimator;
 use super::rtx_queue::{Delivered, RtxQueue};
 use super::seq::Seq;
@@ -137,8 +137,8 @@ pub(crate) struct ConnParams<'a> {
 
 /// Socket options a connection starts with and a listener passes on to
 /// the connections it accepts (Linux copies SO_SNDBUF, SO_RCVBUF,
-/// TCP_NODELAY and SO_KEEPALIVE with its timers from the listening
-/// socket). The receive buffer matters before the handshake: it sets the
+/// TCP_NODELAY, TCP_CONGESTION and SO_KEEPALIVE with its timers from the
+/// listening socket). The receive buffer matters before the handshake: it sets the
 /// window scale offered in the SYN or SYN-ACK (RFC 7323 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnOpts {
@@ -146,6 +146,7 @@ pub(crate) struct ConnOpts {
     pub recv_buffer: usize,
     pub nodelay: bool,
     pub keepalive: Option<Keepalive>,
+    pub congestion: CongestionKind,
 }
 
 impl ConnOpts {
@@ -155,6 +156,7 @@ impl ConnOpts {
             recv_buffer: cfg.recv_buffer.max(1),
             nodelay: cfg.nodelay,
             keepalive: cfg.keepalive,
+            congestion: cfg.congestion,
         }
     }
 }
@@ -469,7 +471,7 @@ impl Tcb {
             retries: 0,
             syn_sent_at: None,
             cc: Controller::new(
-                cfg.congestion,
+                p.opts.congestion,
                 smss as u32,
                 cfg.initial_window,
                 cfg.hystart,
@@ -2686,6 +2688,33 @@ impl Tcb {
         }
     }
 
+    /// TCP_CONGESTION: switches the controller. Like Linux
+    /// (`tcp_reinit_congestion_control`), the window and threshold carry
+    /// over once data has been sent; the new controller's own state
+    /// (CUBIC's curve) starts afresh.
+    pub fn set_congestion(&mut self, kind: CongestionKind, cfg: &TcpConfig) {
+        if self.cc.kind() == kind {
+            return;
+        }
+        let (cwnd, ssthresh) = (self.cc.cwnd(), self.cc.ssthresh());
+        self.cc = Controller::new(
+            kind,
+            self.smss as u32,
+            cfg.initial_window,
+            cfg.hystart,
+            cfg.hystart_ack_train,
+        );
+        if self.snd_max.since(self.iss) > 1 {
+            self.cc.restore(cwnd, ssthresh);
+        }
+        let bytes = self.send_buffer_bytes();
+        self.cc.set_send_buffer(bytes);
+    }
+
+    pub fn congestion(&self) -> CongestionKind {
+        self.cc.kind()
+    }
+
     /// (snd_wscale, rcv_wscale).
     pub fn wscales(&self) -> (u8, u8) {
         (self.snd_wscale, self.rcv_wscale)
@@ -2759,7 +2788,21 @@ impl Tcb {
             }
             return Ok(n);
         }
-        if buf.is_empty() {
+        self.recv_nothing(buf.is_empty())
+    }
+
+    /// MSG_PEEK: copies what `recv` would return, leaving it queued.
+    pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.rx.is_empty() && !buf.is_empty() {
+            return Ok(self.rx.read_at(0, buf));
+        }
+        self.recv_nothing(buf.is_empty())
+    }
+
+    /// What a read finds when no data is queued: end of stream, the
+    /// pending error, or WouldBlock.
+    fn recv_nothing(&mut self, empty_buf: bool) -> io::Result<usize> {
+        if empty_buf {
             return Ok(0);
         }
         if let Some(e) = self.take_error() {

@@ -73,6 +73,19 @@ impl UdpSocket {
         Err(io::ErrorKind::WouldBlock.into())
     }
 
+    /// Copies the next datagram into `buf` without popping it (MSG_PEEK).
+    pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, bool, usize)> {
+        if let Some((from, data)) = self.queue.front() {
+            let n = data.len().min(buf.len());
+            buf[..n].copy_from_slice(&data[..n]);
+            return Ok((n, *from, n < data.len(), data.len()));
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+
     pub fn available(&self) -> usize {
         self.queue.front().map_or(0, |(_, d)| d.len())
     }

@@ -101,6 +101,13 @@ impl Controller {
             }
         }
     }
+    /// Which controller this is.
+    pub fn kind(&self) -> CongestionKind {
+        match self {
+            Controller::NewReno(_) => CongestionKind::NewReno,
+            Controller::Cubic(_) => CongestionKind::Cubic,
+        }
+    }
     fn inner(&self) -> &dyn CongestionControl {
         match self {
             Controller::NewReno(c) => c,
