@@ -330,32 +330,26 @@ impl TcpSocket {
     /// ephemeral port). It is checked when the socket listens or
     /// connects.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
-        self.pre.lock().bind = Some(addr);
-        Ok(())
+        self.pre.bind(addr)
     }
 
     /// The address given to `bind`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.pre
-            .lock()
-            .bind
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket is not bound"))
+        self.pre.local_addr()
     }
 
     /// SO_REUSEADDR: listen while connections on the port linger in
     /// TIME-WAIT.
     pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
-        self.pre.lock().reuse_addr = reuse;
-        Ok(())
+        self.pre.set_reuseaddr(reuse)
     }
 
     pub fn reuseaddr(&self) -> io::Result<bool> {
-        Ok(self.pre.lock().reuse_addr)
+        self.pre.reuseaddr()
     }
 
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.pre.lock().nodelay = Some(nodelay);
-        Ok(())
+        self.pre.set_nodelay(nodelay)
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {
@@ -394,8 +388,7 @@ impl TcpSocket {
 
     /// TCP_CONGESTION: the congestion controller (CUBIC by default).
     pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
-        self.pre.lock().congestion = Some(kind);
-        Ok(())
+        self.pre.set_congestion(kind)
     }
 
     pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
@@ -684,21 +677,21 @@ impl TcpStream {
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let h = self.h();
-        let timeout = *self
-            .inner
-            .read_timeout
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        block_on(self.shared(), h, Interest::Read, timeout, self.nb(), |s| {
-            s.tcp_recv(h, buf)
-        })
-        .map_err(fix_timeout_kind)
+        self.read_with(buf, Stack::tcp_recv)
     }
 
     /// Like `read`, leaving the data queued (MSG_PEEK): waits for data as
     /// `read` does; 0 at the end of the stream.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf, Stack::tcp_peek)
+    }
+
+    /// A blocking read (`op`: receive or peek) with the read timeout.
+    fn read_with(
+        &self,
+        buf: &mut [u8],
+        op: fn(&mut Stack, SocketHandle, &mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let h = self.h();
         let timeout = *self
             .inner
@@ -706,7 +699,7 @@ impl TcpStream {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         block_on(self.shared(), h, Interest::Read, timeout, self.nb(), |s| {
-            s.tcp_peek(h, buf)
+            op(s, h, buf)
         })
         .map_err(fix_timeout_kind)
     }

@@ -27,6 +27,36 @@ impl PreSocket {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        self.lock().bind = Some(addr);
+        Ok(())
+    }
+
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.lock()
+            .bind
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket is not bound"))
+    }
+
+    pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
+        self.lock().reuse_addr = reuse;
+        Ok(())
+    }
+
+    pub fn reuseaddr(&self) -> io::Result<bool> {
+        Ok(self.lock().reuse_addr)
+    }
+
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.lock().nodelay = Some(nodelay);
+        Ok(())
+    }
+
+    pub fn set_congestion(&self, kind: CongestionKind) -> io::Result<()> {
+        self.lock().congestion = Some(kind);
+        Ok(())
+    }
+
     pub fn set_keepalive(&self, keepalive: Option<Keepalive>) -> io::Result<()> {
         if let Some(ka) = &keepalive {
             ka.check()

@@ -86,29 +86,23 @@ impl TcpSocket {
     /// The local address to listen on or connect from (port 0: an
     /// ephemeral port), checked when the socket listens or connects.
     pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
-        self.pre.lock().bind = Some(addr);
-        Ok(())
+        self.pre.bind(addr)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.pre
-            .lock()
-            .bind
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "socket is not bound"))
+        self.pre.local_addr()
     }
 
     pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
-        self.pre.lock().reuse_addr = reuse;
-        Ok(())
+        self.pre.set_reuseaddr(reuse)
     }
 
     pub fn reuseaddr(&self) -> io::Result<bool> {
-        Ok(self.pre.lock().reuse_addr)
+        self.pre.reuseaddr()
     }
 
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.pre.lock().nodelay = Some(nodelay);
-        Ok(())
+        self.pre.set_nodelay(nodelay)
     }
 
     pub fn nodelay(&self) -> io::Result<bool> {
@@ -148,8 +142,7 @@ impl TcpSocket {
 
     /// TCP_CONGESTION: the congestion controller (CUBIC by default).
     pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
-        self.pre.lock().congestion = Some(kind);
-        Ok(())
+        self.pre.set_congestion(kind)
     }
 
     pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
