@@ -317,53 +317,7 @@ pub struct TcpSocket {
 }
 
 impl TcpSocket {
-    /// A socket on `ns` with the stack's defaults (`TcpConfig`), not
-    /// bound, SO_REUSEADDR off.
-    pub fn new(ns: &Netstack) -> TcpSocket {
-        TcpSocket {
-            ns: ns.clone(),
-            pre: PreSocket::default(),
-        }
-    }
-
-    /// The local address to listen on or connect from (port 0: an
-    /// ephemeral port). It is checked when the socket listens or
-    /// connects.
-    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
-        self.pre.bind(addr)
-    }
-
-    /// The address given to `bind`.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.pre.local_addr()
-    }
-
-    /// SO_REUSEADDR: listen while connections on the port linger in
-    /// TIME-WAIT.
-    pub fn set_reuseaddr(&self, reuse: bool) -> io::Result<()> {
-        self.pre.set_reuseaddr(reuse)
-    }
-
-    pub fn reuseaddr(&self) -> io::Result<bool> {
-        self.pre.reuseaddr()
-    }
-
-    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.pre.set_nodelay(nodelay)
-    }
-
-    pub fn nodelay(&self) -> io::Result<bool> {
-        Ok(self.ns.shared.with(|s| self.pre.nodelay(s)))
-    }
-
-    /// SO_KEEPALIVE with its times; see [`TcpStream::set_keepalive`].
-    pub fn set_keepalive(&self, keepalive: Option<ustack::Keepalive>) -> io::Result<()> {
-        self.pre.set_keepalive(keepalive)
-    }
-
-    pub fn keepalive(&self) -> io::Result<Option<ustack::Keepalive>> {
-        Ok(self.ns.shared.with(|s| self.pre.keepalive(s)))
-    }
+    crate::sockopt::pre_socket_methods!();
 
     /// SO_SNDBUF (clamped to 1 byte .. 1 GiB).
     pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
@@ -384,15 +338,6 @@ impl TcpSocket {
 
     pub fn recv_buffer_size(&self) -> io::Result<usize> {
         Ok(self.ns.shared.with(|s| self.pre.recv_buffer(s)))
-    }
-
-    /// TCP_CONGESTION: the congestion controller (CUBIC by default).
-    pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
-        self.pre.set_congestion(kind)
-    }
-
-    pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
-        Ok(self.ns.shared.with(|s| self.pre.congestion(s)))
     }
 
     /// Connects with the options set; waits for the handshake.
