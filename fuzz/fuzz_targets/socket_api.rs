@@ -1,8 +1,10 @@
 //! A socket-API operation sequence on two stacks joined by a wire the
 //! fuzzer also controls (deliver, drop, duplicate, reorder, time steps).
 //! Checked: no panic, every emitted packet valid, no busy loop, and stream
-//! integrity: whatever a connection reads is a prefix of what its peer
-//! wrote (on the same connection), never more, never altered.
+//! integrity: whatever a connection reads (or peeks at) is a prefix of
+//! what its peer wrote (on the same connection), never more, never
+//! altered. Options (buffers, TCP_NODELAY, IP_TTL) are set on
+//! connections and listeners, UDP sockets broadcast.
 #![no_main]
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -77,6 +79,38 @@ enum Op {
     UdpClose {
         side: bool,
         idx: u8,
+    },
+    Peek {
+        side: bool,
+        idx: u8,
+        len: u16,
+    },
+    UdpPeek {
+        side: bool,
+        idx: u8,
+    },
+    /// Options a listener passes on to what it accepts.
+    ListenerOpts {
+        side: bool,
+        idx: u8,
+        nodelay: bool,
+        rcv: u16,
+        ttl: u16,
+    },
+    /// IP_TTL on a connection and a UDP socket (0 and >255 refused).
+    Ttl {
+        side: bool,
+        idx: u8,
+        ttl: u16,
+    },
+    /// SO_BROADCAST on (or off), then a datagram to the subnet's or the
+    /// limited broadcast address.
+    UdpBroadcast {
+        side: bool,
+        idx: u8,
+        on: bool,
+        limited: bool,
+        len: u16,
     },
     /// Deliver the next `n` packets in flight.
     Deliver(u8),
@@ -199,6 +233,20 @@ impl World {
             "read {} bytes that the peer did not write (peer wrote {})",
             read.len(),
             written.len()
+        );
+    }
+
+    /// `peeked` follows what `key` has read in its peer's stream.
+    fn check_peek(&self, key: (bool, SocketHandle), peeked: &[u8]) {
+        let Some(peer) = self.streams.peer.get(&key) else {
+            return;
+        };
+        let read = self.streams.read.get(&key).map_or(0, |v| v.len());
+        let written = self.streams.written.get(peer).map_or(&[][..], |v| &v[..]);
+        assert!(
+            written.get(read..).is_some_and(|w| w.starts_with(peeked)),
+            "peeked {} bytes that do not follow the {read} read",
+            peeked.len()
         );
     }
 
@@ -347,6 +395,81 @@ impl World {
                 let sd = side_mut(self, side);
                 if let Some(u) = pick(&sd.udp, idx) {
                     sd.s.udp_close(u);
+                }
+            }
+            Op::Peek { side, idx, len } => {
+                let mut buf = vec![0u8; usize::from(len) % 70_000 + 1];
+                let sd = side_mut(self, side);
+                if let Some(h) = pick(&sd.tcp, idx) {
+                    if let Ok(n) = sd.s.tcp_peek(h, &mut buf) {
+                        assert!(n <= buf.len());
+                        let mut again = vec![0u8; n];
+                        let m = sd.s.tcp_peek(h, &mut again).expect("peek again");
+                        assert_eq!(&again[..m.min(n)], &buf[..m.min(n)], "peek changed");
+                        assert!(m >= n, "a peek consumed data");
+                        self.pair(side, h);
+                        self.check_peek((side, h), &buf[..n]);
+                    }
+                }
+            }
+            Op::UdpPeek { side, idx } => {
+                let sd = side_mut(self, side);
+                if let Some(u) = pick(&sd.udp, idx) {
+                    let (mut p, mut r) = (vec![0u8; 2000], vec![0u8; 2000]);
+                    if let Ok(peeked) = sd.s.udp_peek_from(u, &mut p) {
+                        let got = sd.s.udp_recv_from(u, &mut r).expect("peeked, so readable");
+                        assert_eq!((peeked.len, peeked.from), (got.len, got.from));
+                        assert_eq!(&p[..peeked.len], &r[..got.len]);
+                    }
+                }
+            }
+            Op::ListenerOpts {
+                side,
+                idx,
+                nodelay,
+                rcv,
+                ttl,
+            } => {
+                let sd = side_mut(self, side);
+                if let Some(l) = pick(&sd.listeners, idx) {
+                    let _ = sd.s.tcp_set_nodelay(l, nodelay);
+                    let _ = sd.s.tcp_set_recv_buffer(l, usize::from(rcv) * 16);
+                    let ok = sd.s.tcp_set_ttl(l, u32::from(ttl)).is_ok();
+                    assert!(!ok || (1..=255).contains(&ttl), "TTL {ttl} taken");
+                }
+            }
+            Op::Ttl { side, idx, ttl } => {
+                let sd = side_mut(self, side);
+                if let Some(h) = pick(&sd.tcp, idx) {
+                    if sd.s.tcp_set_ttl(h, u32::from(ttl)).is_ok() {
+                        assert_eq!(sd.s.tcp_ttl(h).ok(), Some(u32::from(ttl)));
+                    }
+                }
+                if let Some(u) = pick(&sd.udp, idx) {
+                    let ok = sd.s.udp_set_ttl(u, u32::from(ttl)).is_ok();
+                    assert!(!ok || (1..=255).contains(&ttl), "TTL {ttl} taken");
+                }
+            }
+            Op::UdpBroadcast {
+                side,
+                idx,
+                on,
+                limited,
+                len,
+            } => {
+                let data = self.data(usize::from(len) % 4000);
+                let sd = side_mut(self, side);
+                if let Some(u) = pick(&sd.udp, idx) {
+                    let _ = sd.s.udp_set_broadcast(u, on);
+                    let dst = if limited {
+                        Ipv4Addr::BROADCAST
+                    } else {
+                        Ipv4Addr::new(198, 18, 0, 255)
+                    };
+                    let r = sd.s.udp_send_to(u, &data, SocketAddr::new(IpAddr::V4(dst), 5000));
+                    if !on {
+                        assert!(r.is_err(), "a broadcast without SO_BROADCAST");
+                    }
                 }
             }
             Op::Deliver(n) => {

@@ -37,8 +37,10 @@ pub fn check_emitted(pkt: &[u8], us: Ipv4Addr, mtu: usize) {
     );
     assert_eq!(r.src, us, "source is our address");
     let d = r.dst;
+    // Only UDP may broadcast (a socket with SO_BROADCAST asked for it).
+    let broadcast_ok = d.is_broadcast() && r.protocol == ustack::wire::ipv4::PROTO_UDP;
     assert!(
-        !(d.is_broadcast() || d.is_multicast() || d.is_unspecified() || d == us),
+        broadcast_ok || !(d.is_broadcast() || d.is_multicast() || d.is_unspecified() || d == us),
         "emitted to non-unicast or own address {d}"
     );
     assert!(r.frag_offset + r.payload_len <= 65535 - 20);

@@ -269,6 +269,8 @@ impl TcpListener {
         self.ns.shared.with(|s| s.tcp_local_addr(self.h))
     }
 
+    crate::sockopt::listener_option_methods!();
+
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.nonblocking.store(nonblocking, Ordering::Relaxed);
         Ok(())
@@ -525,6 +527,17 @@ impl TcpStream {
     pub fn keepalive(&self) -> io::Result<Option<ustack::Keepalive>> {
         let h = self.h();
         self.shared().with(|s| s.tcp_keepalive(h))
+    }
+
+    /// IP_TTL of the packets it sends from now on (1–255).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_ttl(h, ttl))
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_ttl(h))
     }
 
     /// TCP_CONGESTION: switches the congestion controller; the window
@@ -829,6 +842,8 @@ impl UdpSocket {
         let h = self.h;
         self.ns.shared.with(|s| s.udp_local_addr(h))
     }
+
+    crate::sockopt::udp_option_methods!();
 
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
         check_timeout(dur)?;

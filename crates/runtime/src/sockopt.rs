@@ -15,6 +15,7 @@ pub(crate) struct Opts {
     pub send_buffer: Option<usize>,
     pub recv_buffer: Option<usize>,
     pub congestion: Option<CongestionKind>,
+    pub ttl: Option<u8>,
 }
 
 /// The options of one socket, shared by its setters (`&self`, as on
@@ -64,6 +65,19 @@ impl PreSocket {
         }
         self.lock().keepalive = Some(keepalive);
         Ok(())
+    }
+
+    /// IP_TTL, 1–255 (checked here, as Linux checks it at setsockopt).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = u8::try_from(ttl).ok().filter(|t| *t > 0).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "TTL must be between 1 and 255")
+        })?;
+        self.lock().ttl = Some(ttl);
+        Ok(())
+    }
+
+    pub fn ttl(&self, s: &Stack) -> u32 {
+        u32::from(self.lock().ttl.unwrap_or(s.config().ttl))
     }
 
     pub fn set_send_buffer(&self, bytes: usize) {
@@ -146,6 +160,9 @@ fn apply(o: &Opts, s: &mut Stack, h: SocketHandle) -> io::Result<()> {
     if let Some(cc) = o.congestion {
         s.tcp_set_congestion(h, cc)?;
     }
+    if let Some(ttl) = o.ttl {
+        s.tcp_set_ttl(h, u32::from(ttl))?;
+    }
     Ok(())
 }
 
@@ -209,6 +226,60 @@ macro_rules! pre_socket_methods {
         pub fn congestion(&self) -> io::Result<ustack::CongestionKind> {
             Ok(self.ns.shared.with(|s| self.pre.congestion(s)))
         }
+
+        /// IP_TTL of every packet the connection sends, the SYN or the
+        /// SYN-ACKs included (1–255; the stack's default is 64).
+        pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+            self.pre.set_ttl(ttl)
+        }
+
+        pub fn ttl(&self) -> io::Result<u32> {
+            Ok(self.ns.shared.with(|s| self.pre.ttl(s)))
+        }
     };
 }
 pub(crate) use pre_socket_methods;
+
+/// The options of a listener that both APIs offer (each holds `ns:
+/// Netstack` and `h: SocketHandle`).
+macro_rules! listener_option_methods {
+    () => {
+        /// IP_TTL of what the connections it accepts from now on send,
+        /// their SYN-ACK included (1–255).
+        pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+            self.ns.shared.with(|s| s.tcp_set_ttl(self.h, ttl))
+        }
+
+        pub fn ttl(&self) -> io::Result<u32> {
+            self.ns.shared.with(|s| s.tcp_ttl(self.h))
+        }
+    };
+}
+pub(crate) use listener_option_methods;
+
+/// The options of a UDP socket that both APIs offer (each holds `ns:
+/// Netstack` and `h: SocketHandle`).
+macro_rules! udp_option_methods {
+    () => {
+        /// IP_TTL of the datagrams it sends from now on (1–255).
+        pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+            self.ns.shared.with(|s| s.udp_set_ttl(self.h, ttl))
+        }
+
+        pub fn ttl(&self) -> io::Result<u32> {
+            self.ns.shared.with(|s| s.udp_ttl(self.h))
+        }
+
+        /// SO_BROADCAST: allows sending to 255.255.255.255 and to the
+        /// directed broadcast of the stack's subnets; without it such a
+        /// send fails with PermissionDenied.
+        pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+            self.ns.shared.with(|s| s.udp_set_broadcast(self.h, on))
+        }
+
+        pub fn broadcast(&self) -> io::Result<bool> {
+            self.ns.shared.with(|s| s.udp_broadcast(self.h))
+        }
+    };
+}
+pub(crate) use udp_option_methods;

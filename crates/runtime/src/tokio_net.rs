@@ -52,6 +52,8 @@ impl TcpListener {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.ns.shared.with(|s| s.tcp_local_addr(self.h))
     }
+
+    crate::sockopt::listener_option_methods!();
 }
 
 impl Drop for TcpListener {
@@ -197,6 +199,17 @@ impl TcpStream {
     pub fn nodelay(&self) -> io::Result<bool> {
         let h = self.h();
         self.inner.ns.shared.with(|s| s.tcp_nodelay(h))
+    }
+
+    /// IP_TTL of the packets it sends from now on (1–255).
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_set_ttl(h, ttl))
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_ttl(h))
     }
 
     /// TCP_CONGESTION (see the blocking `TcpStream::set_congestion`).
@@ -436,6 +449,8 @@ impl UdpSocket {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.ns.shared.with(|s| s.udp_local_addr(self.h))
     }
+
+    crate::sockopt::udp_option_methods!();
 }
 
 impl Drop for UdpSocket {

@@ -128,6 +128,28 @@ fn udp_boundaries_and_truncation() {
     assert_eq!((r.len, r.datagram_len), (100, 3000));
 }
 
+#[test]
+fn udp_ttl_and_broadcast() {
+    let (a, b) = common::two_stacks();
+    let sa = UdpSocket::bind(&a, "198.18.0.1:0").unwrap();
+    let sb = UdpSocket::bind(&b, "0.0.0.0:5002").unwrap();
+    assert_eq!((sa.ttl().unwrap(), sa.broadcast().unwrap()), (64, false));
+    assert_eq!(
+        sa.set_ttl(300).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+    sa.set_ttl(5).unwrap();
+    assert_eq!(sa.ttl().unwrap(), 5);
+    let e = sa.send_to(b"all", "198.18.0.255:5002").unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+    sa.set_broadcast(true).unwrap();
+    assert!(sa.broadcast().unwrap());
+    sa.send_to(b"all", "198.18.0.255:5002").unwrap();
+    let mut buf = [0u8; 8];
+    let (n, from) = sb.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"all"[..], sa.local_addr().unwrap()));
+}
+
 /// Many threads blocked on one stack at once: one of them at a time waits
 /// for the device itself (the poller), the others park; every hand-off
 /// between them and the driver must keep every conversation going.
@@ -267,6 +289,12 @@ fn tcp_socket_options_before_listen_and_connect() {
     ls.set_nodelay(true).unwrap();
     ls.set_keepalive(Some(ka)).unwrap();
     ls.set_congestion(ustack::CongestionKind::NewReno).unwrap();
+    assert_eq!(ls.ttl().unwrap(), 64);
+    assert_eq!(
+        ls.set_ttl(0).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+    ls.set_ttl(33).unwrap();
     ls.bind("198.18.0.2:7300".parse().unwrap()).unwrap();
     assert_eq!(ls.recv_buffer_size().unwrap(), 16 << 20);
     let listener = ls.listen(16).unwrap();
@@ -289,6 +317,12 @@ fn tcp_socket_options_before_listen_and_connect() {
     assert_eq!(s.keepalive().unwrap(), Some(ka));
     assert_eq!(s.congestion().unwrap(), ustack::CongestionKind::NewReno);
     assert_eq!(c.congestion().unwrap(), ustack::CongestionKind::Cubic);
+    assert_eq!((listener.ttl().unwrap(), s.ttl().unwrap()), (33, 33));
+    assert_eq!(c.ttl().unwrap(), 64);
+    c.set_ttl(255).unwrap();
+    assert_eq!(c.ttl().unwrap(), 255);
+    listener.set_ttl(9).unwrap();
+    assert_eq!((listener.ttl().unwrap(), s.ttl().unwrap()), (9, 33));
     assert_eq!(c.recv_buffer_size().unwrap(), 64 << 20);
     assert!(!c.nodelay().unwrap());
     // 16 MiB needs a shift of 9, 64 MiB one of 11; each side scales the

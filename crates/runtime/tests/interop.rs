@@ -978,6 +978,44 @@ fn interop_hyper_server_answers_curl() {
 // 10. Path MTU discovery through a Linux router
 // ---------------------------------------------------------------------
 
+/// A far host behind the test namespace, which routes to it: namespace
+/// `ustk-<tag>-far-<pid>`, 198.18.`net`.2/24 on a veth whose other end
+/// (198.18.`net`.1) is in the test namespace, optionally with a smaller
+/// MTU on the router's route to it. Forwarding is turned on.
+fn far_host(env: &Env, tag: &str, net: u8, mtu: Option<u16>) -> Netns {
+    let pid = std::process::id();
+    let far = Netns::create(&format!("ustk-{tag}-far-{pid}")).expect("far namespace");
+    let (router, fns) = (env.ns.name().to_string(), far.name().to_string());
+    let (va, vb) = (format!("{tag}a{pid}"), format!("{tag}b{pid}"));
+    let (ra, fa) = (format!("198.18.{net}.1/24"), format!("198.18.{net}.2/24"));
+    let (ours, via) = (format!("198.18.{}.0/24", env.x), format!("198.18.{net}.1"));
+    let far_net = format!("198.18.{net}.0/24");
+    for args in [
+        vec![
+            "-n", &router, "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns", &fns,
+        ],
+        vec!["-n", &router, "addr", "add", &ra, "dev", &va],
+        vec!["-n", &router, "link", "set", &va, "up"],
+        vec!["-n", &fns, "addr", "add", &fa, "dev", &vb],
+        vec!["-n", &fns, "link", "set", &vb, "up"],
+        vec!["-n", &fns, "link", "set", "lo", "up"],
+        vec!["-n", &fns, "route", "add", &ours, "via", &via],
+    ] {
+        ip(&args).expect("router set-up");
+    }
+    if let Some(mtu) = mtu {
+        let mtu = mtu.to_string();
+        ip(&[
+            "-n", &router, "route", "replace", &far_net, "dev", &va, "mtu", &mtu,
+        ])
+        .expect("route MTU");
+    }
+    env.ns
+        .run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
+        .expect("forwarding on in the router");
+    far
+}
+
 /// ustack sends to a host behind a Linux router whose next hop carries
 /// only 1280 bytes. Both hosts have 1500-byte links and announce MSS 1460,
 /// so only the router knows: it answers each too-big DF packet with ICMP
@@ -989,49 +1027,8 @@ fn interop_path_mtu_discovery_through_a_linux_router() {
         return;
     };
     const LEN: u64 = 4 << 20;
-    let pid = std::process::id();
-    // The far host: its own namespace, a veth to the router (the test
-    // namespace, which holds the TUN's kernel end).
-    let far = Netns::create(&format!("ustk-pmtu-far-{pid}")).expect("far namespace");
-    let (router, fns) = (env.ns.name().to_string(), far.name().to_string());
-    let (va, vb) = (format!("pa{pid}"), format!("pb{pid}"));
-    for args in [
-        vec![
-            "-n", &router, "link", "add", &va, "type", "veth", "peer", "name", &vb, "netns", &fns,
-        ],
-        vec!["-n", &router, "addr", "add", "198.18.210.1/24", "dev", &va],
-        vec!["-n", &router, "link", "set", &va, "up"],
-        vec!["-n", &fns, "addr", "add", "198.18.210.2/24", "dev", &vb],
-        vec!["-n", &fns, "link", "set", &vb, "up"],
-        vec!["-n", &fns, "link", "set", "lo", "up"],
-        vec![
-            "-n",
-            &fns,
-            "route",
-            "add",
-            "198.18.110.0/24",
-            "via",
-            "198.18.210.1",
-        ],
-        // The router's way to the far host crosses a 1280-byte hop.
-        vec![
-            "-n",
-            &router,
-            "route",
-            "replace",
-            "198.18.210.0/24",
-            "dev",
-            &va,
-            "mtu",
-            "1280",
-        ],
-    ] {
-        ip(&args).expect("router set-up");
-    }
-    env.ns
-        .run(|| std::fs::write("/proc/sys/net/ipv4/ip_forward", "1"))
-        .expect("forwarding on in the router");
-
+    // The router's way to the far host crosses a 1280-byte hop.
+    let far = far_host(&env, "pmtu", 210, Some(1280));
     let kaddr: SocketAddr = "198.18.210.2:9".parse().unwrap();
     let kl = far
         .run(|| std::net::TcpListener::bind(kaddr))
@@ -1293,4 +1290,182 @@ fn interop_socket_options() {
     assert_eq!((n, got), (1 << 20, sender.join().unwrap()));
     assert!(c.info().unwrap().rcv_wnd <= 60_000);
     env.finish();
+}
+
+// ---------------------------------------------------------------------
+// IP_TTL through a Linux router, and SO_BROADCAST
+// ---------------------------------------------------------------------
+
+/// Waits (bounded) until `cond` holds: for what ustack counts but no
+/// socket reports, such as an ICMP time exceeded.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// One datagram on a kernel socket with the TTL it arrived with
+/// (IP_RECVTTL), within the socket's read timeout.
+fn kernel_recv_with_ttl(s: &std::net::UdpSocket) -> io::Result<(Vec<u8>, u8)> {
+    use std::os::fd::AsRawFd;
+    let fd = s.as_raw_fd();
+    let on: libc::c_int = 1;
+    // SAFETY: a live socket, a pointer to an int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_IP,
+            libc::IP_RECVTTL,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut data = vec![0u8; 2048];
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: zero is a valid msghdr (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: msg points at live buffers of the lengths it states.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    data.truncate(n as usize);
+    // SAFETY: the kernel filled `control` with `msg_controllen` bytes of
+    // well-formed cmsg headers; the CMSG_* walk stays inside them.
+    let ttl = unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        let mut ttl = None;
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_TTL {
+                ttl = Some(std::ptr::read_unaligned(
+                    libc::CMSG_DATA(c).cast::<libc::c_int>(),
+                ));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        ttl
+    };
+    let ttl = ttl.ok_or_else(|| io::Error::other("no IP_TTL control message"))?;
+    Ok((data, ttl as u8))
+}
+
+/// IP_TTL as a router sees it: a ustack datagram or segment sent with
+/// TTL 1 dies at the Linux router in between (which answers ICMP time
+/// exceeded, RFC 1812 §5.3.1), one with TTL 2 reaches the far host with
+/// 1 left. Then SO_BROADCAST: refused without it, and with it Linux
+/// receives ustack's broadcasts, limited and directed.
+#[test]
+fn interop_ttl_through_a_linux_router_and_broadcast() {
+    use ustack_runtime::net::TcpSocket;
+    let Some(env) = Env::setup_routed("ttl", 114, &[]) else {
+        return;
+    };
+    let far = far_host(&env, "ttl", 214, None);
+    let time_exceeded = || kernel_counters(&env.ns)["Icmp.OutTimeExcds"];
+
+    // 1. UDP: the TTL each datagram arrives with, one hop down.
+    let faddr: SocketAddr = "198.18.214.2:7700".parse().unwrap();
+    let fs = far
+        .run(|| std::net::UdpSocket::bind(faddr))
+        .expect("far socket");
+    fs.set_read_timeout(Some(T5)).unwrap();
+    let u = UdpSocket::bind(&env.stack, "0.0.0.0:0").unwrap();
+    assert_eq!(u.ttl().unwrap(), 64);
+    u.send_to(b"ttl 64", faddr).unwrap();
+    assert_eq!(kernel_recv_with_ttl(&fs).unwrap(), (b"ttl 64".to_vec(), 63));
+    let (te0, icmp0) = (time_exceeded(), env.stack.counters().icmp_in);
+    u.set_ttl(1).unwrap();
+    u.send_to(b"ttl 1", faddr).unwrap();
+    u.set_ttl(2).unwrap();
+    u.send_to(b"ttl 2", faddr).unwrap();
+    // The TTL-1 datagram never arrives: the next one is the TTL-2 one.
+    assert_eq!(kernel_recv_with_ttl(&fs).unwrap(), (b"ttl 2".to_vec(), 1));
+    assert_eq!(time_exceeded() - te0, 1, "the router dropped one");
+    wait_for("the router's time exceeded at ustack", T5, || {
+        env.stack.counters().icmp_in > icmp0
+    });
+
+    // 2. TCP: SYNs with TTL 1 die at the router, so connect times out;
+    // with TTL 2 it connects, and a change of TTL on the open
+    // connection applies to its next segment.
+    let kaddr: SocketAddr = "198.18.214.2:7701".parse().unwrap();
+    let kl = far
+        .run(|| std::net::TcpListener::bind(kaddr))
+        .expect("far listener");
+    let te0 = time_exceeded();
+    let s = TcpSocket::new(&env.stack);
+    s.set_ttl(1).unwrap();
+    let e = s
+        .connect_timeout(kaddr, Duration::from_millis(1500))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    let dead_syns = time_exceeded() - te0;
+    assert!(dead_syns >= 1, "the SYNs died at the router");
+    let s = TcpSocket::new(&env.stack);
+    s.set_ttl(2).unwrap();
+    assert_eq!(s.ttl().unwrap(), 2);
+    let mut c = s.connect_timeout(kaddr, T5).expect("connect with TTL 2");
+    assert_eq!(c.ttl().unwrap(), 2);
+    let (mut k, _) = kernel_accept(&kl, T5).expect("far accept");
+    k.set_read_timeout(Some(T30)).unwrap();
+    c.set_nodelay(true).unwrap();
+    c.write_all(b"two hops").unwrap();
+    let mut buf = [0u8; 8];
+    k.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"two hops");
+    let te0 = time_exceeded();
+    c.set_ttl(1).unwrap();
+    c.write_all(b"!").unwrap();
+    wait_for("the segment with TTL 1 dying at the router", T5, || {
+        time_exceeded() > te0
+    });
+    c.set_ttl(64).unwrap();
+    // Its retransmission, with TTL 64, gets through.
+    k.read_exact(&mut buf[..1]).unwrap();
+    assert_eq!(&buf[..1], b"!");
+    eprintln!(
+        "[ttl] UDP TTL 64/1/2 arrived with 63/-/1; {dead_syns} SYN(s) with TTL 1 dropped by \
+         the router; TCP TTL 2 connected, TTL 1 data resent with 64"
+    );
+    drop((c, k));
+
+    // 3. Broadcast: Linux receives it on a socket bound to the wildcard.
+    let port = 7702;
+    let ks = env
+        .ns
+        .run(|| std::net::UdpSocket::bind(("0.0.0.0", port)))
+        .expect("kernel socket");
+    ks.set_read_timeout(Some(T5)).unwrap();
+    let b = UdpSocket::bind(&env.stack, "0.0.0.0:0").unwrap();
+    let targets: [SocketAddr; 2] = [
+        format!("198.18.{}.255:{port}", env.x).parse().unwrap(),
+        format!("255.255.255.255:{port}").parse().unwrap(),
+    ];
+    for to in targets {
+        let e = b.send_to(b"x", to).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{to}: {e}");
+    }
+    b.set_broadcast(true).unwrap();
+    for to in targets {
+        b.send_to(format!("to {to}").as_bytes(), to).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, from) = ks.recv_from(&mut buf).expect("Linux got the broadcast");
+        assert_eq!(&buf[..n], format!("to {to}").as_bytes());
+        assert_eq!(from.ip(), env.ustack_ip());
+    }
+    env.finish();
+    drop(far);
 }

@@ -138,6 +138,7 @@ async fn tokio_tcp_socket_options_before_listen_and_connect() {
     ls.set_recv_buffer_size(1 << 20).unwrap();
     ls.set_nodelay(true).unwrap();
     ls.set_congestion(ustack::CongestionKind::NewReno).unwrap();
+    ls.set_ttl(12).unwrap();
     ls.bind(addr).unwrap();
     let listener = ls.listen(64).unwrap();
     let cs = TcpSocket::new(&a);
@@ -152,6 +153,9 @@ async fn tokio_tcp_socket_options_before_listen_and_connect() {
     assert_eq!((ci.rcv_wscale, ci.snd_wscale), (2, 5));
     assert!(s.nodelay().unwrap());
     assert_eq!(s.congestion().unwrap(), ustack::CongestionKind::NewReno);
+    assert_eq!((listener.ttl().unwrap(), s.ttl().unwrap()), (12, 12));
+    s.set_ttl(13).unwrap();
+    assert_eq!((s.ttl().unwrap(), c.ttl().unwrap()), (13, 64));
     c.set_congestion(ustack::CongestionKind::NewReno).unwrap();
     assert_eq!(
         c.info().unwrap().congestion,
@@ -191,6 +195,20 @@ async fn tokio_connected_udp_and_peek() {
     ub.send(b"back").await.unwrap();
     assert_eq!(ua.recv(&mut buf).await.unwrap(), 4);
     assert_eq!(&buf[..4], b"back");
+    // IP_TTL and SO_BROADCAST.
+    assert_eq!((ua.ttl().unwrap(), ua.broadcast().unwrap()), (64, false));
+    ua.set_ttl(3).unwrap();
+    assert_eq!(ua.ttl().unwrap(), 3);
+    let all: SocketAddr = "255.255.255.255:6401".parse().unwrap();
+    let e = ua.send_to(b"all", all).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+    ua.set_broadcast(true).unwrap();
+    let uc = UdpSocket::bind(&b, "0.0.0.0:6401".parse().unwrap())
+        .await
+        .unwrap();
+    ua.send_to(b"all", all).await.unwrap();
+    let (n, from) = uc.recv_from(&mut buf).await.unwrap();
+    assert_eq!((&buf[..n], from), (&b"all"[..], ua.local_addr().unwrap()));
 
     let addr: SocketAddr = "198.18.0.2:7401".parse().unwrap();
     let listener = TcpListener::bind(&b, addr).await.unwrap();

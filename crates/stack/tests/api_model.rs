@@ -8,8 +8,10 @@
 //! knows exactly what has arrived. Checked: return values and error kinds
 //! (limits, address in use, bad or closed handles, writing after
 //! shutdown), every byte read equals the model's stream (no loss, no
-//! duplication, EOF exactly at the end), UDP boundaries and order, and at
-//! the end both stacks return to zero sockets, timers and buffers.
+//! duplication, EOF exactly at the end), UDP boundaries and order, peeks
+//! that show what the next read returns and consume nothing, options set
+//! on a listener reaching exactly the connections whose SYN came after,
+//! and at the end both stacks return to zero sockets, timers and buffers.
 mod hostile_kit;
 
 use hostile_kit::app::pattern;
@@ -43,19 +45,45 @@ enum Op {
     Close(usize),
     Abort(usize),
     Wait(u64),
+    /// MSG_PEEK on a connection / a UDP socket.
+    Peek(usize, usize),
+    UdpPeek(usize),
+    /// On a listener: TCP_NODELAY, SO_RCVBUF (an index into
+    /// `RECV_BUFFERS`), IP_TTL.
+    ListenerOpts(usize, bool, usize, u32),
+    /// IP_TTL on a connection (0 and 256 are refused).
+    SetTtl(usize, u32),
+}
+
+/// The stack's defaults (`Config::default()`, which `config` keeps).
+const DEFAULTS: Inherited = Inherited {
+    nodelay: false,
+    recv_buffer: 4 << 20,
+    ttl: 64,
+};
+
+const RECV_BUFFERS: [usize; 3] = [64 << 10, 1 << 20, 4 << 20];
+
+/// The options a listener passes on, as the model expects them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Inherited {
+    nodelay: bool,
+    recv_buffer: usize,
+    ttl: u32,
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let idx = 0usize..8;
+    let li = 0usize..3;
     prop_oneof![
         2 => (5000u16..5003).prop_map(Op::UdpBind),
         2 => (idx.clone(), 0usize..3000).prop_map(|(i, n)| Op::UdpSend(i, n)),
         2 => idx.clone().prop_map(Op::UdpRecv),
         1 => idx.clone().prop_map(Op::UdpClose),
-        2 => (80u16..83).prop_map(Op::Listen),
-        2 => idx.clone().prop_map(Op::Accept),
-        1 => idx.clone().prop_map(Op::CloseListener),
-        2 => (80u16..83, 0usize..40_000).prop_map(|(p, n)| Op::PeerConnect(p, n)),
+        3 => (80u16..82).prop_map(Op::Listen),
+        4 => li.clone().prop_map(Op::Accept),
+        1 => li.clone().prop_map(Op::CloseListener),
+        4 => (80u16..82, 0usize..40_000).prop_map(|(p, n)| Op::PeerConnect(p, n)),
         3 => Just(Op::Connect),
         4 => (idx.clone(), 0usize..20_000).prop_map(|(i, n)| Op::Send(i, n)),
         4 => (idx.clone(), 1usize..70_000).prop_map(|(i, n)| Op::Recv(i, n)),
@@ -63,6 +91,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => idx.clone().prop_map(Op::Close),
         1 => idx.clone().prop_map(Op::Abort),
         1 => (0u64..3000).prop_map(Op::Wait),
+        2 => (idx.clone(), 1usize..70_000).prop_map(|(i, n)| Op::Peek(i, n)),
+        1 => idx.clone().prop_map(Op::UdpPeek),
+        2 => (li, any::<bool>(), 0..RECV_BUFFERS.len(), 1u32..256)
+            .prop_map(|(i, nd, rb, ttl)| Op::ListenerOpts(i, nd, rb, ttl)),
+        1 => (idx.clone(), 0u32..257).prop_map(|(i, t)| Op::SetTtl(i, t)),
     ]
 }
 
@@ -78,8 +111,11 @@ struct ListenerModel {
     h: SocketHandle,
     port: u16,
     open: bool,
-    /// Established connections waiting: the bytes each will carry.
-    pending: VecDeque<Vec<u8>>,
+    /// Established connections waiting: the bytes each will carry and
+    /// the options they were made with.
+    pending: VecDeque<(Vec<u8>, Inherited)>,
+    /// What the next connection will inherit.
+    opts: Inherited,
 }
 
 struct ConnModel {
@@ -95,6 +131,7 @@ struct ConnModel {
     echo: bool,
     shut_wr: bool,
     eof: bool,
+    ttl: u32,
 }
 
 /// B's automaton.
@@ -225,6 +262,12 @@ fn b_addr(port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(B_IP), port)
 }
 
+/// Listener `i`, counting round: few exist, so every index hits one.
+fn pick(ls: &mut [ListenerModel], i: usize) -> Option<&mut ListenerModel> {
+    let n = ls.len();
+    ls.get_mut(i.checked_rem(n)?)
+}
+
 fn kind(r: &std::io::Result<impl std::fmt::Debug>) -> Option<ErrorKind> {
     r.as_ref().err().map(|e| e.kind())
 }
@@ -307,15 +350,25 @@ impl World {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));
                 }
             }
-            Op::UdpRecv(i) => {
+            Op::UdpRecv(i) | Op::UdpPeek(i) => {
+                let peek = matches!(op, Op::UdpPeek(_));
                 let Some(u) = self.udp.get_mut(i) else {
                     return Ok(());
                 };
                 let mut buf = vec![0u8; 4000];
-                let r = self.w.a.udp_recv_from(u.h, &mut buf);
+                let r = if peek {
+                    self.w.a.udp_peek_from(u.h, &mut buf)
+                } else {
+                    self.w.a.udp_recv_from(u.h, &mut buf)
+                };
+                let want = if peek {
+                    u.queue.front().cloned()
+                } else {
+                    u.queue.pop_front()
+                };
                 if !u.open {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));
-                } else if let Some(want) = u.queue.pop_front() {
+                } else if let Some(want) = want {
                     let got = r.map_err(|e| TestCaseError::fail(format!("udp recv: {e}")))?;
                     prop_assert_eq!(got.from, b_addr(ECHO));
                     prop_assert_eq!(&buf[..got.len], &want[..], "datagram content/order");
@@ -353,6 +406,7 @@ impl World {
                             port,
                             open: true,
                             pending: VecDeque::new(),
+                            opts: DEFAULTS,
                         });
                     }
                 } else if full {
@@ -364,19 +418,27 @@ impl World {
                         port,
                         open: true,
                         pending: VecDeque::new(),
+                        opts: DEFAULTS,
                     });
                 }
             }
             Op::Accept(i) => {
-                let Some(l) = self.listeners.get_mut(i) else {
+                let Some(l) = pick(&mut self.listeners, i) else {
                     return Ok(());
                 };
                 let r = self.w.a.tcp_accept(l.h);
                 if !l.open {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));
-                } else if let Some(expect) = l.pending.pop_front() {
+                } else if let Some((expect, opts)) = l.pending.pop_front() {
                     let (h, from) = r.map_err(|e| TestCaseError::fail(format!("accept: {e}")))?;
                     prop_assert_eq!(from.ip(), IpAddr::V4(B_IP));
+                    let a = &self.w.a;
+                    let got = Inherited {
+                        nodelay: a.tcp_nodelay(h).unwrap_or(!opts.nodelay),
+                        recv_buffer: a.tcp_buffer_sizes(h).map_or(0, |(_, r)| r),
+                        ttl: a.tcp_ttl(h).unwrap_or(0),
+                    };
+                    prop_assert_eq!(got, opts, "options inherited from the listener");
                     self.conns.push(ConnModel {
                         h,
                         open: true,
@@ -386,13 +448,14 @@ impl World {
                         echo: false,
                         shut_wr: false,
                         eof: false,
+                        ttl: opts.ttl,
                     });
                 } else {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::WouldBlock));
                 }
             }
             Op::CloseListener(i) => {
-                if let Some(l) = self.listeners.get_mut(i) {
+                if let Some(l) = pick(&mut self.listeners, i) {
                     self.w.a.tcp_close(l.h);
                     l.open = false;
                     l.pending.clear();
@@ -405,7 +468,7 @@ impl World {
                 self.peer.clients.insert(h, (data.clone(), false));
                 match target {
                     Some(l) if !full && l.pending.len() < BACKLOG => {
-                        l.pending.push_back(data);
+                        l.pending.push_back((data, l.opts));
                         if !self.used_ports.contains(&port) {
                             self.used_ports.push(port);
                         }
@@ -436,6 +499,7 @@ impl World {
                         echo: true,
                         shut_wr: false,
                         eof: false,
+                        ttl: DEFAULTS.ttl,
                     });
                 }
             }
@@ -457,12 +521,17 @@ impl World {
                     }
                 }
             }
-            Op::Recv(i, max) => {
+            Op::Recv(i, max) | Op::Peek(i, max) => {
+                let peek = matches!(op, Op::Peek(..));
                 let Some(c) = self.conns.get_mut(i) else {
                     return Ok(());
                 };
                 let mut buf = vec![0u8; max];
-                let r = self.w.a.tcp_recv(c.h, &mut buf);
+                let r = if peek {
+                    self.w.a.tcp_peek(c.h, &mut buf)
+                } else {
+                    self.w.a.tcp_recv(c.h, &mut buf)
+                };
                 if !c.open {
                     // Closed handles: see `handle_is_released_by_close`.
                     return Ok(());
@@ -473,16 +542,21 @@ impl World {
                     Ok(0) => {
                         prop_assert!(
                             ends && avail == 0,
-                            "EOF with {} bytes still owed (finite {})",
+                            "EOF with {} bytes still owed (finite {}, peek {})",
                             avail,
-                            ends
+                            ends,
+                            peek
                         );
-                        c.eof = true;
+                        c.eof |= !peek;
                     }
                     Ok(n) => {
                         prop_assert_eq!(n, avail.min(max), "everything sent has arrived");
                         prop_assert_eq!(&buf[..n], &c.expect[c.read..c.read + n]);
-                        c.read += n;
+                        // A peek consumes nothing: the next read is
+                        // checked against the same bytes.
+                        if !peek {
+                            c.read += n;
+                        }
                     }
                     Err(e) => {
                         prop_assert_eq!(e.kind(), ErrorKind::WouldBlock, "{}", e);
@@ -522,6 +596,43 @@ impl World {
             Op::Wait(ms) => {
                 let t = self.w.now + Duration::from_millis(ms);
                 self.w.run_to(t);
+            }
+            Op::ListenerOpts(i, nodelay, rb, ttl) => {
+                let Some(l) = pick(&mut self.listeners, i) else {
+                    return Ok(());
+                };
+                let a = &mut self.w.a;
+                let r = a
+                    .tcp_set_nodelay(l.h, nodelay)
+                    .and_then(|()| a.tcp_set_recv_buffer(l.h, RECV_BUFFERS[rb]))
+                    .and_then(|()| a.tcp_set_ttl(l.h, ttl));
+                if l.open {
+                    prop_assert!(r.is_ok(), "{:?}", r);
+                    l.opts = Inherited {
+                        nodelay,
+                        recv_buffer: RECV_BUFFERS[rb],
+                        ttl,
+                    };
+                } else {
+                    prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));
+                }
+            }
+            Op::SetTtl(i, ttl) => {
+                let Some(c) = self.conns.get_mut(i) else {
+                    return Ok(());
+                };
+                let r = self.w.a.tcp_set_ttl(c.h, ttl);
+                if !c.open {
+                    prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));
+                } else if (1..=255).contains(&ttl) {
+                    prop_assert!(r.is_ok(), "{:?}", r);
+                    c.ttl = ttl;
+                } else {
+                    prop_assert_eq!(kind(&r), Some(ErrorKind::InvalidInput));
+                }
+                if c.open {
+                    prop_assert_eq!(self.w.a.tcp_ttl(c.h).ok(), Some(c.ttl));
+                }
             }
         }
         self.settle();
@@ -607,6 +718,8 @@ fn handle_is_released_by_close() {
             ("tcp_recv", kind(&world.w.a.tcp_recv(h, &mut buf))),
             ("tcp_send", kind(&world.w.a.tcp_send(h, b"x"))),
             ("tcp_set_nodelay", kind(&world.w.a.tcp_set_nodelay(h, true))),
+            ("tcp_set_ttl", kind(&world.w.a.tcp_set_ttl(h, 9))),
+            ("tcp_peek", kind(&world.w.a.tcp_peek(h, &mut buf))),
         ];
         for (call, k) in calls {
             if k != Some(ErrorKind::NotFound) {

@@ -1677,3 +1677,69 @@ fn fuzz_fixture_corpus_is_valid_and_accepted() {
     );
     assert!(after.icmp_out > before.icmp_out, "echo and errors answered");
 }
+
+/// Sends `data` from `u` to `to` and returns the one packet it made.
+#[track_caller]
+fn udp_sent(s: &mut Stack, u: ustack::SocketHandle, data: &[u8], to: SocketAddr) -> Vec<u8> {
+    assert_eq!(s.udp_send_to(u, data, to).unwrap(), data.len());
+    let mut out = drain(s, now0());
+    assert_eq!(out.len(), 1, "one datagram, one packet");
+    out.remove(0)
+}
+
+#[test]
+fn udp_ttl_per_socket() {
+    let mut s = new_stack(|_| {});
+    let u = s.udp_bind(sa(US, 5000)).unwrap();
+    assert_eq!(s.udp_ttl(u).unwrap(), 64, "the stack's");
+    let pkt = udp_sent(&mut s, u, b"hop", sa(PEER, 9));
+    assert_eq!(check_emitted(&pkt, MTU).unwrap().ttl, 64);
+    for bad in [0, 256] {
+        let e = s.udp_set_ttl(u, bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e}");
+    }
+    // A traceroute's first probe: TTL 1.
+    s.udp_set_ttl(u, 1).unwrap();
+    assert_eq!(s.udp_ttl(u).unwrap(), 1);
+    let pkt = udp_sent(&mut s, u, b"hop", sa(PEER, 33434));
+    let r = check_emitted(&pkt, MTU).unwrap();
+    assert_eq!((r.ttl, r.dst, r.protocol), (1, PEER, PROTO_UDP));
+    // Each fragment of a large datagram carries it.
+    s.udp_set_ttl(u, 200).unwrap();
+    s.udp_send_to(u, &[7u8; 4000], sa(PEER, 9)).unwrap();
+    let frags = drain(&mut s, now0());
+    assert_eq!(frags.len(), 3);
+    for f in &frags {
+        assert_eq!(check_emitted(f, MTU).unwrap().ttl, 200);
+    }
+    // Other sockets keep the stack's.
+    let v = s.udp_bind(sa(US, 5001)).unwrap();
+    let pkt = udp_sent(&mut s, v, b"x", sa(PEER, 9));
+    assert_eq!(check_emitted(&pkt, MTU).unwrap().ttl, 64);
+}
+
+#[test]
+fn udp_broadcast_only_when_the_socket_asks() {
+    let mut s = new_stack(|_| {});
+    let u = s.udp_bind(sa(Ipv4Addr::UNSPECIFIED, 68)).unwrap();
+    assert!(!s.udp_broadcast(u).unwrap());
+    // Without SO_BROADCAST: EACCES (PermissionDenied), nothing sent.
+    for dst in [Ipv4Addr::BROADCAST, SUBNET_BCAST] {
+        let e = s.udp_send_to(u, b"discover", sa(dst, 67)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{dst}: {e}");
+    }
+    assert!(drain(&mut s, now0()).is_empty());
+    s.udp_set_broadcast(u, true).unwrap();
+    assert!(s.udp_broadcast(u).unwrap());
+    for dst in [Ipv4Addr::BROADCAST, SUBNET_BCAST] {
+        let pkt = udp_sent(&mut s, u, b"discover", sa(dst, 67));
+        let r = check_emitted(&pkt, MTU).unwrap();
+        assert_eq!((r.src, r.dst, r.protocol), (US, dst, PROTO_UDP), "{dst}");
+        assert_eq!(&pkt[20..], &udp(US, dst, 68, 67, b"discover")[..]);
+    }
+    // Turned off again: refused again.
+    s.udp_set_broadcast(u, false).unwrap();
+    let e = s.udp_send_to(u, b"x", sa(SUBNET_BCAST, 67)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::PermissionDenied);
+    assert_eq!(s.counters().udp_out, 2);
+}

@@ -292,3 +292,64 @@ fn the_congestion_controller_per_connection_and_from_the_listener() {
     h.inject(reno.p(0), reno.s(5 * 1460), ACK, 65535, no_opts(), &[]);
     assert!(!h.stack.tcp_info(reno.h).unwrap().in_recovery);
 }
+
+#[test]
+fn ttl_per_connection_and_from_the_listener() {
+    let mut h = Harness::with_defaults(|_| {});
+    let l = h.listen(1);
+    // The stack's TTL (64) until a socket says otherwise.
+    assert_eq!(h.stack.tcp_ttl(l).unwrap(), 64);
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    assert_eq!(sa.ttl, 64);
+    let before = complete(&mut h, l, PEER_ISS, &sa);
+
+    // Linux's IP_TTL range: 1–255.
+    for bad in [0, 256, u32::MAX] {
+        let e = h.stack.tcp_set_ttl(l, bad).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{bad}: {e}");
+    }
+    h.stack.tcp_set_ttl(l, 7).unwrap();
+    assert_eq!(h.stack.tcp_ttl(l).unwrap(), 7);
+    assert_eq!(h.stack.tcp_ttl(before.h).unwrap(), 64, "accepted before");
+
+    // The next SYN-ACK and the connection's data carry the listener's.
+    h.peer_port = PEER_PORT + 1;
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    assert_eq!(sa.ttl, 7);
+    let c = complete(&mut h, l, PEER_ISS, &sa);
+    assert_eq!(h.stack.tcp_ttl(c.h).unwrap(), 7);
+    h.stack.tcp_send(c.h, b"seven").unwrap();
+    let d = h.expect_segment();
+    assert_eq!((d.payload.as_slice(), d.ttl), (&b"seven"[..], 7));
+
+    // Changed on the connection: the next packet carries it.
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    h.stack.tcp_set_ttl(c.h, 255).unwrap();
+    h.stack.tcp_send(c.h, b"more").unwrap();
+    assert_eq!(h.expect_segment().ttl, 255);
+
+    // A SYN cookie's SYN-ACK too (the one-slot SYN queue is full).
+    h.peer_port = PEER_PORT + 2;
+    h.peer_syn(65535, mss_opt(1460));
+    h.peer_port = PEER_PORT + 3;
+    h.inject(7000, 0, SYN, 65535, mss_opt(1460), &[]);
+    let sa = h.expect_segment();
+    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
+    assert_eq!(sa.ttl, 7, "the cookie's SYN-ACK");
+
+    // A RST for a port nobody listens on: the stack's TTL.
+    h.peer_port = PEER_PORT + 4;
+    h.inject_ports(PEER_PORT + 4, 9, 1, 0, SYN, 65535, no_opts(), &[]);
+    let rst = h.expect_any_segment();
+    assert!(rst.flags.rst());
+    assert_eq!(rst.ttl, 64);
+
+    // And a stack configured without any TTL is refused.
+    let mut cfg = Config::default();
+    cfg.addresses.push("198.18.0.1/24".parse().unwrap());
+    cfg.ttl = 0;
+    assert_eq!(
+        Stack::new(cfg).err().expect("refused").kind(),
+        ErrorKind::InvalidInput
+    );
+}

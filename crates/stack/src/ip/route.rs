@@ -232,6 +232,21 @@ impl Routes {
             IpAddr::V6(_) => false,
         }
     }
+    /// Route for a broadcast to `dst` (see `is_broadcast`): out on the
+    /// link, from the address whose subnet it is, or for 255.255.255.255
+    /// from the first IPv4 address. None if `dst` is no broadcast of ours.
+    pub fn broadcast_route(&self, dst: IpAddr) -> Option<Route> {
+        let IpAddr::V4(v4) = dst else {
+            return None;
+        };
+        let from = self.addresses.iter().find(|c| {
+            c.addr.is_ipv4() && (v4 == Ipv4Addr::BROADCAST || c.broadcast() == Some(dst))
+        })?;
+        Some(Route {
+            src: from.addr,
+            next_hop: dst,
+        })
+    }
     /// Route to `dst`, or None (unreachable). Datagrams to an own address
     /// loop back inside the host: Route { src: dst, next_hop: dst }; to
     /// 127.0.0.0/8 likewise, from 127.0.0.1 (as Linux's `lo`).

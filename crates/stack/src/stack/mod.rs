@@ -320,8 +320,9 @@ struct RstReply {
     remote: SocketAddr,
     seq: u32,
     ack: Option<u32>,
-    /// Some: a SYN-ACK (window, options) instead of a RST.
-    synack: Option<(u16, TcpOptions)>,
+    /// Some: a SYN-ACK (window, options, the listener's TTL) instead of
+    /// a RST (sent with the stack's TTL).
+    synack: Option<(u16, TcpOptions, u8)>,
 }
 
 /// A token bucket: `rate` per second, bursts of `burst`.
@@ -444,6 +445,18 @@ pub struct Stack {
     tcb_pool: Vec<Box<Tcb>>,
 }
 
+/// A TTL an application may set: 1–255 (EINVAL otherwise, as Linux's
+/// IP_TTL).
+fn checked_ttl(ttl: u32) -> io::Result<u8> {
+    match u8::try_from(ttl) {
+        Ok(t) if t > 0 => Ok(t),
+        _ => Err(err(
+            io::ErrorKind::InvalidInput,
+            "TTL must be between 1 and 255",
+        )),
+    }
+}
+
 fn err(kind: io::ErrorKind, msg: &'static str) -> io::Error {
     io::Error::new(kind, msg)
 }
@@ -484,6 +497,9 @@ impl Stack {
                     format!("{what} must be between 1 byte and 1 GiB"),
                 ));
             }
+        }
+        if config.ttl == 0 {
+            return Err(err(io::ErrorKind::InvalidInput, "TTL must be at least 1"));
         }
         if config.mtu < 68 || config.mtu > 65535 {
             return Err(err(
@@ -685,7 +701,7 @@ impl Stack {
     fn listener_opts(&self, lh: SocketHandle) -> ConnOpts {
         match self.slot(lh) {
             Some(Socket::Listener(l)) => l.opts,
-            _ => ConnOpts::from_config(&self.config.tcp),
+            _ => ConnOpts::from_config(&self.config.tcp, self.config.ttl),
         }
     }
 
@@ -902,7 +918,7 @@ impl Stack {
     fn expand_time_wait(&mut self, index: u32) -> Option<SocketHandle> {
         let tw = self.tw_records.get(index as usize)?;
         let key = FlowKey(tw.record.local, tw.record.remote);
-        let tcb = Tcb::from_time_wait(&tw.record, &self.config.tcp);
+        let tcb = Tcb::from_time_wait(&tw.record, &self.config.tcp, self.config.ttl);
         self.release_time_wait(index);
         let tcb = self.boxed_tcb(tcb);
         // Already counted in `live` as the record.
@@ -1338,8 +1354,8 @@ impl Stack {
         };
         if syn_full && !accept_full && self.config.tcp.syn_cookies {
             // RFC 4987 §3.6: answer statelessly with a SYN cookie.
-            let recv_buffer = self.listener_opts(lh).recv_buffer;
-            return self.send_cookie(local, remote, seg, recv_buffer);
+            let opts = self.listener_opts(lh);
+            return self.send_cookie(local, remote, seg, opts.recv_buffer, opts.ttl);
         }
         if syn_full || accept_full || self.live >= self.config.max_sockets {
             return self.counters.drop(DropReason::TcpListenOverflow);
@@ -1416,6 +1432,7 @@ impl Stack {
         remote: SocketAddr,
         seg: &TcpRepr<'_>,
         recv_buffer: usize,
+        ttl: u8,
     ) {
         let peer_mss = seg.options.mss.unwrap_or(536);
         let mss_idx = COOKIE_MSS.iter().rposition(|m| *m <= peer_mss).unwrap_or(0) as u32;
@@ -1452,7 +1469,7 @@ impl Stack {
                 remote,
                 seq: cookie,
                 ack: Some(seg.seq.wrapping_add(1)),
-                synack: Some((window, options)),
+                synack: Some((window, options, ttl)),
             });
         }
     }
@@ -1679,7 +1696,7 @@ impl Stack {
                 };
                 let mut buf = vec![0u8; reply.buffer_len()];
                 reply.emit(&mut buf);
-                self.queue_ip(dst, src, ipv4::PROTO_ICMP, &buf);
+                self.queue_ip(dst, src, ipv4::PROTO_ICMP, &buf, self.config.ttl);
                 self.counters.icmp_out += 1;
             }
             Icmpv4Repr::DstUnreachable {
@@ -1814,7 +1831,14 @@ impl Stack {
 
     /// Builds IP packet(s) for a payload we originate, fragmenting when it
     /// exceeds the MTU, and queues them.
-    fn queue_ip(&mut self, src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, payload: &[u8]) -> bool {
+    fn queue_ip(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        payload: &[u8],
+        ttl: u8,
+    ) -> bool {
         if self.out_queue_bytes + payload.len() > OUT_QUEUE_BYTES {
             return false;
         }
@@ -1828,7 +1852,7 @@ impl Stack {
                 dst,
                 protocol,
                 payload_len: len,
-                ttl: self.config.ttl,
+                ttl,
                 ident,
                 dont_frag: false,
                 more_frags: more,
@@ -1861,7 +1885,7 @@ impl Stack {
         };
         let mut buf = vec![0u8; msg.buffer_len()];
         msg.emit(&mut buf);
-        if self.queue_ip(from, to, ipv4::PROTO_ICMP, &buf) {
+        if self.queue_ip(from, to, ipv4::PROTO_ICMP, &buf, self.config.ttl) {
             self.counters.icmp_out += 1;
         }
     }
@@ -1913,12 +1937,15 @@ impl Stack {
             return Some((p.len(), dst));
         }
         if let Some(r) = self.rst_queue.pop_front() {
-            let (flags, window, options) = match r.synack {
-                Some((window, options)) => (TcpFlags::SYN | TcpFlags::ACK, window, options),
-                None if r.ack.is_some() => {
-                    (TcpFlags::RST | TcpFlags::ACK, 0, TcpOptions::default())
+            let ttl = self.config.ttl;
+            let (flags, window, options, ttl) = match r.synack {
+                Some((window, options, ttl)) => {
+                    (TcpFlags::SYN | TcpFlags::ACK, window, options, ttl)
                 }
-                None => (TcpFlags::RST, 0, TcpOptions::default()),
+                None if r.ack.is_some() => {
+                    (TcpFlags::RST | TcpFlags::ACK, 0, TcpOptions::default(), ttl)
+                }
+                None => (TcpFlags::RST, 0, TcpOptions::default(), ttl),
             };
             let repr = TcpRepr {
                 src_port: r.local.port(),
@@ -1936,7 +1963,7 @@ impl Stack {
                 self.counters.tcp.rsts_out += 1;
             }
             self.counters.tcp.segments_out += 1;
-            let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), ipv4::PROTO_TCP, n, true);
+            let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), n, true, ttl);
             return Some((n, v4_bits(r.remote.ip())));
         }
         while let Some(h) = self.dirty.pop_front() {
@@ -1950,7 +1977,8 @@ impl Stack {
             let Some(Socket::Tcp(t)) = &mut slot.socket else {
                 continue;
             };
-            let (src, dst, path) = (t.tcb.local.ip(), t.tcb.remote.ip(), t.tcb.path());
+            let (src, dst, path, ttl) =
+                (t.tcb.local.ip(), t.tcb.remote.ip(), t.tcb.path(), t.tcb.ttl);
             // Cut to the path MTU (never above the MTU): SACK blocks ride
             // in what room is left.
             let end = path.mtu();
@@ -1970,7 +1998,7 @@ impl Stack {
                     slot.dirty = true;
                     self.dirty.push_back(h);
                     self.after_tcp(h);
-                    let n = self.finish_ip(buf, src, dst, ipv4::PROTO_TCP, n, path.df);
+                    let n = self.finish_ip(buf, src, dst, n, path.df, ttl);
                     return Some((n, v4_bits(dst)));
                 }
                 None => self.after_tcp(h),
@@ -1980,15 +2008,15 @@ impl Stack {
         None
     }
 
-    /// Writes the IPv4 header in front of `len` transport bytes.
+    /// Writes the IPv4 header in front of `len` bytes of TCP.
     fn finish_ip(
         &mut self,
         buf: &mut [u8],
         src: IpAddr,
         dst: IpAddr,
-        protocol: u8,
         len: usize,
         df: bool,
+        ttl: u8,
     ) -> usize {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
             // Only IPv4 sockets can exist today (bind/connect refuse v6).
@@ -1997,9 +2025,9 @@ impl Stack {
         let repr = Ipv4Repr {
             src,
             dst,
-            protocol,
+            protocol: ipv4::PROTO_TCP,
             payload_len: len,
-            ttl: self.config.ttl,
+            ttl,
             ident: self.next_ident(),
             dont_frag: df,
             more_frags: false,
@@ -2168,7 +2196,7 @@ impl Stack {
             };
             let mut buf = vec![0u8; msg.buffer_len()];
             msg.emit(&mut buf);
-            if self.queue_ip(key.dst, key.src, ipv4::PROTO_ICMP, &buf) {
+            if self.queue_ip(key.dst, key.src, ipv4::PROTO_ICMP, &buf, self.config.ttl) {
                 self.counters.icmp_out += 1;
             }
         }
@@ -2298,7 +2326,7 @@ impl Stack {
             ));
         }
         let backlog = backlog.clamp(1, self.config.tcp.max_backlog.max(1));
-        let opts = ConnOpts::from_config(&self.config.tcp);
+        let opts = ConnOpts::from_config(&self.config.tcp, self.config.ttl);
         let h = self.alloc(Socket::Listener(Box::new(Listener::new(
             local, backlog, reuse_addr, opts,
         ))))?;
@@ -2405,7 +2433,7 @@ impl Stack {
         let (iss, ts_offset) = self.conn_params(local, remote);
         let params = ConnParams {
             cfg: &self.config.tcp,
-            opts: ConnOpts::from_config(&self.config.tcp),
+            opts: ConnOpts::from_config(&self.config.tcp, self.config.ttl),
             local,
             remote,
             iss,
@@ -2588,6 +2616,26 @@ impl Stack {
         Ok(())
     }
 
+    /// IP_TTL: the time to live of the packets a connection sends from now
+    /// on, or that a listener's connections (SYN-ACK included) will send.
+    /// 1–255, as Linux accepts (RFC 1122 §3.2.1.7: never 0).
+    pub fn tcp_set_ttl(&mut self, h: SocketHandle, ttl: u32) -> io::Result<()> {
+        let ttl = checked_ttl(ttl)?;
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.ttl = ttl;
+            return Ok(());
+        }
+        self.app_tcb_mut(h)?.ttl = ttl;
+        Ok(())
+    }
+
+    pub fn tcp_ttl(&self, h: SocketHandle) -> io::Result<u32> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            return Ok(u32::from(l.opts.ttl));
+        }
+        Ok(u32::from(self.app_tcb(h)?.ttl))
+    }
+
     /// Turns keepalive on (Some) or off for a connection (SO_KEEPALIVE with
     /// TCP_KEEPIDLE/KEEPINTVL/KEEPCNT); the idle time counts from the
     /// last segment heard or from now, whichever is later. A peer silent
@@ -2754,10 +2802,9 @@ impl Stack {
         } else if self.udp_port_taken(local) {
             return Err(err(io::ErrorKind::AddrInUse, "UDP address already in use"));
         }
-        let h = self.alloc(Socket::Udp(Box::new(UdpSocket::new(
-            local,
-            self.config.udp_recv_buffer,
-        ))))?;
+        let mut sock = UdpSocket::new(local, self.config.udp_recv_buffer);
+        sock.ttl = self.config.ttl;
+        let h = self.alloc(Socket::Udp(Box::new(sock)))?;
         self.udp_binds.insert(local, h);
         Ok(h)
     }
@@ -2803,14 +2850,24 @@ impl Stack {
         if to.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "cannot send to port 0"));
         }
-        if dst.is_broadcast() || self.routes.is_broadcast(to.ip()) {
-            return Err(err(
-                io::ErrorKind::PermissionDenied,
-                "broadcast is not enabled on this socket",
-            ));
-        }
-        let local = self.udp_sock(h)?.local;
-        let route = self.routes.lookup(to.ip()).ok_or_else(|| {
+        let (local, ttl, may_broadcast) = {
+            let u = self.udp_sock(h)?;
+            (u.local, u.ttl, u.broadcast)
+        };
+        let route = if dst.is_broadcast() || self.routes.is_broadcast(to.ip()) {
+            // EACCES without SO_BROADCAST, as Linux (RFC 1122 §3.3.6:
+            // broadcasts go out only when the application asks).
+            if !may_broadcast {
+                return Err(err(
+                    io::ErrorKind::PermissionDenied,
+                    "broadcast is not enabled on this socket (set_broadcast)",
+                ));
+            }
+            self.routes.broadcast_route(to.ip())
+        } else {
+            self.routes.lookup(to.ip())
+        };
+        let route = route.ok_or_else(|| {
             err(
                 io::ErrorKind::NetworkUnreachable,
                 "no route to the destination",
@@ -2831,7 +2888,7 @@ impl Stack {
             dst_port: to.port(),
         }
         .emit(&mut dgram, data, src_ip, to.ip());
-        if !self.queue_ip(src, dst, ipv4::PROTO_UDP, &dgram) {
+        if !self.queue_ip(src, dst, ipv4::PROTO_UDP, &dgram, ttl) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         self.counters.udp_out += 1;
@@ -2887,6 +2944,31 @@ impl Stack {
         };
         self.udp_binds.remove(&local);
         self.free(h);
+    }
+
+    /// IP_TTL of the datagrams the socket sends from now on (1–255).
+    pub fn udp_set_ttl(&mut self, h: SocketHandle, ttl: u32) -> io::Result<()> {
+        let ttl = checked_ttl(ttl)?;
+        self.udp_sock(h)?.ttl = ttl;
+        Ok(())
+    }
+
+    pub fn udp_ttl(&mut self, h: SocketHandle) -> io::Result<u32> {
+        Ok(u32::from(self.udp_sock(h)?.ttl))
+    }
+
+    /// SO_BROADCAST: lets the socket send to 255.255.255.255 and to the
+    /// directed broadcast of an on-link subnet (off by default: such a
+    /// send fails with PermissionDenied, as Linux's EACCES). A broadcast
+    /// goes out on the link only; unlike Linux, no copy loops back to the
+    /// stack's own sockets.
+    pub fn udp_set_broadcast(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
+        self.udp_sock(h)?.broadcast = on;
+        Ok(())
+    }
+
+    pub fn udp_broadcast(&mut self, h: SocketHandle) -> io::Result<bool> {
+        Ok(self.udp_sock(h)?.broadcast)
     }
 
     pub fn udp_local_addr(&self, h: SocketHandle) -> io::Result<SocketAddr> {

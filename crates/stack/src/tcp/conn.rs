@@ -138,7 +138,7 @@ pub(crate) struct ConnParams<'a> {
 /// Socket options a connection starts with and a listener passes on to
 /// the connections it accepts (Linux copies SO_SNDBUF, SO_RCVBUF,
 /// TCP_NODELAY, TCP_CONGESTION and SO_KEEPALIVE with its timers from the
-/// listening socket). The receive buffer matters before the handshake: it sets the
+/// listening socket, and IP_TTL). The receive buffer matters before the handshake: it sets the
 /// window scale offered in the SYN or SYN-ACK (RFC 7323 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnOpts {
@@ -147,16 +147,21 @@ pub(crate) struct ConnOpts {
     pub nodelay: bool,
     pub keepalive: Option<Keepalive>,
     pub congestion: CongestionKind,
+    /// IP_TTL of every packet the connection sends (RFC 1122 §3.2.1.7:
+    /// settable by the transport layer).
+    pub ttl: u8,
 }
 
 impl ConnOpts {
-    pub fn from_config(cfg: &TcpConfig) -> ConnOpts {
+    /// The stack's defaults: its TCP configuration and IP TTL.
+    pub fn from_config(cfg: &TcpConfig, ttl: u8) -> ConnOpts {
         ConnOpts {
             send_buffer: cfg.send_buffer.max(1),
             recv_buffer: cfg.recv_buffer.max(1),
             nodelay: cfg.nodelay,
             keepalive: cfg.keepalive,
             congestion: cfg.congestion,
+            ttl: ttl.max(1),
         }
     }
 }
@@ -368,6 +373,8 @@ pub(crate) struct Tcb {
 
     // ---- application ----
     pub nodelay: bool,
+    /// IP_TTL of the packets it sends.
+    pub ttl: u8,
     /// The application released its handle.
     pub orphaned: bool,
     /// Set by the stack when total buffer memory is at its limit: data that
@@ -507,6 +514,7 @@ impl Tcb {
             probe_pending: false,
             keepalive_probe_pending: false,
             nodelay: p.opts.nodelay,
+            ttl: p.opts.ttl,
             orphaned: false,
             memory_pressure: false,
             error: None,

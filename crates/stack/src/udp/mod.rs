@@ -18,6 +18,10 @@ pub(crate) struct UdpSocket {
     queued_bytes: usize,
     capacity: usize,
     pub error: Option<io::ErrorKind>,
+    /// IP_TTL of the datagrams it sends.
+    pub ttl: u8,
+    /// SO_BROADCAST: may send to a broadcast address.
+    pub broadcast: bool,
 }
 
 /// What `UdpSocket::deliver` did.
@@ -39,6 +43,8 @@ impl UdpSocket {
             queued_bytes: 0,
             capacity,
             error: None,
+            ttl: 64,
+            broadcast: false,
         }
     }
 

@@ -63,6 +63,8 @@ pub struct Seg {
     pub window: u16,
     pub options: TcpOptions,
     pub payload: Vec<u8>,
+    /// The IP header's time to live.
+    pub ttl: u8,
 }
 
 impl Seg {
@@ -317,6 +319,7 @@ impl Harness {
             window: r.window,
             options: r.options,
             payload: r.payload.to_vec(),
+            ttl: ip_repr.ttl,
         })
     }
 

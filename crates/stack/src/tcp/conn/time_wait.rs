@@ -148,10 +148,10 @@ impl Tcb {
     /// The connection back from its record, in TIME-WAIT and orphaned,
     /// with `cfg` the configuration it was made with. Counters start from
     /// zero.
-    pub fn from_time_wait(tw: &TimeWait, cfg: &TcpConfig) -> Tcb {
+    pub fn from_time_wait(tw: &TimeWait, cfg: &TcpConfig, ttl: u8) -> Tcb {
         let p = ConnParams {
             cfg,
-            opts: super::ConnOpts::from_config(cfg),
+            opts: super::ConnOpts::from_config(cfg, ttl),
             local: tw.local,
             remote: tw.remote,
             iss: tw.iss.0,
