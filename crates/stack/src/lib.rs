@@ -6,6 +6,7 @@
 //! Layers: [`ustack_wire`] (formats) → [`ip`] → [`tcp`] / [`udp`] /
 //! [`icmp`] → [`stack`] (demux, timers, socket API).
 
+mod bufpool;
 pub mod config;
 pub mod counters;
 pub mod icmp;

@@ -110,9 +110,12 @@ impl UdpRepr {
         buf[field::DST_PORT..field::DST_PORT + 2].copy_from_slice(&self.dst_port.to_be_bytes());
         buf[field::LENGTH..field::LENGTH + 2].copy_from_slice(&(total as u16).to_be_bytes());
         buf[field::CHECKSUM..field::CHECKSUM + 2].copy_from_slice(&[0, 0]);
-        buf[HEADER_LEN..].copy_from_slice(payload);
         let acc = checksum::pseudo_header(src, dst, PROTO_UDP, total as u32);
-        let sum = match checksum::finish(checksum::accumulate(acc, buf)) {
+        let acc = checksum::accumulate(acc, &buf[..HEADER_LEN]);
+        // The payload is summed while it is copied in (one pass over it).
+        let (_, data) = buf.split_at_mut(HEADER_LEN);
+        let acc = checksum::copy_and_accumulate(acc, data, payload);
+        let sum = match checksum::finish(acc) {
             0 => 0xFFFF,
             s => s,
         };

@@ -5,6 +5,7 @@
 //! Connection lookup is one hash probe (SipHash keyed from the seed);
 //! timers live in a binary heap with lazy deletion, so firing them never
 //! scans all sockets; sockets with output pending sit in a FIFO.
+use crate::bufpool::BufPool;
 use crate::config::{Config, Keepalive, MAX_SOCKET_BUFFER};
 use crate::counters::{Counters, DropReason, TcpCounters};
 use crate::icmp;
@@ -376,6 +377,8 @@ const COOKIE_SLOT_US: u64 = 64_000_000;
 
 /// Bound on prebuilt packets (UDP, ICMP) waiting for `poll_transmit`.
 const OUT_QUEUE_BYTES: usize = 4 << 20;
+/// Packet buffers kept for reuse (each at most the MTU: 96 KiB at 1500).
+const SPARE_PKTS_MAX: usize = 128;
 /// Looped-back packets delivered per `poll_transmit` call, so that one
 /// call stays short (a bulk transfer to ourselves would otherwise run
 /// until a window fills).
@@ -426,6 +429,9 @@ pub struct Stack {
     events: VecDeque<SocketHandle>,
     out_queue: VecDeque<Vec<u8>>,
     out_queue_bytes: usize,
+    /// Buffers of packets `out_queue` sent and of datagrams read, for
+    /// the next ones.
+    pool: BufPool,
     rst_queue: VecDeque<RstReply>,
     reassembler: Reassembler,
     ip_ident: u16,
@@ -556,6 +562,7 @@ impl Stack {
             events: VecDeque::new(),
             out_queue: VecDeque::new(),
             out_queue_bytes: 0,
+            pool: BufPool::new(SPARE_PKTS_MAX, config.mtu),
             rst_queue: VecDeque::new(),
             reassembler: Reassembler::new(config.reassembly),
             ip_ident,
@@ -1656,8 +1663,8 @@ impl Stack {
             }
             return;
         };
-        if let Some(Socket::Udp(u)) = self.slot_mut(h) {
-            match u.deliver(from, pkt.payload()) {
+        if let Ok((u, pool)) = self.udp_and_pool(h) {
+            match u.deliver(from, pkt.payload(), pool) {
                 Delivery::Queued => self.mark_event(h),
                 Delivery::Full => self.counters.drop(DropReason::UdpQueueFull),
                 Delivery::Filtered => self.counters.drop(DropReason::UdpNoSocket),
@@ -1839,35 +1846,64 @@ impl Stack {
         payload: &[u8],
         ttl: u8,
     ) -> bool {
-        if self.out_queue_bytes + payload.len() > OUT_QUEUE_BYTES {
+        self.queue_ip_with(src, dst, protocol, payload.len(), ttl, |b| {
+            b.copy_from_slice(payload)
+        })
+    }
+
+    /// Like `queue_ip`, for `len` payload bytes that `fill` writes: in
+    /// place in the packet when it fits the MTU, else into a scratch
+    /// buffer cut into fragments. Buffers come from `spare_pkts`, so a
+    /// steady flow allocates nothing.
+    fn queue_ip_with(
+        &mut self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        len: usize,
+        ttl: u8,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        if self.out_queue_bytes + len > OUT_QUEUE_BYTES {
             return false;
         }
-        let ident = self.next_ident();
+        let mut repr = Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            payload_len: len,
+            ttl,
+            ident: self.next_ident(),
+            dont_frag: false,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        };
         let mtu = self.config.mtu;
-        let fragmented = payload.len() + ipv4::HEADER_LEN > mtu;
-        for (offset, len, more) in fragment::fragments(payload.len(), mtu) {
-            let mut pkt = vec![0u8; ipv4::HEADER_LEN + len];
-            let repr = Ipv4Repr {
-                src,
-                dst,
-                protocol,
-                payload_len: len,
-                ttl,
-                ident,
-                dont_frag: false,
-                more_frags: more,
-                frag_offset: offset,
-                dscp_ecn: 0,
-            };
-            repr.emit(&mut pkt[..ipv4::HEADER_LEN]);
-            pkt[ipv4::HEADER_LEN..].copy_from_slice(&payload[offset..offset + len]);
-            self.out_queue_bytes += pkt.len();
-            self.out_queue.push_back(pkt);
-            if fragmented {
-                self.counters.ip_fragments_out += 1;
-            }
+        if len + ipv4::HEADER_LEN <= mtu {
+            let mut pkt = self.pool.take_zeroed(ipv4::HEADER_LEN + len);
+            fill(&mut pkt[ipv4::HEADER_LEN..]);
+            self.push_packet(pkt, &repr);
+            return true;
         }
+        let mut whole = self.pool.take_zeroed(len);
+        fill(&mut whole);
+        for (offset, flen, more) in fragment::fragments(len, mtu) {
+            let mut pkt = self.pool.take_zeroed(ipv4::HEADER_LEN + flen);
+            pkt[ipv4::HEADER_LEN..].copy_from_slice(&whole[offset..offset + flen]);
+            (repr.payload_len, repr.more_frags, repr.frag_offset) = (flen, more, offset);
+            self.push_packet(pkt, &repr);
+            self.counters.ip_fragments_out += 1;
+        }
+        self.pool.put(whole);
         true
+    }
+
+    /// Writes `repr` as `pkt`'s IPv4 header and queues it.
+    fn push_packet(&mut self, mut pkt: Vec<u8>, repr: &Ipv4Repr) {
+        repr.emit(&mut pkt[..ipv4::HEADER_LEN]);
+        self.out_queue_bytes += pkt.len();
+        self.out_queue.push_back(pkt);
     }
 
     /// ICMP destination unreachable about a datagram we received (RFC 792;
@@ -1929,12 +1965,14 @@ impl Stack {
         );
         if let Some(p) = self.out_queue.pop_front() {
             self.out_queue_bytes -= p.len();
-            buf[..p.len()].copy_from_slice(&p);
+            let n = p.len();
+            buf[..n].copy_from_slice(&p);
             self.counters.ip_out += 1;
             let dst = p
                 .get(16..20)
                 .map_or(0, |d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
-            return Some((p.len(), dst));
+            self.pool.put(p);
+            return Some((n, dst));
         }
         if let Some(r) = self.rst_queue.pop_front() {
             let ttl = self.config.ttl;
@@ -2823,6 +2861,21 @@ impl Stack {
         false
     }
 
+    /// A UDP socket and the buffer pool its datagrams use.
+    fn udp_and_pool(&mut self, h: SocketHandle) -> io::Result<(&mut UdpSocket, &mut BufPool)> {
+        let slot = self.slots.get_mut(h.index as usize);
+        match slot.filter(|s| s.generation == h.generation) {
+            Some(Slot {
+                socket: Some(Socket::Udp(u)),
+                ..
+            }) => Ok((u, &mut self.pool)),
+            Some(Slot {
+                socket: Some(_), ..
+            }) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
+            _ => Err(bad_handle()),
+        }
+    }
+
     fn udp_sock(&mut self, h: SocketHandle) -> io::Result<&mut UdpSocket> {
         match self.slot_mut(h) {
             Some(Socket::Udp(u)) => Ok(u),
@@ -2882,13 +2935,15 @@ impl Stack {
         let IpAddr::V4(src) = src_ip else {
             return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
         };
-        let mut dgram = vec![0u8; 8 + data.len()];
-        UdpRepr {
+        let udp = UdpRepr {
             src_port: local.port(),
             dst_port: to.port(),
-        }
-        .emit(&mut dgram, data, src_ip, to.ip());
-        if !self.queue_ip(src, dst, ipv4::PROTO_UDP, &dgram, ttl) {
+        };
+        let len = ustack_wire::udp::HEADER_LEN + data.len();
+        let queued = self.queue_ip_with(src, dst, ipv4::PROTO_UDP, len, ttl, |b| {
+            udp.emit(b, data, src_ip, to.ip());
+        });
+        if !queued {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         self.counters.udp_out += 1;
@@ -2897,7 +2952,8 @@ impl Stack {
 
     /// Receives one datagram; a short buffer truncates it (`truncated`).
     pub fn udp_recv_from(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<UdpRecv> {
-        let (len, from, truncated, datagram_len) = self.udp_sock(h)?.recv(buf)?;
+        let (u, pool) = self.udp_and_pool(h)?;
+        let (len, from, truncated, datagram_len) = u.recv(buf, pool)?;
         Ok(UdpRecv {
             len,
             from,

@@ -4,6 +4,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 
+use crate::bufpool::BufPool;
+
 /// Largest UDP payload over IPv4 (65535 - 20 - 8).
 pub const MAX_PAYLOAD: usize = 65507;
 
@@ -48,7 +50,8 @@ impl UdpSocket {
         }
     }
 
-    pub fn deliver(&mut self, from: SocketAddr, data: &[u8]) -> Delivery {
+    /// Queues a datagram in a buffer from `pool`.
+    pub fn deliver(&mut self, from: SocketAddr, data: &[u8], pool: &mut BufPool) -> Delivery {
         if let Some(peer) = self.connected {
             if peer != from {
                 return Delivery::Filtered;
@@ -61,17 +64,25 @@ impl UdpSocket {
             return Delivery::Full;
         }
         self.queued_bytes += cost;
-        self.queue.push_back((from, data.to_vec()));
+        let mut buf = pool.take();
+        buf.extend_from_slice(data);
+        self.queue.push_back((from, buf));
         Delivery::Queued
     }
 
-    /// Pops one datagram into `buf`: (copied, from, truncated, full length).
-    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, bool, usize)> {
+    /// Pops one datagram into `buf`: (copied, from, truncated, full
+    /// length); its buffer goes back to `pool`.
+    pub fn recv(
+        &mut self,
+        buf: &mut [u8],
+        pool: &mut BufPool,
+    ) -> io::Result<(usize, SocketAddr, bool, usize)> {
         if let Some((from, data)) = self.queue.pop_front() {
             self.queued_bytes -= data.len().max(64);
-            let n = data.len().min(buf.len());
+            let (n, len) = (data.len().min(buf.len()), data.len());
             buf[..n].copy_from_slice(&data[..n]);
-            return Ok((n, from, n < data.len(), data.len()));
+            pool.put(data);
+            return Ok((n, from, n < len, len));
         }
         if let Some(e) = self.error.take() {
             return Err(e.into());
@@ -108,16 +119,21 @@ mod tests {
     fn truncation_and_boundaries() {
         let a: SocketAddr = "198.18.0.1:9".parse().unwrap_or_else(|_| unreachable!());
         let mut s = UdpSocket::new(a, 4096);
-        assert_eq!(s.deliver(a, b"hello world"), Delivery::Queued);
-        assert_eq!(s.deliver(a, b"x"), Delivery::Queued);
+        let mut pool = BufPool::new(4, 1500);
+        assert_eq!(s.deliver(a, b"hello world", &mut pool), Delivery::Queued);
+        assert_eq!(s.deliver(a, b"x", &mut pool), Delivery::Queued);
         let mut buf = [0u8; 5];
-        let (n, from, trunc, full) = s.recv(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+        let (n, from, trunc, full) = s
+            .recv(&mut buf, &mut pool)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((n, from, trunc, full), (5, a, true, 11));
         assert_eq!(&buf, b"hello");
-        let (n, _, trunc, _) = s.recv(&mut buf).unwrap_or_else(|e| panic!("{e}"));
+        let (n, _, trunc, _) = s
+            .recv(&mut buf, &mut pool)
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((n, trunc), (1, false));
         assert_eq!(
-            s.recv(&mut buf).map_err(|e| e.kind()).err(),
+            s.recv(&mut buf, &mut pool).map_err(|e| e.kind()).err(),
             Some(io::ErrorKind::WouldBlock)
         );
     }
@@ -125,8 +141,9 @@ mod tests {
     fn bounded_queue() {
         let a: SocketAddr = "198.18.0.1:9".parse().unwrap_or_else(|_| unreachable!());
         let mut s = UdpSocket::new(a, 1000);
+        let mut pool = BufPool::new(4, 1500);
         let big = vec![0u8; 600];
-        assert_eq!(s.deliver(a, &big), Delivery::Queued);
-        assert_eq!(s.deliver(a, &big), Delivery::Full);
+        assert_eq!(s.deliver(a, &big, &mut pool), Delivery::Queued);
+        assert_eq!(s.deliver(a, &big, &mut pool), Delivery::Full);
     }
 }
