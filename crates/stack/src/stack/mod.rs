@@ -1701,9 +1701,7 @@ impl Stack {
                     seq_no,
                     data,
                 };
-                let mut buf = vec![0u8; reply.buffer_len()];
-                reply.emit(&mut buf);
-                self.queue_ip(dst, src, ipv4::PROTO_ICMP, &buf, self.config.ttl);
+                self.queue_icmp(dst, src, &reply);
                 self.counters.icmp_out += 1;
             }
             Icmpv4Repr::DstUnreachable {
@@ -1836,25 +1834,18 @@ impl Stack {
     // Output
     // ------------------------------------------------------------------
 
-    /// Builds IP packet(s) for a payload we originate, fragmenting when it
-    /// exceeds the MTU, and queues them.
-    fn queue_ip(
-        &mut self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        protocol: u8,
-        payload: &[u8],
-        ttl: u8,
-    ) -> bool {
-        self.queue_ip_with(src, dst, protocol, payload.len(), ttl, |b| {
-            b.copy_from_slice(payload)
+    /// Queues an ICMP message we originate, built in place.
+    fn queue_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, msg: &Icmpv4Repr<'_>) -> bool {
+        let ttl = self.config.ttl;
+        self.queue_ip_with(src, dst, ipv4::PROTO_ICMP, msg.buffer_len(), ttl, |b| {
+            msg.emit(b);
         })
     }
 
-    /// Like `queue_ip`, for `len` payload bytes that `fill` writes: in
-    /// place in the packet when it fits the MTU, else into a scratch
-    /// buffer cut into fragments. Buffers come from `spare_pkts`, so a
-    /// steady flow allocates nothing.
+    /// Builds IP packet(s) for `len` payload bytes we originate, which
+    /// `fill` writes: in place in the packet when it fits the MTU, else
+    /// into a scratch buffer cut into fragments; queues them. Buffers come
+    /// from `pool`, so a steady flow allocates nothing.
     fn queue_ip_with(
         &mut self,
         src: Ipv4Addr,
@@ -1919,9 +1910,7 @@ impl Stack {
             next_hop_mtu: 0,
             quoted: q,
         };
-        let mut buf = vec![0u8; msg.buffer_len()];
-        msg.emit(&mut buf);
-        if self.queue_ip(from, to, ipv4::PROTO_ICMP, &buf, self.config.ttl) {
+        if self.queue_icmp(from, to, &msg) {
             self.counters.icmp_out += 1;
         }
     }
@@ -2232,9 +2221,7 @@ impl Stack {
                 code: 1,
                 quoted: &quote,
             };
-            let mut buf = vec![0u8; msg.buffer_len()];
-            msg.emit(&mut buf);
-            if self.queue_ip(key.dst, key.src, ipv4::PROTO_ICMP, &buf, self.config.ttl) {
+            if self.queue_icmp(key.dst, key.src, &msg) {
                 self.counters.icmp_out += 1;
             }
         }
