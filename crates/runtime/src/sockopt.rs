@@ -280,6 +280,12 @@ macro_rules! udp_option_methods {
         pub fn broadcast(&self) -> io::Result<bool> {
             self.ns.shared.with(|s| s.udp_broadcast(self.h))
         }
+
+        /// SO_ERROR: the pending ICMP error of a connected socket (such
+        /// as ConnectionRefused after a port unreachable), cleared.
+        pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+            self.ns.shared.with(|s| s.udp_take_error(self.h))
+        }
     };
 }
 pub(crate) use udp_option_methods;

@@ -733,8 +733,19 @@ fn udp_connected_socket_gets_connection_refused() {
         p.a.udp_recv_from(ua, &mut buf).unwrap_err().kind(),
         ErrorKind::WouldBlock
     );
+    // Or taken with SO_ERROR, and then not by a read.
+    assert!(p.a.udp_take_error(ua).unwrap().is_none());
+    p.a.udp_send_to(ua, b"again?", sa(B_IP, 7777)).unwrap();
+    settle(&mut p);
+    let e = p.a.udp_take_error(ua).unwrap().expect("the second refusal");
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+    assert!(p.a.udp_take_error(ua).unwrap().is_none());
+    assert_eq!(
+        p.a.udp_recv_from(ua, &mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
     let ca = p.a.counters();
-    assert_eq!(ca.icmp_in, 1);
+    assert_eq!(ca.icmp_in, 2);
     assert!(drops(&p.a).is_empty(), "{:?}", drops(&p.a));
 }
 

@@ -2989,6 +2989,13 @@ impl Stack {
         self.free(h);
     }
 
+    /// SO_ERROR: the pending ICMP error of a connected socket (e.g.
+    /// ConnectionRefused after a port unreachable), cleared; a later
+    /// `udp_recv_from` no longer reports it.
+    pub fn udp_take_error(&mut self, h: SocketHandle) -> io::Result<Option<io::Error>> {
+        Ok(self.udp_sock(h)?.error.take().map(io::Error::from))
+    }
+
     /// IP_TTL of the datagrams the socket sends from now on (1–255).
     pub fn udp_set_ttl(&mut self, h: SocketHandle, ttl: u32) -> io::Result<()> {
         let ttl = checked_ttl(ttl)?;
