@@ -377,7 +377,7 @@ const COOKIE_SLOT_US: u64 = 64_000_000;
 
 /// Bound on prebuilt packets (UDP, ICMP) waiting for `poll_transmit`.
 const OUT_QUEUE_BYTES: usize = 4 << 20;
-/// Packet buffers kept for reuse (each at most the MTU: 96 KiB at 1500).
+/// Packet buffers kept for reuse (each at most the MTU: ~190 KB at 1500).
 const SPARE_PKTS_MAX: usize = 128;
 /// Looped-back packets delivered per `poll_transmit` call, so that one
 /// call stays short (a bulk transfer to ourselves would otherwise run
