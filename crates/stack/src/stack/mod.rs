@@ -2864,11 +2864,7 @@ impl Stack {
     }
 
     fn udp_sock(&mut self, h: SocketHandle) -> io::Result<&mut UdpSocket> {
-        match self.slot_mut(h) {
-            Some(Socket::Udp(u)) => Ok(u),
-            Some(_) => Err(err(io::ErrorKind::InvalidInput, "not a UDP socket")),
-            None => Err(bad_handle()),
-        }
+        self.udp_and_pool(h).map(|(u, _)| u)
     }
 
     /// Sends one datagram (fragmented if larger than the MTU).
