@@ -112,6 +112,12 @@ enum Op {
         limited: bool,
         len: u16,
     },
+    /// SO_LINGER on a connection or a listener (zero: close aborts).
+    Linger {
+        side: bool,
+        idx: u8,
+        secs: Option<u8>,
+    },
     /// Deliver the next `n` packets in flight.
     Deliver(u8),
     DropNext,
@@ -436,6 +442,20 @@ impl World {
                     let _ = sd.s.tcp_set_recv_buffer(l, usize::from(rcv) * 16);
                     let ok = sd.s.tcp_set_ttl(l, u32::from(ttl)).is_ok();
                     assert!(!ok || (1..=255).contains(&ttl), "TTL {ttl} taken");
+                }
+            }
+            Op::Linger { side, idx, secs } => {
+                let linger = secs.map(|s| std::time::Duration::from_secs(u64::from(s % 3)));
+                let sd = side_mut(self, side);
+                if let Some(h) = pick(&sd.tcp, idx) {
+                    if sd.s.tcp_set_linger(h, linger).is_ok() {
+                        assert_eq!(sd.s.tcp_linger(h).ok(), Some(linger));
+                    }
+                } else if let Some(l) = pick(&sd.listeners, idx) {
+                    // Ok while it listens (it may have been closed).
+                    if sd.s.tcp_set_linger(l, linger).is_ok() {
+                        assert_eq!(sd.s.tcp_linger(l).ok(), Some(linger));
+                    }
                 }
             }
             Op::Ttl { side, idx, ttl } => {

@@ -172,16 +172,68 @@ fn resolve(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddr>> {
 // TCP listener
 // ---------------------------------------------------------------------
 
+/// Closes a listener or a UDP socket when the last of its handles
+/// (`try_clone`) goes.
+#[derive(Debug)]
+struct Owner {
+    ns: Netstack,
+    h: SocketHandle,
+    udp: bool,
+}
+
+impl Owner {
+    fn new(ns: &Netstack, h: SocketHandle, udp: bool) -> Arc<Owner> {
+        Arc::new(Owner {
+            ns: ns.clone(),
+            h,
+            udp,
+        })
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let h = self.h;
+        if self.udp {
+            self.ns.shared.release(h, |s| s.udp_close(h));
+        } else {
+            self.ns.shared.release(h, |s| s.tcp_close(h));
+        }
+    }
+}
+
 /// A TCP socket server, listening for connections (like
-/// `std::net::TcpListener`).
+/// `std::net::TcpListener`). The listener closes when the last of its
+/// handles (`try_clone`) goes.
 #[derive(Debug)]
 pub struct TcpListener {
     ns: Netstack,
     h: SocketHandle,
-    nonblocking: AtomicBool,
+    /// Shared by the clones, as O_NONBLOCK by duplicated descriptors.
+    nonblocking: Arc<AtomicBool>,
+    _owner: Arc<Owner>,
 }
 
 impl TcpListener {
+    fn new(ns: &Netstack, h: SocketHandle) -> TcpListener {
+        TcpListener {
+            ns: ns.clone(),
+            h,
+            nonblocking: Arc::default(),
+            _owner: Owner::new(ns, h, false),
+        }
+    }
+
+    /// A new handle to the same listener (like std's: options and
+    /// non-blocking mode are shared; it closes when all handles are gone).
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            ns: self.ns.clone(),
+            h: self.h,
+            nonblocking: self.nonblocking.clone(),
+            _owner: self._owner.clone(),
+        })
+    }
     /// Binds and listens with the default backlog (128).
     pub fn bind(ns: &Netstack, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         Self::bind_with(ns, addr, DEFAULT_BACKLOG, true)
@@ -201,13 +253,7 @@ impl TcpListener {
                 .shared
                 .with(|s| s.tcp_listen_reuse(a, backlog, reuse_addr))
             {
-                Ok(h) => {
-                    return Ok(TcpListener {
-                        ns: ns.clone(),
-                        h,
-                        nonblocking: AtomicBool::new(false),
-                    })
-                }
+                Ok(h) => return Ok(TcpListener::new(ns, h)),
                 Err(e) => last = Some(e),
             }
         }
@@ -282,13 +328,6 @@ impl TcpListener {
     }
 }
 
-impl Drop for TcpListener {
-    fn drop(&mut self) {
-        let h = self.h;
-        self.ns.shared.release(h, |s| s.tcp_close(h));
-    }
-}
-
 // ---------------------------------------------------------------------
 // TCP socket (options before connect or listen)
 // ---------------------------------------------------------------------
@@ -357,11 +396,7 @@ impl TcpSocket {
     /// the options.
     pub fn listen(self, backlog: usize) -> io::Result<TcpListener> {
         let h = self.ns.shared.with(|s| self.pre.listen(s, backlog))?;
-        Ok(TcpListener {
-            ns: self.ns,
-            h,
-            nonblocking: AtomicBool::new(false),
-        })
+        Ok(TcpListener::new(&self.ns, h))
     }
 }
 
@@ -395,9 +430,54 @@ struct StreamInner {
 impl Drop for StreamInner {
     fn drop(&mut self) {
         let h = self.h;
+        self.linger();
         // Graceful close: queued data is still delivered, then FIN; with
-        // unread received data the stack sends RST (Linux behaviour).
+        // unread received data the stack sends RST (Linux behaviour), and
+        // with a zero SO_LINGER it aborts.
         self.ns.shared.release(h, |s| s.tcp_close(h));
+    }
+}
+
+impl StreamInner {
+    /// SO_LINGER with a time, as Linux's close (`sk_stream_wait_close`):
+    /// the FIN goes after the queued data, and the close waits until it
+    /// is acknowledged, the connection fails, or the time is up (then the
+    /// data is still delivered in the background, as on Linux). Nothing to
+    /// wait for with unread data (the close resets), before the handshake
+    /// completes, or once the FIN is acknowledged.
+    fn linger(&self) {
+        let h = self.h;
+        let limit = self.ns.shared.with(|s| {
+            let t = s.tcp_linger(h).ok().flatten().filter(|t| !t.is_zero())?;
+            if s.tcp_recv_available(h).ok()? > 0 {
+                return None;
+            }
+            match s.tcp_state(h).ok()? {
+                TcpState::Established | TcpState::CloseWait => {
+                    s.tcp_shutdown(h, Shutdown::Write).ok()?;
+                }
+                TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck => {}
+                _ => return None,
+            }
+            Some(t)
+        });
+        let Some(limit) = limit else {
+            return;
+        };
+        // The outcome does not matter: the close that follows is the same.
+        let _ = block_on(
+            &self.ns.shared,
+            h,
+            Interest::Write,
+            Some(limit),
+            false,
+            |s| match s.tcp_state(h) {
+                Ok(TcpState::FinWait1 | TcpState::Closing | TcpState::LastAck) => Err(
+                    io::Error::new(io::ErrorKind::WouldBlock, "FIN not acknowledged yet"),
+                ),
+                _ => Ok(()),
+            },
+        );
     }
 }
 
@@ -533,6 +613,25 @@ impl TcpStream {
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         let h = self.h();
         self.shared().with(|s| s.tcp_set_ttl(h, ttl))
+    }
+
+    /// SO_LINGER, for when the last handle is dropped. None (the
+    /// default): the drop returns at once and the queued data is still
+    /// delivered, then the FIN. `Some(Duration::ZERO)`: the drop aborts
+    /// the connection: queued data is discarded, the peer gets a RST
+    /// (its reads fail with ConnectionReset) and there is no TIME-WAIT.
+    /// `Some(t)`: the drop sends the FIN after the queued data and blocks
+    /// until the peer has acknowledged it, or for at most `t` (after that
+    /// the data is still delivered in the background, as on Linux).
+    /// Unlike Linux, which keeps whole seconds, the time is kept as given.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_linger(h, linger))
+    }
+
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_linger(h))
     }
 
     pub fn ttl(&self) -> io::Result<u32> {
@@ -743,14 +842,18 @@ impl Write for &TcpStream {
 
 /// A UDP socket (like `std::net::UdpSocket`). Message boundaries are
 /// kept; [`UdpSocket::recv_from_full`] also says whether a datagram was
-/// truncated by a short buffer.
+/// truncated by a short buffer. The socket closes when the last of its
+/// handles (`try_clone`) goes.
 #[derive(Debug)]
 pub struct UdpSocket {
     ns: Netstack,
     h: SocketHandle,
-    peer: Mutex<Option<SocketAddr>>,
-    read_timeout: Mutex<Option<Duration>>,
-    nonblocking: AtomicBool,
+    /// Shared by the clones, as the socket's state is by duplicated
+    /// descriptors.
+    peer: Arc<Mutex<Option<SocketAddr>>>,
+    read_timeout: Arc<Mutex<Option<Duration>>>,
+    nonblocking: Arc<AtomicBool>,
+    _owner: Arc<Owner>,
 }
 
 impl UdpSocket {
@@ -762,9 +865,10 @@ impl UdpSocket {
                     return Ok(UdpSocket {
                         ns: ns.clone(),
                         h,
-                        peer: Mutex::new(None),
-                        read_timeout: Mutex::new(None),
-                        nonblocking: AtomicBool::new(false),
+                        peer: Arc::default(),
+                        read_timeout: Arc::default(),
+                        nonblocking: Arc::default(),
+                        _owner: Owner::new(ns, h, true),
                     })
                 }
                 Err(e) => last = Some(e),
@@ -861,9 +965,18 @@ impl UdpSocket {
     }
 }
 
-impl Drop for UdpSocket {
-    fn drop(&mut self) {
-        let h = self.h;
-        self.ns.shared.release(h, |s| s.udp_close(h));
+impl UdpSocket {
+    /// A new handle to the same socket (like std's: a reader thread and a
+    /// writer thread can each hold one; the connected peer, the read
+    /// timeout and non-blocking mode are shared).
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            ns: self.ns.clone(),
+            h: self.h,
+            peer: self.peer.clone(),
+            read_timeout: self.read_timeout.clone(),
+            nonblocking: self.nonblocking.clone(),
+            _owner: self._owner.clone(),
+        })
     }
 }

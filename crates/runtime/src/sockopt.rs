@@ -4,6 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 use ustack::{CongestionKind, Keepalive, SocketHandle, Stack, MAX_SOCKET_BUFFER};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -16,6 +17,7 @@ pub(crate) struct Opts {
     pub recv_buffer: Option<usize>,
     pub congestion: Option<CongestionKind>,
     pub ttl: Option<u8>,
+    pub linger: Option<Option<Duration>>,
 }
 
 /// The options of one socket, shared by its setters (`&self`, as on
@@ -74,6 +76,16 @@ impl PreSocket {
         })?;
         self.lock().ttl = Some(ttl);
         Ok(())
+    }
+
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.lock().linger = Some(linger);
+        Ok(())
+    }
+
+    /// SO_LINGER as set (off by default: Linux has no system-wide one).
+    pub fn linger(&self) -> Option<Duration> {
+        self.lock().linger.flatten()
     }
 
     pub fn ttl(&self, s: &Stack) -> u32 {
@@ -163,6 +175,9 @@ fn apply(o: &Opts, s: &mut Stack, h: SocketHandle) -> io::Result<()> {
     if let Some(ttl) = o.ttl {
         s.tcp_set_ttl(h, u32::from(ttl))?;
     }
+    if let Some(linger) = o.linger {
+        s.tcp_set_linger(h, linger)?;
+    }
     Ok(())
 }
 
@@ -235,6 +250,16 @@ macro_rules! pre_socket_methods {
 
         pub fn ttl(&self) -> io::Result<u32> {
             Ok(self.ns.shared.with(|s| self.pre.ttl(s)))
+        }
+
+        /// SO_LINGER of the connection, or of every connection a listener
+        /// accepts (see `TcpStream::set_linger`).
+        pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+            self.pre.set_linger(linger)
+        }
+
+        pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+            Ok(self.pre.linger())
         }
     };
 }

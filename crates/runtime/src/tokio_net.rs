@@ -237,6 +237,24 @@ impl TcpStream {
         self.inner.ns.shared.with(|s| s.tcp_keepalive(h))
     }
 
+    /// SO_LINGER. `Some(Duration::ZERO)`: dropping the stream aborts the
+    /// connection (queued data discarded, RST, no TIME-WAIT). A nonzero
+    /// time is kept (and reported by `linger`) but a drop never blocks
+    /// here, unlike tokio's, which blocks the thread in the kernel's
+    /// close (the reason tokio deprecated its `set_linger`): the queued
+    /// data is delivered in the background, as without the option. To
+    /// wait for delivery, `shutdown().await` and read until the peer's
+    /// end of stream.
+    pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_set_linger(h, linger))
+    }
+
+    pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_linger(h))
+    }
+
     pub fn info(&self) -> io::Result<ustack::TcpInfo> {
         let h = self.h();
         self.inner.ns.shared.with(|s| s.tcp_info(h))

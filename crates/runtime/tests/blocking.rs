@@ -390,3 +390,144 @@ fn peek_waits_for_data_and_leaves_it() {
     assert_eq!(ub.recv(&mut all).unwrap(), 8);
     assert_eq!(&all, b"datagram");
 }
+
+/// Reads until end of stream or an error, without blocking: Ok with the
+/// bytes at end of stream, or the error and what came before it.
+fn read_nonblocking(s: &mut TcpStream) -> Result<Vec<u8>, (std::io::Error, usize)> {
+    s.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err((e, got.len())),
+        }
+    }
+}
+
+/// SO_LINGER as on Linux: zero resets the peer (never an end of stream);
+/// a time makes the drop wait until the peer has acknowledged the FIN,
+/// so it has every byte by then; a peer that reads nothing holds the
+/// drop for the time, and the data still arrives after it.
+#[test]
+fn linger_zero_resets_and_a_linger_time_waits_for_delivery() {
+    use ustack_runtime::net::TcpSocket;
+    let (a, b) = common::two_stacks();
+    let l = TcpListener::bind(&b, "198.18.0.2:7010").unwrap();
+
+    let mut c = TcpStream::connect(&a, "198.18.0.2:7010").unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    assert_eq!(c.linger().unwrap(), None);
+    c.write_all(b"hello").unwrap();
+    c.set_linger(Some(Duration::ZERO)).unwrap();
+    assert_eq!(c.linger().unwrap(), Some(Duration::ZERO));
+    drop(c);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 64];
+    let e = loop {
+        match s.read(&mut buf) {
+            Ok(0) => panic!("end of stream instead of a reset"),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+
+    // 2 MiB queued (the send buffer takes it at once), the peer not
+    // reading yet: when the drop returns, the peer holds it all and the
+    // FIN, readable without waiting.
+    let mut c = TcpStream::connect(&a, "198.18.0.2:7010").unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    let data: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
+    c.write_all(&data).unwrap();
+    c.set_linger(Some(Duration::from_secs(20))).unwrap();
+    let t0 = Instant::now();
+    drop(c);
+    let waited = t0.elapsed();
+    match read_nonblocking(&mut s) {
+        Ok(got) => assert!(got == data, "data differs"),
+        Err((e, n)) => panic!("after the drop ({waited:?}): {e} with {n} bytes read"),
+    }
+    assert!(waited < Duration::from_secs(20), "{waited:?}");
+
+    // A peer whose window is full holds the drop for the linger time;
+    // then the data is still delivered in the background.
+    let ls = TcpSocket::new(&b);
+    ls.set_recv_buffer_size(16 << 10).unwrap();
+    ls.bind("198.18.0.2:7011".parse().unwrap()).unwrap();
+    let small = ls.listen(4).unwrap();
+    let mut c = TcpStream::connect(&a, "198.18.0.2:7011").unwrap();
+    let (mut s, _) = small.accept().unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
+    c.write_all(&data).unwrap();
+    let linger = Duration::from_millis(300);
+    c.set_linger(Some(linger)).unwrap();
+    let t0 = Instant::now();
+    drop(c);
+    let waited = t0.elapsed();
+    assert!(
+        waited >= linger && waited < Duration::from_secs(5),
+        "{waited:?}"
+    );
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}
+
+/// `try_clone` on a listener and a UDP socket, as std's: the clones share
+/// the socket (its peer, timeout and non-blocking mode), and it closes
+/// when the last one goes.
+#[test]
+fn try_clone_listener_and_udp() {
+    let (a, b) = common::two_stacks();
+    let l = TcpListener::bind(&b, "198.18.0.2:7020").unwrap();
+    let l2 = l.try_clone().unwrap();
+    assert_eq!(l2.local_addr().unwrap(), l.local_addr().unwrap());
+    l2.set_nonblocking(true).unwrap();
+    let e = l.accept().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "shared mode");
+    l.set_nonblocking(false).unwrap();
+    drop(l);
+    // The clone still listens.
+    let acceptor = thread::spawn(move || {
+        let (s, _) = l2.accept().unwrap();
+        drop(s);
+        l2
+    });
+    let c = TcpStream::connect(&a, "198.18.0.2:7020").unwrap();
+    let l2 = acceptor.join().unwrap();
+    drop(c);
+    drop(l2);
+    let e = TcpStream::connect(&a, "198.18.0.2:7020").unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "closed");
+
+    let ua = UdpSocket::bind(&a, "198.18.0.1:6500").unwrap();
+    let ub = UdpSocket::bind(&b, "198.18.0.2:6500").unwrap();
+    let ua2 = ua.try_clone().unwrap();
+    ua.connect("198.18.0.2:6500").unwrap();
+    assert_eq!(ua2.peer_addr().unwrap(), "198.18.0.2:6500".parse().unwrap());
+    ua2.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(ua.read_timeout().unwrap(), Some(Duration::from_secs(5)));
+    // A reader thread on the clone, the writer on the original.
+    let reader = thread::spawn(move || {
+        let mut buf = [0u8; 16];
+        let n = ua2.recv(&mut buf).unwrap();
+        (buf[..n].to_vec(), ua2)
+    });
+    ua.send(b"ping").unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = ub.recv_from(&mut buf).unwrap();
+    ub.send_to(b"pong", from).unwrap();
+    assert_eq!(&buf[..n], b"ping");
+    let (got, ua2) = reader.join().unwrap();
+    assert_eq!(got, b"pong");
+    drop(ua);
+    ub.send_to(b"still", "198.18.0.1:6500").unwrap();
+    assert_eq!(ua2.recv(&mut buf).unwrap(), 5, "open while a clone is");
+    let e = UdpSocket::bind(&a, "198.18.0.1:6500").unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    drop(ua2);
+    UdpSocket::bind(&a, "198.18.0.1:6500").expect("free once all are gone");
+}

@@ -1289,7 +1289,103 @@ fn interop_socket_options() {
     let (n, got) = hash_to_eof(&c, 4096).expect("ustack read");
     assert_eq!((n, got), (1 << 20, sender.join().unwrap()));
     assert!(c.info().unwrap().rcv_wnd <= 60_000);
+    drop(c);
+
+    // 3. SO_LINGER both ways.
+    linger_with_linux(&env, &listener, &kl);
     env.finish();
+}
+
+/// Linux's SO_LINGER on a kernel socket.
+fn kernel_linger(s: &std::net::TcpStream, secs: i32) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: secs,
+    };
+    // SAFETY: a live socket, a pointer to a linger struct and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_LINGER: {}", io::Error::last_os_error());
+}
+
+/// SO_LINGER between ustack and Linux: a zero linger resets the other
+/// side (no end of stream), whichever closes; a linger time makes
+/// ustack's drop return once Linux has every byte and the FIN.
+fn linger_with_linux(
+    env: &Env,
+    ustack_listener: &ustack_runtime::net::TcpListener,
+    kernel_listener: &std::net::TcpListener,
+) {
+    let uaddr = ustack_listener.local_addr().unwrap();
+    let kaddr = kernel_listener.local_addr().unwrap();
+    // ustack closes with a zero linger: Linux's read fails ECONNRESET.
+    let mut u = TcpStream::connect_timeout(&env.stack, &kaddr, T5).expect("connect");
+    let (mut k, _) = kernel_accept(kernel_listener, T5).expect("kernel accept");
+    k.set_read_timeout(Some(T5)).unwrap();
+    u.write_all(b"x").unwrap();
+    let mut b = [0u8; 1];
+    k.read_exact(&mut b).unwrap();
+    u.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(u);
+    let e = k.read(&mut b).expect_err("Linux read after ustack's abort");
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+
+    // Linux closes with a zero linger: ustack's read fails, and Linux keeps
+    // no TIME-WAIT for it.
+    let k = env
+        .ns
+        .run(move || std::net::TcpStream::connect_timeout(&uaddr, T5))
+        .expect("kernel connect");
+    let kport = k.local_addr().unwrap().port();
+    let (mut u, _) = ustack_listener.accept_timeout(T5).expect("accept");
+    u.set_read_timeout(Some(T5)).unwrap();
+    kernel_linger(&k, 0);
+    (&k).write_all(b"y").unwrap();
+    u.read_exact(&mut b).unwrap();
+    drop(k);
+    let e = u.read(&mut b).expect_err("ustack read after Linux's abort");
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+    let out = env.exec("ss", &["-tanH", "state", "time-wait"], T5);
+    let tw = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !tw.contains(&format!(":{kport} ")),
+        "Linux kept a TIME-WAIT: {tw}"
+    );
+
+    // ustack lingers: 48 KiB (within Linux's first window) and the FIN are
+    // all at Linux when the drop returns, long before the 20 s limit.
+    let mut u = TcpStream::connect_timeout(&env.stack, &kaddr, T5).expect("connect");
+    let (mut k, _) = kernel_accept(kernel_listener, T5).expect("kernel accept");
+    let data: Vec<u8> = (0..48u32 << 10).map(|i| (i % 233) as u8).collect();
+    u.write_all(&data).unwrap();
+    u.set_linger(Some(Duration::from_secs(20))).unwrap();
+    let t0 = Instant::now();
+    drop(u);
+    let waited = t0.elapsed();
+    assert!(waited < T5, "the drop waited {waited:?}");
+    k.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match k.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "Linux after the drop ({waited:?}): {e}, {} bytes",
+                got.len()
+            ),
+        }
+    }
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    eprintln!("[sockopts] SO_LINGER: resets both ways; ustack's linger waited {waited:?}");
 }
 
 // ---------------------------------------------------------------------

@@ -226,3 +226,47 @@ async fn tokio_connected_udp_and_peek() {
     s.read_exact(&mut all).await.unwrap();
     assert_eq!(&all, b"abcdef");
 }
+
+/// SO_LINGER: a listener's passes to what it accepts; zero resets the
+/// peer on drop; a nonzero one never blocks the drop here (the data
+/// still arrives, then the end of stream).
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_linger() {
+    use std::time::Duration;
+    use ustack_runtime::tokio_net::TcpSocket;
+    let (a, b) = common::two_stacks();
+    let addr: SocketAddr = "198.18.0.2:7302".parse().unwrap();
+    let ls = TcpSocket::new(&b);
+    assert_eq!(ls.linger().unwrap(), None);
+    ls.set_linger(Some(Duration::ZERO)).unwrap();
+    ls.bind(addr).unwrap();
+    let listener = ls.listen(8).unwrap();
+    let (c, accepted) = tokio::join!(TcpStream::connect(&a, addr), listener.accept());
+    let mut c = c.unwrap();
+    let (mut s, _) = accepted.unwrap();
+    assert_eq!(s.linger().unwrap(), Some(Duration::ZERO), "inherited");
+    assert_eq!(c.linger().unwrap(), None);
+    s.write_all(b"abc").await.unwrap();
+    drop(s);
+    let mut buf = [0u8; 8];
+    let e = loop {
+        match c.read(&mut buf).await {
+            Ok(0) => panic!("end of stream instead of a reset"),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+
+    let (c, accepted) = tokio::join!(TcpStream::connect(&a, addr), listener.accept());
+    let mut c = c.unwrap();
+    let (mut s, _) = accepted.unwrap();
+    s.set_linger(Some(Duration::from_secs(30))).unwrap();
+    assert_eq!(s.linger().unwrap(), Some(Duration::from_secs(30)));
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 239) as u8).collect();
+    s.write_all(&data).await.unwrap();
+    drop(s);
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).await.unwrap();
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+}

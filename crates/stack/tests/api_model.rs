@@ -49,8 +49,8 @@ enum Op {
     Peek(usize, usize),
     UdpPeek(usize),
     /// On a listener: TCP_NODELAY, SO_RCVBUF (an index into
-    /// `RECV_BUFFERS`), IP_TTL.
-    ListenerOpts(usize, bool, usize, u32),
+    /// `RECV_BUFFERS`), IP_TTL, SO_LINGER (an index into `LINGERS`).
+    ListenerOpts(usize, bool, usize, u32, usize),
     /// IP_TTL on a connection (0 and 256 are refused).
     SetTtl(usize, u32),
 }
@@ -60,7 +60,11 @@ const DEFAULTS: Inherited = Inherited {
     nodelay: false,
     recv_buffer: 4 << 20,
     ttl: 64,
+    linger: None,
 };
+
+/// SO_LINGER: off, zero (close aborts) or a time (close is graceful).
+const LINGERS: [Option<Duration>; 3] = [None, Some(Duration::ZERO), Some(Duration::from_secs(5))];
 
 const RECV_BUFFERS: [usize; 3] = [64 << 10, 1 << 20, 4 << 20];
 
@@ -70,6 +74,7 @@ struct Inherited {
     nodelay: bool,
     recv_buffer: usize,
     ttl: u32,
+    linger: Option<Duration>,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -93,8 +98,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u64..3000).prop_map(Op::Wait),
         2 => (idx.clone(), 1usize..70_000).prop_map(|(i, n)| Op::Peek(i, n)),
         1 => idx.clone().prop_map(Op::UdpPeek),
-        2 => (li, any::<bool>(), 0..RECV_BUFFERS.len(), 1u32..256)
-            .prop_map(|(i, nd, rb, ttl)| Op::ListenerOpts(i, nd, rb, ttl)),
+        2 => (li, any::<bool>(), 0..RECV_BUFFERS.len(), 1u32..256, 0..LINGERS.len())
+            .prop_map(|(i, nd, rb, ttl, lg)| Op::ListenerOpts(i, nd, rb, ttl, lg)),
         1 => (idx.clone(), 0u32..257).prop_map(|(i, t)| Op::SetTtl(i, t)),
     ]
 }
@@ -437,6 +442,7 @@ impl World {
                         nodelay: a.tcp_nodelay(h).unwrap_or(!opts.nodelay),
                         recv_buffer: a.tcp_buffer_sizes(h).map_or(0, |(_, r)| r),
                         ttl: a.tcp_ttl(h).unwrap_or(0),
+                        linger: a.tcp_linger(h).unwrap_or(Some(Duration::MAX)),
                     };
                     prop_assert_eq!(got, opts, "options inherited from the listener");
                     self.conns.push(ConnModel {
@@ -597,7 +603,7 @@ impl World {
                 let t = self.w.now + Duration::from_millis(ms);
                 self.w.run_to(t);
             }
-            Op::ListenerOpts(i, nodelay, rb, ttl) => {
+            Op::ListenerOpts(i, nodelay, rb, ttl, lg) => {
                 let Some(l) = pick(&mut self.listeners, i) else {
                     return Ok(());
                 };
@@ -605,13 +611,15 @@ impl World {
                 let r = a
                     .tcp_set_nodelay(l.h, nodelay)
                     .and_then(|()| a.tcp_set_recv_buffer(l.h, RECV_BUFFERS[rb]))
-                    .and_then(|()| a.tcp_set_ttl(l.h, ttl));
+                    .and_then(|()| a.tcp_set_ttl(l.h, ttl))
+                    .and_then(|()| a.tcp_set_linger(l.h, LINGERS[lg]));
                 if l.open {
                     prop_assert!(r.is_ok(), "{:?}", r);
                     l.opts = Inherited {
                         nodelay,
                         recv_buffer: RECV_BUFFERS[rb],
                         ttl,
+                        linger: LINGERS[lg],
                     };
                 } else {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));

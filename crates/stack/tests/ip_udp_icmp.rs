@@ -1698,6 +1698,46 @@ fn udp_sent(s: &mut Stack, u: ustack::SocketHandle, data: &[u8], to: SocketAddr)
     out.remove(0)
 }
 
+/// Our broadcasts reach this host's own sockets too, as on Linux: those
+/// bound to the wildcard address on the port, the sender included, but
+/// not one bound to the unicast address; a large one is reassembled from
+/// its looped fragments. The device still gets every packet.
+#[test]
+fn udp_broadcast_loops_back_to_this_hosts_sockets() {
+    let mut s = new_stack(|_| {});
+    let any = |port| sa(Ipv4Addr::UNSPECIFIED, port);
+    let sender = s.udp_bind(any(5000)).unwrap();
+    let listener = s.udp_bind(any(5001)).unwrap();
+    let unicast = s.udp_bind(sa(US, 5002)).unwrap();
+    s.udp_set_broadcast(sender, true).unwrap();
+    let mut buf = [0u8; 8000];
+    for dst in [Ipv4Addr::BROADCAST, SUBNET_BCAST] {
+        let pkt = udp_sent(&mut s, sender, b"hello all", sa(dst, 5001));
+        assert_eq!(check_emitted(&pkt, MTU).unwrap().dst, dst);
+        let r = s.udp_recv_from(listener, &mut buf).unwrap();
+        assert_eq!((&buf[..r.len], r.from), (&b"hello all"[..], sa(US, 5000)));
+    }
+    // To its own port: the sender gets its copy.
+    udp_sent(&mut s, sender, b"me too", sa(SUBNET_BCAST, 5000));
+    let r = s.udp_recv_from(sender, &mut buf).unwrap();
+    assert_eq!(&buf[..r.len], b"me too");
+    // A socket bound to the unicast address hears nothing, and no port
+    // unreachable goes out for a broadcast nobody took.
+    let before = s.counters().icmp_out;
+    udp_sent(&mut s, sender, b"not you", sa(SUBNET_BCAST, 5002));
+    let e = s.udp_recv_from(unicast, &mut buf).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::WouldBlock);
+    assert_eq!(s.counters().icmp_out, before);
+    // 4000 bytes: three fragments out, one datagram in.
+    let big: Vec<u8> = (0..4000u32).map(|i| i as u8).collect();
+    s.udp_send_to(sender, &big, sa(Ipv4Addr::BROADCAST, 5001))
+        .unwrap();
+    assert_eq!(drain(&mut s, now0()).len(), 3);
+    let r = s.udp_recv_from(listener, &mut buf).unwrap();
+    assert_eq!(&buf[..r.len], &big[..]);
+    assert_eq!(s.counters().ip_looped, 2 + 1 + 1 + 3);
+}
+
 #[test]
 fn udp_ttl_per_socket() {
     let mut s = new_stack(|_| {});

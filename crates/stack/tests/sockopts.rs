@@ -353,3 +353,100 @@ fn ttl_per_connection_and_from_the_listener() {
         ErrorKind::InvalidInput
     );
 }
+
+/// SO_LINGER zero: close aborts (RFC 9293 §3.10.5 ABORT, Linux's close
+/// with a zero linger): the queued data is discarded, a RST at SND.NXT
+/// instead of a FIN, and no TIME-WAIT. A listener passes it on; a
+/// nonzero linger leaves the close graceful (the wait is the caller's).
+#[test]
+fn a_zero_linger_close_aborts_and_skips_time_wait() {
+    let mut h = Harness::new();
+    let l = h.listen(4);
+    assert_eq!(h.stack.tcp_linger(l).unwrap(), None, "off by default");
+    h.stack.tcp_set_linger(l, Some(Duration::ZERO)).unwrap();
+    assert_eq!(h.stack.tcp_linger(l).unwrap(), Some(Duration::ZERO));
+
+    // Accepted with the listener's zero linger; 1000 bytes in flight, 10
+    // more held back by Nagle.
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    let c = complete(&mut h, l, PEER_ISS, &sa);
+    assert_eq!(h.stack.tcp_linger(c.h).unwrap(), Some(Duration::ZERO));
+    assert_eq!(h.stack.tcp_send(c.h, &[7; 1000]).unwrap(), 1000);
+    assert_eq!(h.expect_segment().payload.len(), 1000);
+    assert_eq!(h.stack.tcp_send(c.h, &[8; 10]).unwrap(), 10);
+    h.expect_nothing();
+    let rsts = h.stack.counters().tcp.rsts_out;
+    h.stack.tcp_close(c.h);
+    h.expect_segment().check_empty(RST | ACK, c.s(1000), c.p(0));
+    h.expect_nothing();
+    assert_eq!(h.stack.counters().tcp.rsts_out, rsts + 1);
+    assert_eq!(h.stack.socket_count(), 1, "only the listener is left");
+    // The peer's retransmission finds no connection: answered by a RST.
+    h.inject(c.p(0), c.s(0), ACK, 100, no_opts(), b"late");
+    h.expect_segment().check_empty(RST, c.s(0), 0);
+
+    // Set on the connection itself, in TIME-WAIT (the application still
+    // holds it after both FINs): closed at once, no TIME-WAIT record.
+    h.stack.tcp_set_linger(l, None).unwrap();
+    h.peer_port = PEER_PORT + 1;
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    let c = complete(&mut h, l, PEER_ISS, &sa);
+    assert_eq!(h.stack.tcp_linger(c.h).unwrap(), None, "accepted after");
+    h.stack
+        .tcp_shutdown(c.h, std::net::Shutdown::Write)
+        .unwrap();
+    h.expect_segment().check_empty(FIN | ACK, c.s(0), c.p(0));
+    h.inject(c.p(0), c.s(1), FIN | ACK, 65535, no_opts(), &[]);
+    h.expect_segment().check_empty(ACK, c.s(1), c.p(1));
+    assert_eq!(h.state(c.h), ustack::TcpState::TimeWait);
+    h.stack.tcp_set_linger(c.h, Some(Duration::ZERO)).unwrap();
+    h.stack.tcp_close(c.h);
+    h.expect_nothing();
+    assert_eq!(h.stack.socket_count(), 1);
+    assert_eq!(h.stack.time_wait_records(), 0);
+
+    // A nonzero linger: the close is the graceful one (FIN after the data).
+    h.peer_port = PEER_PORT + 2;
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    let c = complete(&mut h, l, PEER_ISS, &sa);
+    h.stack
+        .tcp_set_linger(c.h, Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(
+        h.stack.tcp_linger(c.h).unwrap(),
+        Some(Duration::from_secs(5))
+    );
+    h.stack.tcp_send(c.h, b"bye").unwrap();
+    h.expect_segment();
+    h.stack.tcp_close(c.h);
+    h.expect_segment().check_empty(FIN | ACK, c.s(3), c.p(0));
+    assert_eq!(h.stack.socket_count(), 2, "closing in the background");
+}
+
+/// A zero-linger close before the handshake completes: the queued data
+/// is discarded and nothing is sent (RFC 9293 §3.10.5: no RST in
+/// SYN-SENT); without the option that data would be delivered.
+#[test]
+fn a_zero_linger_close_in_syn_sent_sends_nothing() {
+    let mut h = Harness::new();
+    let (r, local) = (h.peer_addr(), h.stack_addr());
+    let c = h.stack.tcp_connect(r, Some(local)).unwrap();
+    let syn = h.expect_segment();
+    assert_eq!(syn.flags_np(), SYN);
+    h.stack.tcp_send(c, b"queued").unwrap();
+    h.stack.tcp_set_linger(c, Some(Duration::ZERO)).unwrap();
+    h.stack.tcp_close(c);
+    h.expect_nothing();
+    assert_eq!(h.stack.socket_count(), 0);
+    // The SYN-ACK that follows finds nothing: RST (RFC 9293 §3.10.7.1).
+    h.inject(
+        PEER_ISS,
+        syn.seq.wrapping_add(1),
+        SYN | ACK,
+        65535,
+        mss_opt(1460),
+        &[],
+    );
+    h.expect_segment()
+        .check_empty(RST, syn.seq.wrapping_add(1), 0);
+}

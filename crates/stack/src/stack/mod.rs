@@ -429,6 +429,9 @@ pub struct Stack {
     events: VecDeque<SocketHandle>,
     out_queue: VecDeque<Vec<u8>>,
     out_queue_bytes: usize,
+    /// Copies of our own broadcasts for this host's sockets (Linux loops
+    /// them back); bounded as `out_queue` is, each having a twin there.
+    broadcast_loop: VecDeque<Vec<u8>>,
     /// Buffers of packets `out_queue` sent and of datagrams read, for
     /// the next ones.
     pool: BufPool,
@@ -562,6 +565,7 @@ impl Stack {
             events: VecDeque::new(),
             out_queue: VecDeque::new(),
             out_queue_bytes: 0,
+            broadcast_loop: VecDeque::new(),
             pool: BufPool::new(SPARE_PKTS_MAX, config.mtu),
             rst_queue: VecDeque::new(),
             reassembler: Reassembler::new(config.reassembly),
@@ -1922,7 +1926,11 @@ impl Stack {
     /// Packets to an own address or to 127.0.0.0/8 never reach the device:
     /// they are delivered to this stack here, as Linux's `lo` does (at
     /// most `LOOPBACK_BUDGET` per call; `poll_at` then says "at once").
+    /// Our UDP broadcasts go to the device, and a copy to this stack.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if !self.broadcast_loop.is_empty() {
+            self.loop_broadcasts(now);
+        }
         for _ in 0..LOOPBACK_BUDGET {
             let (n, dst) = self.transmit_next(now, buf)?;
             if !self.stays_in_host(dst) {
@@ -1933,6 +1941,15 @@ impl Stack {
         }
         self.settle_timers();
         None
+    }
+
+    /// Delivers the copies of our own broadcasts to this host.
+    #[cold]
+    fn loop_broadcasts(&mut self, now: Instant) {
+        while let Some(p) = self.broadcast_loop.pop_front() {
+            self.counters.ip_looped += 1;
+            self.receive_inner(now, &p, true);
+        }
     }
 
     /// 127.0.0.0/8 or an own address (`Routes::is_local_delivery`, on
@@ -2693,6 +2710,31 @@ impl Stack {
         Ok(self.app_tcb(h)?.keepalive())
     }
 
+    /// SO_LINGER for a connection, or for what a listener accepts from
+    /// now on (Linux passes it on). `Some(Duration::ZERO)`: `tcp_close`
+    /// aborts: the queued data is discarded, a RST is sent if the
+    /// connection is synchronized, and there is no TIME-WAIT (RFC 9293
+    /// §3.10.5 ABORT, Linux's close with a zero linger). `Some(t)`: a
+    /// blocking close waits up to `t` for the FIN's acknowledgment; the
+    /// stack never blocks, so that wait is the caller's (the runtime's
+    /// blocking `TcpStream` does it on drop). None (the default): close
+    /// returns at once and the data is delivered in the background.
+    pub fn tcp_set_linger(&mut self, h: SocketHandle, linger: Option<Duration>) -> io::Result<()> {
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.linger = linger;
+            return Ok(());
+        }
+        self.app_tcb_mut(h)?.linger = linger;
+        Ok(())
+    }
+
+    pub fn tcp_linger(&self, h: SocketHandle) -> io::Result<Option<Duration>> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            return Ok(l.opts.linger);
+        }
+        Ok(self.app_tcb(h)?.linger)
+    }
+
     /// Bytes that `tcp_send` would accept now.
     pub fn tcp_send_capacity(&self, h: SocketHandle) -> io::Result<usize> {
         Ok(self.app_tcb(h)?.send_capacity())
@@ -2890,7 +2932,8 @@ impl Stack {
             let u = self.udp_sock(h)?;
             (u.local, u.ttl, u.broadcast)
         };
-        let route = if dst.is_broadcast() || self.routes.is_broadcast(to.ip()) {
+        let broadcast = dst.is_broadcast() || self.routes.is_broadcast(to.ip());
+        let route = if broadcast {
             // EACCES without SO_BROADCAST, as Linux (RFC 1122 §3.3.6:
             // broadcasts go out only when the application asks).
             if !may_broadcast {
@@ -2923,11 +2966,19 @@ impl Stack {
             dst_port: to.port(),
         };
         let len = ustack_wire::udp::HEADER_LEN + data.len();
+        let before = self.out_queue.len();
         let queued = self.queue_ip_with(src, dst, ipv4::PROTO_UDP, len, ttl, |b| {
             udp.emit(b, data, src_ip, to.ip());
         });
         if !queued {
             return Err(io::ErrorKind::WouldBlock.into());
+        }
+        if broadcast {
+            // A broadcast reaches this host too (RFC 1122 §3.3.6 leaves
+            // it open; Linux loops a copy back): `poll_transmit` delivers
+            // copies of its packets (fragments included) to our sockets.
+            let copies: Vec<Vec<u8>> = self.out_queue.range(before..).cloned().collect();
+            self.broadcast_loop.extend(copies);
         }
         self.counters.udp_out += 1;
         Ok(data.len())
@@ -3006,8 +3057,8 @@ impl Stack {
     /// SO_BROADCAST: lets the socket send to 255.255.255.255 and to the
     /// directed broadcast of an on-link subnet (off by default: such a
     /// send fails with PermissionDenied, as Linux's EACCES). A broadcast
-    /// goes out on the link only; unlike Linux, no copy loops back to the
-    /// stack's own sockets.
+    /// goes out on the link, and a copy reaches this stack's own sockets
+    /// bound to the wildcard address on its port, as on Linux.
     pub fn udp_set_broadcast(&mut self, h: SocketHandle, on: bool) -> io::Result<()> {
         self.udp_sock(h)?.broadcast = on;
         Ok(())

@@ -150,6 +150,11 @@ pub(crate) struct ConnOpts {
     /// IP_TTL of every packet the connection sends (RFC 1122 §3.2.1.7:
     /// settable by the transport layer).
     pub ttl: u8,
+    /// SO_LINGER: None off (close is graceful and returns at once); zero:
+    /// close aborts (RFC 9293 §3.10.5 ABORT); else how long a blocking
+    /// close waits for the FIN's acknowledgment (the caller waits: the
+    /// stack never blocks).
+    pub linger: Option<Duration>,
 }
 
 impl ConnOpts {
@@ -162,6 +167,7 @@ impl ConnOpts {
             keepalive: cfg.keepalive,
             congestion: cfg.congestion,
             ttl: ttl.max(1),
+            linger: None,
         }
     }
 }
@@ -375,6 +381,8 @@ pub(crate) struct Tcb {
     pub nodelay: bool,
     /// IP_TTL of the packets it sends.
     pub ttl: u8,
+    /// SO_LINGER (see `ConnOpts::linger`).
+    pub linger: Option<Duration>,
     /// The application released its handle.
     pub orphaned: bool,
     /// Set by the stack when total buffer memory is at its limit: data that
@@ -515,6 +523,7 @@ impl Tcb {
             keepalive_probe_pending: false,
             nodelay: p.opts.nodelay,
             ttl: p.opts.ttl,
+            linger: p.opts.linger,
             orphaned: false,
             memory_pressure: false,
             error: None,
@@ -2850,10 +2859,18 @@ impl Tcb {
         self.rd_shut = true;
     }
 
-    /// close(): graceful unless unread data is pending (then RST, as Linux).
-    /// Returns true if the connection can be freed at once.
+    /// close(): graceful unless unread data is pending (then RST, as Linux)
+    /// or SO_LINGER is zero. Returns true if the connection can be freed
+    /// at once.
     pub fn close(&mut self, now: Instant) -> bool {
         self.orphaned = true;
+        if self.linger == Some(Duration::ZERO) {
+            // SO_LINGER zero (Linux's tcp_close → tcp_disconnect): RFC 9293
+            // §3.10.5 ABORT. Queued data is discarded, a synchronized peer
+            // gets a RST, and there is no TIME-WAIT.
+            self.abort();
+            return self.state == TcpState::Closed;
+        }
         match self.state {
             TcpState::Closed => true,
             TcpState::SynSent if self.tx.is_empty() => {
