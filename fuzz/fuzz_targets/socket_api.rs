@@ -118,6 +118,12 @@ enum Op {
         idx: u8,
         secs: Option<u8>,
     },
+    /// TCP_USER_TIMEOUT on a connection or a listener (0: off).
+    UserTimeout {
+        side: bool,
+        idx: u8,
+        ms: u16,
+    },
     /// Deliver the next `n` packets in flight.
     Deliver(u8),
     DropNext,
@@ -455,6 +461,20 @@ impl World {
                     // Ok while it listens (it may have been closed).
                     if sd.s.tcp_set_linger(l, linger).is_ok() {
                         assert_eq!(sd.s.tcp_linger(l).ok(), Some(linger));
+                    }
+                }
+            }
+            Op::UserTimeout { side, idx, ms } => {
+                let t = Some(std::time::Duration::from_millis(u64::from(ms)));
+                let want = t.filter(|t| !t.is_zero());
+                let sd = side_mut(self, side);
+                if let Some(h) = pick(&sd.tcp, idx) {
+                    if sd.s.tcp_set_user_timeout(h, t).is_ok() {
+                        assert_eq!(sd.s.tcp_user_timeout(h).ok(), Some(want));
+                    }
+                } else if let Some(l) = pick(&sd.listeners, idx) {
+                    if sd.s.tcp_set_user_timeout(l, t).is_ok() {
+                        assert_eq!(sd.s.tcp_user_timeout(l).ok(), Some(want));
                     }
                 }
             }

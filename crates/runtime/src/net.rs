@@ -634,6 +634,22 @@ impl TcpStream {
         self.shared().with(|s| s.tcp_linger(h))
     }
 
+    /// TCP_USER_TIMEOUT (RFC 5482; RFC 9293's USER TIMEOUT): how long sent
+    /// data may stay unacknowledged, or queued data unsent behind a zero
+    /// window, before the connection fails and reads and writes return
+    /// TimedOut (Linux's default gives up after 15 retransmissions, some
+    /// 15 minutes). With keepalive on, a peer silent that long after a
+    /// probe is given up too. Whole milliseconds; None or zero: off.
+    pub fn set_user_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_user_timeout(h, t))
+    }
+
+    pub fn user_timeout(&self) -> io::Result<Option<Duration>> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_user_timeout(h))
+    }
+
     pub fn ttl(&self) -> io::Result<u32> {
         let h = self.h();
         self.shared().with(|s| s.tcp_ttl(h))

@@ -18,6 +18,7 @@ pub(crate) struct Opts {
     pub congestion: Option<CongestionKind>,
     pub ttl: Option<u8>,
     pub linger: Option<Option<Duration>>,
+    pub user_timeout: Option<Option<Duration>>,
 }
 
 /// The options of one socket, shared by its setters (`&self`, as on
@@ -86,6 +87,17 @@ impl PreSocket {
     /// SO_LINGER as set (off by default: Linux has no system-wide one).
     pub fn linger(&self) -> Option<Duration> {
         self.lock().linger.flatten()
+    }
+
+    pub fn set_user_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        // Zero is off, as on Linux.
+        self.lock().user_timeout = Some(t.filter(|t| !t.is_zero()));
+        Ok(())
+    }
+
+    /// TCP_USER_TIMEOUT as set (off by default, as on Linux).
+    pub fn user_timeout(&self) -> Option<Duration> {
+        self.lock().user_timeout.flatten()
     }
 
     pub fn ttl(&self, s: &Stack) -> u32 {
@@ -178,6 +190,9 @@ fn apply(o: &Opts, s: &mut Stack, h: SocketHandle) -> io::Result<()> {
     if let Some(linger) = o.linger {
         s.tcp_set_linger(h, linger)?;
     }
+    if let Some(t) = o.user_timeout {
+        s.tcp_set_user_timeout(h, t)?;
+    }
     Ok(())
 }
 
@@ -260,6 +275,16 @@ macro_rules! pre_socket_methods {
 
         pub fn linger(&self) -> io::Result<Option<std::time::Duration>> {
             Ok(self.pre.linger())
+        }
+
+        /// TCP_USER_TIMEOUT of the connection, or of every connection a
+        /// listener accepts (see `TcpStream::set_user_timeout`).
+        pub fn set_user_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+            self.pre.set_user_timeout(t)
+        }
+
+        pub fn user_timeout(&self) -> io::Result<Option<std::time::Duration>> {
+            Ok(self.pre.user_timeout())
         }
     };
 }

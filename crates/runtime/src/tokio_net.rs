@@ -255,6 +255,17 @@ impl TcpStream {
         self.inner.ns.shared.with(|s| s.tcp_linger(h))
     }
 
+    /// TCP_USER_TIMEOUT (see the blocking `TcpStream::set_user_timeout`).
+    pub fn set_user_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_set_user_timeout(h, t))
+    }
+
+    pub fn user_timeout(&self) -> io::Result<Option<std::time::Duration>> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_user_timeout(h))
+    }
+
     pub fn info(&self) -> io::Result<ustack::TcpInfo> {
         let h = self.h();
         self.inner.ns.shared.with(|s| s.tcp_info(h))

@@ -455,10 +455,24 @@ fn linger_zero_resets_and_a_linger_time_waits_for_delivery() {
     // then the data is still delivered in the background.
     let ls = TcpSocket::new(&b);
     ls.set_recv_buffer_size(16 << 10).unwrap();
+    // TCP_USER_TIMEOUT passes to the accepted stream too (zero is off).
+    ls.set_user_timeout(Some(Duration::ZERO)).unwrap();
+    assert_eq!(ls.user_timeout().unwrap(), None);
+    ls.set_user_timeout(Some(Duration::from_secs(7))).unwrap();
     ls.bind("198.18.0.2:7011".parse().unwrap()).unwrap();
     let small = ls.listen(4).unwrap();
     let mut c = TcpStream::connect(&a, "198.18.0.2:7011").unwrap();
     let (mut s, _) = small.accept().unwrap();
+    assert_eq!(s.user_timeout().unwrap(), Some(Duration::from_secs(7)));
+    assert_eq!(c.user_timeout().unwrap(), None);
+    c.set_user_timeout(Some(Duration::from_micros(1500)))
+        .unwrap();
+    assert_eq!(
+        c.user_timeout().unwrap(),
+        Some(Duration::from_millis(2)),
+        "whole milliseconds, as Linux"
+    );
+    c.set_user_timeout(None).unwrap();
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
     c.write_all(&data).unwrap();
     let linger = Duration::from_millis(300);

@@ -1172,10 +1172,24 @@ fn interop_keepalive() {
 
     // 3. The peer vanishes (the kernel end of the TUN goes down): ustack's
     // probes go unanswered and the connection fails with TimedOut after
-    // idle + retries × interval (3 s), well before the read timeout.
+    // idle + retries × interval (3 s), well before the read timeout. A
+    // second connection whose data goes unacknowledged fails after its
+    // TCP_USER_TIMEOUT (1.5 s), before that.
+    let (mut u2, k2) = connect(&env);
+    u2.set_user_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     let t0 = Instant::now();
     ip(&["-n", env.ns.name(), "link", "set", &env.tun, "down"]).expect("link down");
+    u2.write_all(b"lost").unwrap();
     let mut b = [0u8; 1];
+    let e = u2.read(&mut b).expect_err("read after the user timeout");
+    let dt2 = t0.elapsed();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(
+        dt2 >= Duration::from_millis(1500) && dt2 < Duration::from_millis(2900),
+        "user timeout after {dt2:?}"
+    );
+    eprintln!("[keepalive] unacknowledged data given up by TCP_USER_TIMEOUT after {dt2:?}");
     let e = u.read(&mut b).expect_err("read on a dead connection");
     let dt = t0.elapsed();
     assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
@@ -1185,7 +1199,7 @@ fn interop_keepalive() {
     );
     assert_eq!(u.info().unwrap().state, ustack::TcpState::Closed);
     eprintln!("[keepalive] dead peer noticed by keepalive after {dt:?}");
-    drop(k);
+    drop((k, k2));
     env.finish();
 }
 

@@ -262,6 +262,8 @@ async fn tokio_linger() {
     let mut c = c.unwrap();
     let (mut s, _) = accepted.unwrap();
     s.set_linger(Some(Duration::from_secs(30))).unwrap();
+    s.set_user_timeout(Some(Duration::from_secs(9))).unwrap();
+    assert_eq!(s.user_timeout().unwrap(), Some(Duration::from_secs(9)));
     assert_eq!(s.linger().unwrap(), Some(Duration::from_secs(30)));
     let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 239) as u8).collect();
     s.write_all(&data).await.unwrap();

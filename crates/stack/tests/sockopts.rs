@@ -10,7 +10,7 @@ use scripted::*;
 use std::io::ErrorKind;
 use std::time::Duration;
 use ustack::wire::tcp::TcpOptions;
-use ustack::{Config, Keepalive, Stack, MAX_SOCKET_BUFFER};
+use ustack::{Config, Instant, Keepalive, Stack, MAX_SOCKET_BUFFER};
 
 const KA: Keepalive = Keepalive {
     idle: Duration::from_secs(30),
@@ -449,4 +449,136 @@ fn a_zero_linger_close_in_syn_sent_sends_nothing() {
     );
     h.expect_segment()
         .check_empty(RST, syn.seq.wrapping_add(1), 0);
+}
+
+/// Walks the stack's wake-ups, answering nothing, until `c` is CLOSED or
+/// `limit` passes; returns when it closed and the segments it sent.
+#[track_caller]
+fn run_until_closed(
+    h: &mut Harness,
+    c: ustack::SocketHandle,
+    limit: Instant,
+) -> (Instant, Vec<Seg>) {
+    let mut sent = Vec::new();
+    while h.state(c) != ustack::TcpState::Closed {
+        let at = h.poll_at().expect("a timer is armed");
+        assert!(at <= limit, "still {:?} at {at:?}", h.state(c));
+        h.advance_to(at);
+        sent.extend(h.drain());
+    }
+    (h.now, sent)
+}
+
+/// TCP_USER_TIMEOUT (RFC 9293 §3.10.8 USER TIMEOUT, RFC 5482): data
+/// unacknowledged that long ends the connection with TimedOut, exactly
+/// then (the retransmission timer is clamped to it) and without a RST;
+/// progress restarts the clock; without it, the retries go on.
+#[test]
+fn user_timeout_ends_a_connection_whose_data_stays_unacknowledged() {
+    use ustack::TcpState;
+    let ut = Duration::from_secs(3);
+    // Without the option: still retransmitting long after 3 s.
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    assert_eq!(h.stack.tcp_user_timeout(c.h).unwrap(), None);
+    h.stack.tcp_send(c.h, b"hello").unwrap();
+    h.expect_segment();
+    h.advance(Duration::from_secs(20));
+    h.drain();
+    assert_eq!(h.state(c.h), TcpState::Established);
+
+    let mut h = Harness::new();
+    let (l, c) = h.passive_open();
+    h.stack.tcp_set_user_timeout(c.h, Some(ut)).unwrap();
+    assert_eq!(h.stack.tcp_user_timeout(c.h).unwrap(), Some(ut));
+    h.stack.tcp_send(c.h, b"hello").unwrap();
+    let sent_at = h.now;
+    h.expect_segment();
+    let (closed, segs) = run_until_closed(&mut h, c.h, sent_at + Duration::from_secs(60));
+    assert_eq!(closed, sent_at + ut, "closed at the user timeout");
+    assert!(segs.len() >= 2, "retransmitted before: {segs:?}");
+    assert!(
+        segs.iter().all(|s| !s.flags.rst() && s.payload == b"hello"),
+        "{segs:?}"
+    );
+    assert_eq!(h.recv_error(c.h), std::io::ErrorKind::TimedOut);
+
+    // Progress restarts the clock: 2 000 bytes in two segments, the
+    // first acknowledged at 2.5 s; the second, resent then, may stay
+    // unacknowledged another 3 s.
+    h.stack.tcp_set_user_timeout(l, Some(ut)).unwrap();
+    assert_eq!(h.stack.tcp_user_timeout(l).unwrap(), Some(ut));
+    h.peer_port = PEER_PORT + 1;
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    let c = complete(&mut h, l, PEER_ISS, &sa);
+    assert_eq!(
+        h.stack.tcp_user_timeout(c.h).unwrap(),
+        Some(ut),
+        "inherited"
+    );
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    h.stack.tcp_send(c.h, &[1; 2000]).unwrap();
+    let sent_at = h.now;
+    assert_eq!(h.drain().len(), 2);
+    h.advance_to(sent_at + Duration::from_millis(2500));
+    h.drain();
+    h.inject(c.p(0), c.s(1460), ACK, 65535, no_opts(), &[]);
+    let acked_at = h.now;
+    let (closed, _) = run_until_closed(&mut h, c.h, acked_at + Duration::from_secs(60));
+    assert_eq!(closed, acked_at + ut);
+    assert_eq!(h.recv_error(c.h), std::io::ErrorKind::TimedOut);
+}
+
+/// TCP_USER_TIMEOUT with a zero window: the peer answers every probe,
+/// which would keep the connection forever (RFC 9293 §3.8.6.1), but data
+/// queued unsent that long ends it, at the user timeout after the first
+/// probe (Linux).
+#[test]
+fn user_timeout_ends_a_zero_window_that_stays_closed() {
+    let ut = Duration::from_secs(5);
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open_window(0);
+    h.stack.tcp_set_user_timeout(c.h, Some(ut)).unwrap();
+    h.stack.tcp_send(c.h, b"blocked").unwrap();
+    h.expect_nothing();
+    let mut first = None;
+    while h.state(c.h) != ustack::TcpState::Closed {
+        let at = h.poll_at().expect("persist timer");
+        assert!(at <= h.now + Duration::from_secs(60));
+        h.advance_to(at);
+        if !h.drain().is_empty() {
+            first.get_or_insert(at);
+            // The peer is alive: its window stays 0.
+            h.inject(c.p(0), c.s(0), ACK, 0, no_opts(), &[]);
+        }
+    }
+    let first = first.expect("probed");
+    assert_eq!(h.now, first + ut);
+    assert!(h.stack.counters().tcp.zero_window_probes >= 3);
+    assert_eq!(h.recv_error(c.h), std::io::ErrorKind::TimedOut);
+}
+
+/// TCP_USER_TIMEOUT with keepalive: once a probe goes unanswered, a peer
+/// silent for the user timeout is given up, before the probe count runs
+/// out (Linux).
+#[test]
+fn user_timeout_shortens_keepalive() {
+    let ka = Keepalive {
+        idle: Duration::from_secs(10),
+        interval: Duration::from_secs(1),
+        retries: 9,
+    };
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    let quiet_from = h.now;
+    h.stack.tcp_set_keepalive(c.h, Some(ka)).unwrap();
+    h.stack
+        .tcp_set_user_timeout(c.h, Some(Duration::from_millis(12_500)))
+        .unwrap();
+    let (closed, segs) = run_until_closed(&mut h, c.h, quiet_from + Duration::from_secs(60));
+    // Probes at 10, 11, 12 s; at 13 s the peer has been silent 13 s.
+    assert_eq!(closed, quiet_from + Duration::from_secs(13));
+    assert_eq!(h.stack.counters().tcp.keepalive_probes, 3);
+    assert!(segs.last().is_some_and(|s| s.flags.rst()), "{segs:?}");
+    assert_eq!(h.recv_error(c.h), std::io::ErrorKind::TimedOut);
 }

@@ -2735,6 +2735,30 @@ impl Stack {
         Ok(self.app_tcb(h)?.linger)
     }
 
+    /// TCP_USER_TIMEOUT (RFC 9293 §3.10.8 USER TIMEOUT, RFC 5482) for a
+    /// connection, or for what a listener accepts from now on: how long
+    /// sent data may stay unacknowledged, or queued data unsent behind a
+    /// zero window, before the connection fails with TimedOut (no RST:
+    /// the peer is presumed unreachable). It replaces the retry count and,
+    /// with keepalive, the probe count (Linux); the handshake keeps its
+    /// own limit. Whole milliseconds, as Linux; None or zero: off.
+    pub fn tcp_set_user_timeout(&mut self, h: SocketHandle, t: Option<Duration>) -> io::Result<()> {
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.user_timeout_ms = crate::tcp::conn::user_timeout_ms(t);
+            return Ok(());
+        }
+        self.app_tcb_mut(h)?.set_user_timeout(t);
+        Ok(())
+    }
+
+    pub fn tcp_user_timeout(&self, h: SocketHandle) -> io::Result<Option<Duration>> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            let ms = l.opts.user_timeout_ms;
+            return Ok((ms > 0).then(|| Duration::from_millis(u64::from(ms))));
+        }
+        Ok(self.app_tcb(h)?.user_timeout())
+    }
+
     /// Bytes that `tcp_send` would accept now.
     pub fn tcp_send_capacity(&self, h: SocketHandle) -> io::Result<usize> {
         Ok(self.app_tcb(h)?.send_capacity())

@@ -155,6 +155,9 @@ pub(crate) struct ConnOpts {
     /// close waits for the FIN's acknowledgment (the caller waits: the
     /// stack never blocks).
     pub linger: Option<Duration>,
+    /// TCP_USER_TIMEOUT (RFC 9293 §3.10.8 USER TIMEOUT, RFC 5482), in
+    /// milliseconds as Linux keeps it; 0: off.
+    pub user_timeout_ms: u32,
 }
 
 impl ConnOpts {
@@ -168,8 +171,18 @@ impl ConnOpts {
             congestion: cfg.congestion,
             ttl: ttl.max(1),
             linger: None,
+            user_timeout_ms: 0,
         }
     }
+}
+
+/// TCP_USER_TIMEOUT as Linux keeps it: whole milliseconds (a part of
+/// one counts as one), 0 for off.
+pub(crate) fn user_timeout_ms(t: Option<Duration>) -> u32 {
+    t.map_or(0, |t| {
+        let ms = t.as_micros().div_ceil(1000);
+        u32::try_from(ms).unwrap_or(u32::MAX)
+    })
 }
 
 /// Path MTU discovery's estimate for a destination (RFC 1191): the
@@ -383,6 +396,14 @@ pub(crate) struct Tcb {
     pub ttl: u8,
     /// SO_LINGER (see `ConnOpts::linger`).
     pub linger: Option<Duration>,
+    /// TCP_USER_TIMEOUT in milliseconds (0: off; see `set_user_timeout`).
+    user_timeout_ms: u32,
+    /// When the sender's current stall began: the (last) transmission of
+    /// the oldest unacknowledged segment at the first RTO since progress
+    /// (valid while `retries` > 0), and the first probe of the current
+    /// zero window (valid while `persist_backoff` > 0).
+    rto_since: Instant,
+    zero_window_since: Instant,
     /// The application released its handle.
     pub orphaned: bool,
     /// Set by the stack when total buffer memory is at its limit: data that
@@ -524,6 +545,9 @@ impl Tcb {
             nodelay: p.opts.nodelay,
             ttl: p.opts.ttl,
             linger: p.opts.linger,
+            user_timeout_ms: p.opts.user_timeout_ms,
+            rto_since: Instant::ZERO,
+            zero_window_since: Instant::ZERO,
             orphaned: false,
             memory_pressure: false,
             error: None,
@@ -2027,7 +2051,16 @@ impl Tcb {
                 // Like Linux (tcp_probe_timer), give up when the peer has
                 // not answered max_retries probes: it is gone.
                 self.probes_unanswered += 1;
-                if self.probes_unanswered > self.cfg_max_retries {
+                if self.persist_backoff == 0 {
+                    self.zero_window_since = now;
+                }
+                // With TCP_USER_TIMEOUT, a window closed that long ends
+                // the connection even if the peer answers (Linux).
+                let gone = match self.user_timeout() {
+                    Some(ut) => now.saturating_since(self.zero_window_since) >= ut,
+                    None => self.probes_unanswered > self.cfg_max_retries,
+                };
+                if gone {
                     let err = self.soft_error.unwrap_or(io::ErrorKind::TimedOut);
                     self.close_now(Some(err));
                     return;
@@ -2083,7 +2116,13 @@ impl Tcb {
             self.keepalive_deadline = Some(self.last_heard + ka.idle);
             return;
         }
-        if self.probes_unanswered >= ka.retries {
+        // TCP_USER_TIMEOUT overrides the probe count (Linux): gone once
+        // a probe went unanswered and the peer was silent that long.
+        let gone = match self.user_timeout() {
+            Some(ut) => self.probes_unanswered > 0 && quiet >= ut,
+            None => self.probes_unanswered >= ka.retries,
+        };
+        if gone {
             tracing::debug!(local = %self.local, remote = %self.remote, "keepalive: peer gone");
             if self.error.is_none() {
                 self.error = Some(self.soft_error.unwrap_or(io::ErrorKind::TimedOut));
@@ -2108,6 +2147,20 @@ impl Tcb {
 
     pub fn keepalive(&self) -> Option<Keepalive> {
         self.keepalive
+    }
+
+    /// TCP_USER_TIMEOUT (RFC 9293 §3.10.8 USER TIMEOUT; RFC 5482): how
+    /// long sent data may stay unacknowledged, or queued data unsent
+    /// behind a zero window, before the connection fails with TimedOut.
+    /// It replaces the retry count (`max_retries`) and, with keepalive,
+    /// the probe count, as on Linux; the handshake keeps its own limit.
+    /// None or zero: off.
+    pub fn set_user_timeout(&mut self, t: Option<Duration>) {
+        self.user_timeout_ms = user_timeout_ms(t);
+    }
+
+    pub fn user_timeout(&self) -> Option<Duration> {
+        (self.user_timeout_ms > 0).then(|| Duration::from_millis(u64::from(self.user_timeout_ms)))
     }
 
     /// The states keepalive watches: synchronized, but not TIME-WAIT
@@ -2138,13 +2191,20 @@ impl Tcb {
         if !syn_state && self.snd_una == self.snd_max {
             return;
         }
+        if self.retries == 0 {
+            // The first timeout since the last progress: the stall began
+            // when the oldest unacknowledged segment was (last) sent.
+            self.rto_since = self.rtxq.get(0).map_or(now, |r| r.sent_at);
+        }
         self.retries += 1;
-        let limit = if syn_state {
-            self.cfg_syn_retries
-        } else {
-            self.cfg_max_retries
+        let user_timeout = self.user_timeout().filter(|_| !syn_state);
+        let gave_up = match user_timeout {
+            // RFC 9293 §3.10.8 USER TIMEOUT.
+            Some(ut) => now.saturating_since(self.rto_since) >= ut,
+            None if syn_state => self.retries > self.cfg_syn_retries,
+            None => self.retries > self.cfg_max_retries,
         };
-        if self.retries > limit {
+        if gave_up {
             tracing::debug!(local = %self.local, remote = %self.remote, "tcp timed out");
             let err = self.soft_error.unwrap_or(io::ErrorKind::TimedOut);
             self.close_now(Some(err));
@@ -2172,6 +2232,12 @@ impl Tcb {
             // RFC 6675 §5.1 / RFC 8985 §6.3: everything not SACKed is lost
             // and is resent in order as the (reset) window allows.
             self.rtxq.mark_all_lost();
+            if let Some(ut) = user_timeout {
+                // The next timeout comes no later than the user timeout
+                // (Linux's tcp_clamp_rto_to_user_timeout); the
+                // retransmission keeps this deadline.
+                self.rtx_deadline = Some((now + self.rtt.rto()).min(self.rto_since + ut));
+            }
         }
         tracing::debug!(
             local = %self.local,
@@ -2427,7 +2493,13 @@ impl Tcb {
             let d = base
                 .saturating_mul(1u32 << self.persist_backoff.min(16))
                 .min(PERSIST_MAX);
-            self.persist_deadline = Some(now + d);
+            let mut at = now + d;
+            if let Some(ut) = self.user_timeout().filter(|_| self.persist_backoff > 0) {
+                // No later than the user timeout (Linux's
+                // tcp_clamp_probe0_to_user_timeout).
+                at = at.min(self.zero_window_since + ut);
+            }
+            self.persist_deadline = Some(at);
         }
     }
 
