@@ -32,6 +32,8 @@ enum Op {
         side: bool,
         idx: u8,
         len: u16,
+        /// MSG_OOB: urgent data (inline in the stream all the same).
+        urgent: bool,
     },
     Recv {
         side: bool,
@@ -301,11 +303,21 @@ impl World {
                     }
                 }
             }
-            Op::Send { side, idx, len } => {
+            Op::Send {
+                side,
+                idx,
+                len,
+                urgent,
+            } => {
                 let data = self.data(usize::from(len) % 20_000);
                 let sd = side_mut(self, side);
                 if let Some(h) = pick(&sd.tcp, idx) {
-                    if let Ok(n) = sd.s.tcp_send(h, &data) {
+                    let sent = if urgent {
+                        sd.s.tcp_send_urgent(h, &data)
+                    } else {
+                        sd.s.tcp_send(h, &data)
+                    };
+                    if let Ok(n) = sent {
                         assert!(n <= data.len());
                         self.streams
                             .written
@@ -320,6 +332,11 @@ impl World {
                 let mut buf = vec![0u8; usize::from(len) % 70_000 + 1];
                 let sd = side_mut(self, side);
                 if let Some(h) = pick(&sd.tcp, idx) {
+                    if let Ok(up) = sd.s.tcp_urgent_pending(h) {
+                        // Within a window and 65 535 of the reader: never a
+                        // sequence number that wrapped.
+                        assert!(up < 1 << 31, "urgent pending {up}");
+                    }
                     if let Ok(n) = sd.s.tcp_recv(h, &mut buf) {
                         assert!(n <= buf.len());
                         self.streams

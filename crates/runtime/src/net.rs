@@ -634,6 +634,23 @@ impl TcpStream {
         self.shared().with(|s| s.tcp_linger(h))
     }
 
+    /// send() with MSG_OOB: writes `buf` (what fits, as `write`) as
+    /// urgent data (RFC 9293 §3.8.5): it stays in the stream, and the
+    /// segments up to it carry URG with the urgent pointer after its last
+    /// byte. A Linux peer without SO_OOBINLINE reads the last byte out of
+    /// band (`recv(MSG_OOB)`), a ustack peer sees it in `urgent_pending`.
+    pub fn send_urgent(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send_with(buf, true)
+    }
+
+    /// How many bytes of the peer's urgent data are not read yet (0:
+    /// none): they come inline, in order, ending with the last urgent
+    /// byte (ioctl SIOCATMARK is true when this is 0 after urgent data).
+    pub fn urgent_pending(&self) -> io::Result<usize> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_urgent_pending(h))
+    }
+
     /// TCP_USER_TIMEOUT (RFC 5482; RFC 9293's USER TIMEOUT): how long sent
     /// data may stay unacknowledged, or queued data unsent behind a zero
     /// window, before the connection fails and reads and writes return
@@ -778,6 +795,10 @@ impl TcpStream {
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        self.send_with(buf, false)
+    }
+
+    fn send_with(&self, buf: &[u8], urgent: bool) -> io::Result<usize> {
         let h = self.h();
         let timeout = *self
             .inner
@@ -785,7 +806,11 @@ impl TcpStream {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         block_on(self.shared(), h, Interest::Write, timeout, self.nb(), |s| {
-            s.tcp_send(h, buf)
+            if urgent {
+                s.tcp_send_urgent(h, buf)
+            } else {
+                s.tcp_send(h, buf)
+            }
         })
         .map_err(fix_timeout_kind)
     }

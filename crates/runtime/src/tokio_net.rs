@@ -255,6 +255,29 @@ impl TcpStream {
         self.inner.ns.shared.with(|s| s.tcp_linger(h))
     }
 
+    /// Writes urgent data (see the blocking `TcpStream::send_urgent`).
+    pub async fn send_urgent(&self, buf: &[u8]) -> io::Result<usize> {
+        let h = self.h();
+        poll_fn(|cx| {
+            ready(
+                self.inner
+                    .ns
+                    .shared
+                    .try_or_register(h, Interest::Write, cx.waker(), |s| {
+                        s.tcp_send_urgent(h, buf)
+                    }),
+            )
+        })
+        .await
+    }
+
+    /// Unread bytes of the peer's urgent data (see the blocking
+    /// `TcpStream::urgent_pending`).
+    pub fn urgent_pending(&self) -> io::Result<usize> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_urgent_pending(h))
+    }
+
     /// TCP_USER_TIMEOUT (see the blocking `TcpStream::set_user_timeout`).
     pub fn set_user_timeout(&self, t: Option<std::time::Duration>) -> io::Result<()> {
         let h = self.h();

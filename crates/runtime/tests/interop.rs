@@ -1307,7 +1307,52 @@ fn interop_socket_options() {
 
     // 3. SO_LINGER both ways.
     linger_with_linux(&env, &listener, &kl);
+    // 4. Urgent data both ways.
+    urgent_with_linux(&env, &listener);
     env.finish();
+}
+
+/// Urgent data (RFC 9293 §3.8.5) between ustack and Linux: Linux reads
+/// the last byte of ustack's urgent data out of band (its pointer is
+/// right), and ustack reports Linux's urgent bytes before reading them
+/// inline.
+fn urgent_with_linux(env: &Env, ustack_listener: &ustack_runtime::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let uaddr = ustack_listener.local_addr().unwrap();
+    let mut k = env
+        .ns
+        .run(move || std::net::TcpStream::connect_timeout(&uaddr, T5))
+        .expect("kernel connect");
+    let (mut u, _) = ustack_listener.accept_timeout(T5).expect("accept");
+    k.set_read_timeout(Some(T5)).unwrap();
+    u.set_read_timeout(Some(T5)).unwrap();
+
+    u.write_all(b"abc").unwrap();
+    assert_eq!(u.send_urgent(b"!").unwrap(), 1);
+    let mut b = [0u8; 3];
+    k.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"abc");
+    let mut oob = [0u8; 1];
+    let mut got = 0;
+    wait_for("Linux's recv(MSG_OOB)", T5, || {
+        // SAFETY: a live socket and a one-byte buffer.
+        got = unsafe { libc::recv(k.as_raw_fd(), oob.as_mut_ptr().cast(), 1, libc::MSG_OOB) };
+        got == 1
+    });
+    assert_eq!(&oob, b"!", "the byte before ustack's urgent pointer");
+
+    k.write_all(b"xyz").unwrap();
+    // SAFETY: a live socket and a one-byte buffer.
+    let sent = unsafe { libc::send(k.as_raw_fd(), b"!".as_ptr().cast(), 1, libc::MSG_OOB) };
+    assert_eq!(sent, 1, "send(MSG_OOB): {}", io::Error::last_os_error());
+    wait_for("ustack's urgent_pending", T5, || {
+        u.urgent_pending().unwrap() == 4
+    });
+    let mut b = [0u8; 4];
+    u.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"xyz!");
+    assert_eq!(u.urgent_pending().unwrap(), 0);
+    eprintln!("[sockopts] urgent data: Linux took ustack's urgent byte out of band; ustack saw Linux's pointer");
 }
 
 /// Linux's SO_LINGER on a kernel socket.

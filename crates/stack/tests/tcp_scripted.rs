@@ -2332,3 +2332,98 @@ fn syn_cookie_carries_window_scale_in_timestamps() {
     let (conn, _) = h.stack.tcp_accept(l).expect("accepted");
     assert_eq!(h.stack.tcp_info(conn).unwrap().snd_wnd, 100 << 7);
 }
+
+// ======================================================================
+// Urgent data (RFC 9293 §3.8.5, RFC 6093)
+// ======================================================================
+
+/// The peer's urgent data is read inline; `tcp_urgent_pending` says how
+/// much of it is left (MUST-33) from SEG.SEQ + SEG.UP, the pointer only
+/// advances, it may point past what has arrived, and URG after the
+/// peer's FIN is ignored.
+#[test]
+fn urgent_data_arrives_inline_with_its_pointer_reported() {
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 0);
+    // "ab" then "cd!" with URG, pointer 3: urgent up to and with "!".
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), b"ab");
+    h.next_urgent = 3;
+    h.inject(
+        c.p(2),
+        c.s(0),
+        ACK | TcpFlags::URG,
+        65535,
+        no_opts(),
+        b"cd!",
+    );
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 5);
+    let mut buf = [0u8; 3];
+    assert_eq!(h.stack.tcp_recv(c.h, &mut buf).unwrap(), 3);
+    assert_eq!(&buf, b"abc");
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 2);
+    // An older pointer does not move it back ("cd!" again, with "e").
+    h.next_urgent = 1;
+    h.inject(
+        c.p(2),
+        c.s(0),
+        ACK | TcpFlags::URG,
+        65535,
+        no_opts(),
+        b"cd!e",
+    );
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 2);
+    assert_eq!(h.read_all(c.h).unwrap(), b"d!e");
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 0);
+    // A pointer 100 bytes past a segment that is not here yet.
+    h.next_urgent = 101;
+    h.inject(c.p(6), c.s(0), ACK | TcpFlags::URG, 65535, no_opts(), b"f");
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 101);
+    assert_eq!(h.read_all(c.h).unwrap(), b"f");
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 100);
+    h.drain();
+
+    // After the peer's FIN (CLOSE-WAIT) URG means nothing (RFC 9293
+    // §3.10.7.4: ignore it).
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    h.inject(c.p(0), c.s(0), FIN | ACK, 65535, no_opts(), &[]);
+    assert_eq!(h.state(c.h), TcpState::CloseWait);
+    h.next_urgent = 5;
+    h.inject(c.p(1), c.s(0), ACK | TcpFlags::URG, 65535, no_opts(), &[]);
+    assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 0);
+}
+
+/// Urgent data sent: the segments up to it carry URG with the pointer
+/// after its last byte (MUST-30), Nagle does not hold it, and once it is
+/// acknowledged URG is no longer set.
+#[test]
+fn urgent_data_sent_carries_urg_until_acknowledged() {
+    let mut h = Harness::new();
+    let (_l, c) = h.passive_open();
+    h.stack.tcp_send(c.h, b"abc").unwrap();
+    let a = h.expect_segment();
+    assert!(!a.flags.urg());
+    // Nagle would hold this small segment behind "abc"; urgent, it goes.
+    assert_eq!(h.stack.tcp_send_urgent(c.h, b"!").unwrap(), 1);
+    let u = h.expect_segment();
+    assert_eq!((u.seq, u.payload.as_slice()), (c.s(3), &b"!"[..]));
+    assert!(u.flags.urg());
+    assert_eq!(u.urgent, 1, "points after the urgent byte");
+    // More data behind it: no URG on segments past the pointer; an ACK
+    // that does not cover the urgent byte keeps urgent mode.
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    h.inject(c.p(0), c.s(3), ACK, 65535, no_opts(), &[]);
+    h.stack.tcp_send(c.h, b"more").unwrap();
+    let m = h.expect_segment();
+    assert_eq!(m.seq, c.s(4));
+    assert!(!m.flags.urg());
+    // The retransmission of the urgent byte carries it again.
+    let rtx = h.expect_segment_by(h.now + SECS(5));
+    assert_eq!(rtx.seq, c.s(3));
+    assert!(rtx.flags.urg() && rtx.urgent == 1, "{rtx:?}");
+    h.inject(c.p(0), c.s(8), ACK, 65535, no_opts(), &[]);
+    h.stack.tcp_send(c.h, b"x").unwrap();
+    let x = h.expect_segment();
+    assert!(!x.flags.urg(), "{x:?}");
+}

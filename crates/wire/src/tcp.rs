@@ -464,6 +464,19 @@ impl<'a> TcpRepr<'a> {
     }
 }
 
+/// Sets URG and the urgent pointer in a header written by
+/// [`TcpRepr::emit_header_sum`] with neither, and returns what to add to
+/// its running sum (the flags word grows by URG's bit, the pointer word
+/// from zero): urgent data, rare, costs nothing to the other segments.
+#[cold]
+pub fn set_urgent(header: &mut [u8], pointer: u16) -> u64 {
+    debug_assert!(header[field::FLAGS] & TcpFlags::URG.0 == 0);
+    debug_assert!(header[field::URGENT..field::URGENT + 2] == [0, 0]);
+    header[field::FLAGS] |= TcpFlags::URG.0;
+    header[field::URGENT..field::URGENT + 2].copy_from_slice(&pointer.to_be_bytes());
+    u64::from(TcpFlags::URG.0) + u64::from(pointer)
+}
+
 /// Computes and stores the checksum of a complete segment in `segment`
 /// (header + payload), given the IP addresses for the pseudo-header.
 /// Panics if `segment` is shorter than the 20-byte header (caller bug).

@@ -2520,6 +2520,28 @@ impl Stack {
         r
     }
 
+    /// send() with MSG_OOB, RFC 9293 §3.8.5 urgent data: the bytes go in
+    /// the stream like any (the peer reads them inline, or, on Linux
+    /// without SO_OOBINLINE, the last one out of band), and the segments
+    /// up to them carry URG with the urgent pointer after their last byte;
+    /// Nagle does not hold them. RFC 6093 advises new applications not to
+    /// rely on it; it is here for the ones that do (telnet, FTP's ABOR).
+    pub fn tcp_send_urgent(&mut self, h: SocketHandle, data: &[u8]) -> io::Result<usize> {
+        let n = self.tcp_send(h, data)?;
+        if n > 0 {
+            self.app_tcb_mut(h)?.mark_urgent_sent();
+        }
+        Ok(n)
+    }
+
+    /// How much of the peer's urgent data is not read yet (RFC 9293
+    /// §3.8.5 MUST-33): the bytes from the next one `tcp_recv` returns up
+    /// to the peer's urgent pointer (0: none). When the pointer arrives or
+    /// advances, the socket's readiness event fires (MUST-32).
+    pub fn tcp_urgent_pending(&self, h: SocketHandle) -> io::Result<usize> {
+        Ok(self.app_tcb(h)?.urgent_pending())
+    }
+
     /// Reads in-order data; Ok(0) = end of stream; WouldBlock when none yet.
     pub fn tcp_recv(&mut self, h: SocketHandle, buf: &mut [u8]) -> io::Result<usize> {
         let r = self.app_tcb_mut(h)?.recv(buf);

@@ -398,6 +398,11 @@ pub(crate) struct Tcb {
     pub linger: Option<Duration>,
     /// TCP_USER_TIMEOUT in milliseconds (0: off; see `set_user_timeout`).
     user_timeout_ms: u32,
+    /// RFC 9293 §3.8.5 urgent pointers: RCV.UP, the sequence number after
+    /// the peer's urgent data (None once read past), and SND.UP, after
+    /// ours (None once acknowledged).
+    rcv_up: Option<Seq>,
+    snd_up: Option<Seq>,
     /// When the sender's current stall began: the (last) transmission of
     /// the oldest unacknowledged segment at the first RTO since progress
     /// (valid while `retries` > 0), and the first probe of the current
@@ -546,6 +551,8 @@ impl Tcb {
             ttl: p.opts.ttl,
             linger: p.opts.linger,
             user_timeout_ms: p.opts.user_timeout_ms,
+            rcv_up: None,
+            snd_up: None,
             rto_since: Instant::ZERO,
             zero_window_since: Instant::ZERO,
             orphaned: false,
@@ -750,6 +757,36 @@ impl Tcb {
     }
     pub fn recv_available(&self) -> usize {
         self.rx.len()
+    }
+
+    /// The sequence number of the next byte the application reads.
+    fn read_seq(&self) -> Seq {
+        self.rcv_nxt - (self.rx.len() as u32 + u32::from(self.fin_received))
+    }
+
+    #[cold]
+    fn on_urgent(&mut self, up: Seq) {
+        if self.rcv_up.is_none_or(|u| u.lt(up)) && self.read_seq().lt(up) {
+            self.rcv_up = Some(up);
+        }
+    }
+
+    /// Urgent data not yet read (RFC 9293 §3.8.5 MUST-33): the bytes
+    /// from the next one to read up to the peer's urgent pointer, some
+    /// perhaps still on their way; 0 when none.
+    pub fn urgent_pending(&self) -> usize {
+        match self.rcv_up {
+            Some(up) if self.read_seq().lt(up) => up.since(self.read_seq()) as usize,
+            _ => 0,
+        }
+    }
+
+    /// After a send() with MSG_OOB: what is queued up to here is urgent
+    /// (RFC 9293 §3.8.5): the segments before its end carry URG, the
+    /// urgent pointer after its last byte (MUST-30), and Nagle does not
+    /// hold them (Linux).
+    pub fn mark_urgent_sent(&mut self) {
+        self.snd_up = Some(self.tx_base() + self.tx.len());
     }
     /// Memory held by buffers.
     pub fn buffer_bytes(&self) -> usize {
@@ -1212,7 +1249,18 @@ impl Tcb {
             }
         }
 
-        // Sixth (URG) is not supported beyond delivering the data inline.
+        // Sixth, check the URG bit (RFC 9293 §3.10.7.4): RCV.UP <-
+        // max(RCV.UP, SEG.UP) while the peer can still send; the data
+        // stays inline (RFC 6093 §6) and the socket's event tells the
+        // application (MUST-32), `urgent_pending` how much (MUST-33).
+        if flags.urg()
+            && matches!(
+                self.state,
+                TcpState::Established | TcpState::FinWait1 | TcpState::FinWait2
+            )
+        {
+            self.on_urgent(seq + u32::from(seg.urgent));
+        }
         // Seventh, process the segment text; eighth, the FIN bit.
         self.process_text(now, seg, seq, seg.payload, flags.fin());
         if let Some(r) = self.pending_drop.take() {
@@ -2439,7 +2487,7 @@ impl Tcb {
         if len < self.smss && !fin && !self.force_send {
             // RFC 9293 §3.7.4 Nagle: hold a small segment while data is
             // unacknowledged.
-            if !self.nodelay && flight > 0 {
+            if !self.nodelay && flight > 0 && self.snd_up.is_none() {
                 return None;
             }
             // RFC 9293 §3.8.6.2.1 sender SWS avoidance: a window-limited
@@ -2711,7 +2759,21 @@ impl Tcb {
         // The checksum (RFC 9293 §3.1) comes from running sums: the
         // header's from its fields, the payload's taken while it is copied
         // in, so no byte of the segment is read back.
-        let (hl, header_sum) = repr.emit_header_sum(buf);
+        let (hl, mut header_sum) = repr.emit_header_sum(buf);
+        if let Some(up) = self.snd_up {
+            // RFC 9293 §3.8.5: URG on the segments before SND.UP, the
+            // pointer the offset of the octet after the urgent data
+            // (beyond 65 535, the most it can say, as Linux). Urgent mode
+            // ends once SND.UP is acknowledged.
+            if seq.lt(up) {
+                if !flags.syn() && !flags.rst() {
+                    let ptr = up.since(seq).min(0xFFFF) as u16;
+                    header_sum += ustack_wire::tcp::set_urgent(&mut buf[..hl], ptr);
+                }
+            } else if up.le(self.snd_una) {
+                self.snd_up = None;
+            }
+        }
         let (copied, payload_sum) = if len == 0 {
             (0, 0)
         } else {
@@ -2862,6 +2924,9 @@ impl Tcb {
     pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.rx.is_empty() && !buf.is_empty() {
             let n = self.rx.dequeue(buf);
+            if self.rcv_up.is_some() && self.urgent_pending() == 0 {
+                self.rcv_up = None;
+            }
             if self.rx.is_empty() {
                 // RFC 1122 §4.2.3.2 lets an ACK go before the delay ends.
                 // The reader drained the end of a write: the sender may be

@@ -65,6 +65,8 @@ pub struct Seg {
     pub payload: Vec<u8>,
     /// The IP header's time to live.
     pub ttl: u8,
+    /// The urgent pointer field.
+    pub urgent: u16,
 }
 
 impl Seg {
@@ -108,6 +110,8 @@ pub struct Harness {
     pub stack_port: u16,
     /// Peer-side port used by `inject`.
     pub peer_port: u16,
+    /// The urgent pointer field of the next injected segment (then 0).
+    pub next_urgent: u16,
     buf: Vec<u8>,
 }
 
@@ -181,6 +185,7 @@ impl Harness {
             now: Instant::from_secs(100),
             stack_port: STACK_PORT,
             peer_port: PEER_PORT,
+            next_urgent: 0,
             buf: vec![0u8; 65536],
         }
     }
@@ -258,7 +263,7 @@ impl Harness {
             ack,
             flags,
             window,
-            urgent: 0,
+            urgent: std::mem::take(&mut self.next_urgent),
             options,
             payload,
         };
@@ -320,6 +325,7 @@ impl Harness {
             options: r.options,
             payload: r.payload.to_vec(),
             ttl: ip_repr.ttl,
+            urgent: r.urgent,
         })
     }
 
