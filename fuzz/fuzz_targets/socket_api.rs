@@ -99,7 +99,8 @@ enum Op {
         rcv: u16,
         ttl: u16,
     },
-    /// IP_TTL on a connection and a UDP socket (0 and >255 refused).
+    /// IP_TTL (0 and >255 refused) and IP_TOS (>255 refused) on a
+    /// connection and a UDP socket.
     Ttl {
         side: bool,
         idx: u8,
@@ -501,10 +502,17 @@ impl World {
                     if sd.s.tcp_set_ttl(h, u32::from(ttl)).is_ok() {
                         assert_eq!(sd.s.tcp_ttl(h).ok(), Some(u32::from(ttl)));
                     }
+                    // IP_TOS from the same number: TCP keeps the ECN bits clear.
+                    if sd.s.tcp_set_tos(h, u32::from(ttl)).is_ok() {
+                        assert_eq!(sd.s.tcp_tos(h).ok(), Some(u32::from(ttl & 0xfc)));
+                    }
                 }
                 if let Some(u) = pick(&sd.udp, idx) {
                     let ok = sd.s.udp_set_ttl(u, u32::from(ttl)).is_ok();
                     assert!(!ok || (1..=255).contains(&ttl), "TTL {ttl} taken");
+                    // Ok only in range (and while the socket is open).
+                    let ok = sd.s.udp_set_tos(u, u32::from(ttl)).is_ok();
+                    assert!(!ok || ttl <= 255, "TOS {ttl} taken");
                 }
             }
             Op::UdpBroadcast {

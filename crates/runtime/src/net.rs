@@ -609,6 +609,19 @@ impl TcpStream {
         self.shared().with(|s| s.tcp_keepalive(h))
     }
 
+    /// IP_TOS: the Differentiated Services field of the packets it sends
+    /// from now on (RFC 9293 §3.9.1.9), 0–255; the two ECN bits are TCP's
+    /// and stay clear, as on Linux.
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_set_tos(h, tos))
+    }
+
+    pub fn tos(&self) -> io::Result<u32> {
+        let h = self.h();
+        self.shared().with(|s| s.tcp_tos(h))
+    }
+
     /// IP_TTL of the packets it sends from now on (1–255).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         let h = self.h();

@@ -17,6 +17,7 @@ pub(crate) struct Opts {
     pub recv_buffer: Option<usize>,
     pub congestion: Option<CongestionKind>,
     pub ttl: Option<u8>,
+    pub tos: Option<u8>,
     pub linger: Option<Option<Duration>>,
     pub user_timeout: Option<Option<Duration>>,
 }
@@ -98,6 +99,20 @@ impl PreSocket {
     /// TCP_USER_TIMEOUT as set (off by default, as on Linux).
     pub fn user_timeout(&self) -> Option<Duration> {
         self.lock().user_timeout.flatten()
+    }
+
+    /// IP_TOS, 0–255; the ECN bits are TCP's and stay clear (as the
+    /// stack keeps them).
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        let tos = u8::try_from(tos).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "TOS must be between 0 and 255")
+        })?;
+        self.lock().tos = Some(tos & !0x03);
+        Ok(())
+    }
+
+    pub fn tos(&self) -> u32 {
+        u32::from(self.lock().tos.unwrap_or(0))
     }
 
     pub fn ttl(&self, s: &Stack) -> u32 {
@@ -187,6 +202,9 @@ fn apply(o: &Opts, s: &mut Stack, h: SocketHandle) -> io::Result<()> {
     if let Some(ttl) = o.ttl {
         s.tcp_set_ttl(h, u32::from(ttl))?;
     }
+    if let Some(tos) = o.tos {
+        s.tcp_set_tos(h, u32::from(tos))?;
+    }
     if let Some(linger) = o.linger {
         s.tcp_set_linger(h, linger)?;
     }
@@ -267,6 +285,16 @@ macro_rules! pre_socket_methods {
             Ok(self.ns.shared.with(|s| self.pre.ttl(s)))
         }
 
+        /// IP_TOS (the DSCP; see `TcpStream::set_tos`), the SYN or the
+        /// SYN-ACKs included.
+        pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+            self.pre.set_tos(tos)
+        }
+
+        pub fn tos(&self) -> io::Result<u32> {
+            Ok(self.pre.tos())
+        }
+
         /// SO_LINGER of the connection, or of every connection a listener
         /// accepts (see `TcpStream::set_linger`).
         pub fn set_linger(&self, linger: Option<std::time::Duration>) -> io::Result<()> {
@@ -303,6 +331,16 @@ macro_rules! listener_option_methods {
         pub fn ttl(&self) -> io::Result<u32> {
             self.ns.shared.with(|s| s.tcp_ttl(self.h))
         }
+
+        /// IP_TOS of what the connections it accepts from now on send,
+        /// their SYN-ACK included (the DSCP; ECN bits stay clear).
+        pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+            self.ns.shared.with(|s| s.tcp_set_tos(self.h, tos))
+        }
+
+        pub fn tos(&self) -> io::Result<u32> {
+            self.ns.shared.with(|s| s.tcp_tos(self.h))
+        }
     };
 }
 pub(crate) use listener_option_methods;
@@ -318,6 +356,16 @@ macro_rules! udp_option_methods {
 
         pub fn ttl(&self) -> io::Result<u32> {
             self.ns.shared.with(|s| s.udp_ttl(self.h))
+        }
+
+        /// IP_TOS of the datagrams it sends from now on: the whole DS
+        /// field, ECN bits included (0–255).
+        pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+            self.ns.shared.with(|s| s.udp_set_tos(self.h, tos))
+        }
+
+        pub fn tos(&self) -> io::Result<u32> {
+            self.ns.shared.with(|s| s.udp_tos(self.h))
         }
 
         /// SO_BROADCAST: allows sending to 255.255.255.255 and to the

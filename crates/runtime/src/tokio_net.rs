@@ -212,6 +212,17 @@ impl TcpStream {
         self.inner.ns.shared.with(|s| s.tcp_ttl(h))
     }
 
+    /// IP_TOS (see the blocking `TcpStream::set_tos`).
+    pub fn set_tos(&self, tos: u32) -> io::Result<()> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_set_tos(h, tos))
+    }
+
+    pub fn tos(&self) -> io::Result<u32> {
+        let h = self.h();
+        self.inner.ns.shared.with(|s| s.tcp_tos(h))
+    }
+
     /// TCP_CONGESTION (see the blocking `TcpStream::set_congestion`).
     pub fn set_congestion(&self, kind: ustack::CongestionKind) -> io::Result<()> {
         let h = self.h();

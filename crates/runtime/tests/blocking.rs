@@ -140,6 +140,8 @@ fn udp_ttl_and_broadcast() {
     );
     sa.set_ttl(5).unwrap();
     assert_eq!(sa.ttl().unwrap(), 5);
+    sa.set_tos(0xb9).unwrap();
+    assert_eq!(sa.tos().unwrap(), 0xb9, "UDP keeps the ECN bits");
     let e = sa.send_to(b"all", "198.18.0.255:5002").unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
     sa.set_broadcast(true).unwrap();
@@ -295,6 +297,13 @@ fn tcp_socket_options_before_listen_and_connect() {
         std::io::ErrorKind::InvalidInput
     );
     ls.set_ttl(33).unwrap();
+    // IP_TOS: AF41 asked with an ECN bit, which TCP keeps clear.
+    ls.set_tos(0x88 | 0x01).unwrap();
+    assert_eq!(ls.tos().unwrap(), 0x88);
+    assert_eq!(
+        ls.set_tos(256).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
     ls.bind("198.18.0.2:7300".parse().unwrap()).unwrap();
     assert_eq!(ls.recv_buffer_size().unwrap(), 16 << 20);
     let listener = ls.listen(16).unwrap();
@@ -323,6 +332,11 @@ fn tcp_socket_options_before_listen_and_connect() {
     assert_eq!(c.ttl().unwrap(), 255);
     listener.set_ttl(9).unwrap();
     assert_eq!((listener.ttl().unwrap(), s.ttl().unwrap()), (9, 33));
+    assert_eq!((listener.tos().unwrap(), s.tos().unwrap()), (0x88, 0x88));
+    assert_eq!(c.tos().unwrap(), 0);
+    c.set_tos(0xb8).unwrap();
+    listener.set_tos(0).unwrap();
+    assert_eq!((c.tos().unwrap(), listener.tos().unwrap()), (0xb8, 0));
     assert_eq!(c.recv_buffer_size().unwrap(), 64 << 20);
     assert!(!c.nodelay().unwrap());
     // 16 MiB needs a shift of 9, 64 MiB one of 11; each side scales the

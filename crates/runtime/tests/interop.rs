@@ -1461,24 +1461,27 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// One datagram on a kernel socket with the TTL it arrived with
-/// (IP_RECVTTL), within the socket's read timeout.
-fn kernel_recv_with_ttl(s: &std::net::UdpSocket) -> io::Result<(Vec<u8>, u8)> {
+/// One datagram on a kernel socket with the TTL and the TOS byte it
+/// arrived with (IP_RECVTTL, IP_RECVTOS), within the socket's read
+/// timeout.
+fn kernel_recv_with_ip(s: &std::net::UdpSocket) -> io::Result<(Vec<u8>, u8, u8)> {
     use std::os::fd::AsRawFd;
     let fd = s.as_raw_fd();
     let on: libc::c_int = 1;
-    // SAFETY: a live socket, a pointer to an int and its size.
-    let r = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::IPPROTO_IP,
-            libc::IP_RECVTTL,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
+    for opt in [libc::IP_RECVTTL, libc::IP_RECVTOS] {
+        // SAFETY: a live socket, a pointer to an int and its size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_IP,
+                opt,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     let mut data = vec![0u8; 2048];
     let mut control = [0u64; 16];
@@ -1500,21 +1503,25 @@ fn kernel_recv_with_ttl(s: &std::net::UdpSocket) -> io::Result<(Vec<u8>, u8)> {
     data.truncate(n as usize);
     // SAFETY: the kernel filled `control` with `msg_controllen` bytes of
     // well-formed cmsg headers; the CMSG_* walk stays inside them.
-    let ttl = unsafe {
+    let (ttl, tos) = unsafe {
         let mut c = libc::CMSG_FIRSTHDR(&msg);
-        let mut ttl = None;
+        let (mut ttl, mut tos) = (None, None);
         while !c.is_null() {
             if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_TTL {
                 ttl = Some(std::ptr::read_unaligned(
                     libc::CMSG_DATA(c).cast::<libc::c_int>(),
                 ));
             }
+            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_TOS {
+                tos = Some(*libc::CMSG_DATA(c));
+            }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
-        ttl
+        (ttl, tos)
     };
     let ttl = ttl.ok_or_else(|| io::Error::other("no IP_TTL control message"))?;
-    Ok((data, ttl as u8))
+    let tos = tos.ok_or_else(|| io::Error::other("no IP_TOS control message"))?;
+    Ok((data, ttl as u8, tos))
 }
 
 /// IP_TTL as a router sees it: a ustack datagram or segment sent with
@@ -1540,14 +1547,22 @@ fn interop_ttl_through_a_linux_router_and_broadcast() {
     let u = UdpSocket::bind(&env.stack, "0.0.0.0:0").unwrap();
     assert_eq!(u.ttl().unwrap(), 64);
     u.send_to(b"ttl 64", faddr).unwrap();
-    assert_eq!(kernel_recv_with_ttl(&fs).unwrap(), (b"ttl 64".to_vec(), 63));
+    assert_eq!(
+        kernel_recv_with_ip(&fs).unwrap(),
+        (b"ttl 64".to_vec(), 63, 0)
+    );
     let (te0, icmp0) = (time_exceeded(), env.stack.counters().icmp_in);
     u.set_ttl(1).unwrap();
     u.send_to(b"ttl 1", faddr).unwrap();
     u.set_ttl(2).unwrap();
+    // IP_TOS too: EF with ECT(1), through the router unchanged.
+    u.set_tos(0xb9).unwrap();
     u.send_to(b"ttl 2", faddr).unwrap();
     // The TTL-1 datagram never arrives: the next one is the TTL-2 one.
-    assert_eq!(kernel_recv_with_ttl(&fs).unwrap(), (b"ttl 2".to_vec(), 1));
+    assert_eq!(
+        kernel_recv_with_ip(&fs).unwrap(),
+        (b"ttl 2".to_vec(), 1, 0xb9)
+    );
     assert_eq!(time_exceeded() - te0, 1, "the router dropped one");
     wait_for("the router's time exceeded at ustack", T5, || {
         env.stack.counters().icmp_in > icmp0

@@ -1738,6 +1738,30 @@ fn udp_broadcast_loops_back_to_this_hosts_sockets() {
     assert_eq!(s.counters().ip_looped, 2 + 1 + 1 + 3);
 }
 
+/// IP_TOS on UDP: the whole DS field, ECN bits included (Linux lets a
+/// datagram socket set them), on every fragment; other sockets keep 0.
+#[test]
+fn udp_tos_per_socket() {
+    let mut s = new_stack(|_| {});
+    let u = s.udp_bind(sa(US, 5000)).unwrap();
+    assert_eq!(s.udp_tos(u).unwrap(), 0);
+    let e = s.udp_set_tos(u, 256).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    s.udp_set_tos(u, 0xb9).unwrap();
+    assert_eq!(s.udp_tos(u).unwrap(), 0xb9);
+    let pkt = udp_sent(&mut s, u, b"voice", sa(PEER, 5004));
+    assert_eq!(check_emitted(&pkt, MTU).unwrap().dscp_ecn, 0xb9);
+    s.udp_send_to(u, &[7u8; 4000], sa(PEER, 9)).unwrap();
+    let frags = drain(&mut s, now0());
+    assert_eq!(frags.len(), 3);
+    for f in &frags {
+        assert_eq!(check_emitted(f, MTU).unwrap().dscp_ecn, 0xb9);
+    }
+    let v = s.udp_bind(sa(US, 5001)).unwrap();
+    let pkt = udp_sent(&mut s, v, b"x", sa(PEER, 9));
+    assert_eq!(check_emitted(&pkt, MTU).unwrap().dscp_ecn, 0);
+}
+
 #[test]
 fn udp_ttl_per_socket() {
     let mut s = new_stack(|_| {});

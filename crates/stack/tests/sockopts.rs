@@ -582,3 +582,43 @@ fn user_timeout_shortens_keepalive() {
     assert!(segs.last().is_some_and(|s| s.flags.rst()), "{segs:?}");
     assert_eq!(h.recv_error(c.h), std::io::ErrorKind::TimedOut);
 }
+
+/// IP_TOS (RFC 9293 §3.9.1.9, MUST-48: the application sets the DS
+/// field): per connection and from the listener, SYN-ACK (a SYN cookie's
+/// too) and data; the ECN bits stay clear for TCP (Linux); RSTs for no
+/// socket carry 0; one byte only.
+#[test]
+fn tos_per_connection_and_from_the_listener() {
+    let mut h = Harness::with_defaults(|_| {});
+    let l = h.listen(1);
+    assert_eq!(h.stack.tcp_tos(l).unwrap(), 0);
+    let e = h.stack.tcp_set_tos(l, 256).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+    // EF (DSCP 46) with both ECN bits asked for: the ECN bits are dropped.
+    h.stack.tcp_set_tos(l, 0xb8 | 0x03).unwrap();
+    assert_eq!(h.stack.tcp_tos(l).unwrap(), 0xb8);
+    let sa = h.peer_syn(65535, mss_opt(1460));
+    assert_eq!(sa.tos, 0xb8, "SYN-ACK");
+    let c = complete(&mut h, l, PEER_ISS, &sa);
+    assert_eq!(h.stack.tcp_tos(c.h).unwrap(), 0xb8);
+    h.stack.tcp_set_nodelay(c.h, true).unwrap();
+    h.stack.tcp_send(c.h, b"ef").unwrap();
+    assert_eq!(h.expect_segment().tos, 0xb8);
+    // Changed on the connection (AF11): the next packet carries it.
+    h.stack.tcp_set_tos(c.h, 0x28).unwrap();
+    h.stack.tcp_send(c.h, b"af").unwrap();
+    assert_eq!(h.expect_segment().tos, 0x28);
+    // A SYN cookie's SYN-ACK (the one-slot SYN queue is full).
+    h.peer_port = PEER_PORT + 1;
+    h.peer_syn(65535, mss_opt(1460));
+    h.peer_port = PEER_PORT + 2;
+    h.inject(7000, 0, SYN, 65535, mss_opt(1460), &[]);
+    let sa = h.expect_segment();
+    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
+    assert_eq!(sa.tos, 0xb8, "the cookie's SYN-ACK");
+    // A RST for a port nobody listens on.
+    h.inject_ports(PEER_PORT + 3, 9, 1, 0, SYN, 65535, no_opts(), &[]);
+    let rst = h.expect_any_segment();
+    assert!(rst.flags.rst());
+    assert_eq!(rst.tos, 0);
+}

@@ -321,9 +321,9 @@ struct RstReply {
     remote: SocketAddr,
     seq: u32,
     ack: Option<u32>,
-    /// Some: a SYN-ACK (window, options, the listener's TTL) instead of
-    /// a RST (sent with the stack's TTL).
-    synack: Option<(u16, TcpOptions, u8)>,
+    /// Some: a SYN-ACK (window, options, the listener's TTL and TOS)
+    /// instead of a RST (sent with the stack's TTL, TOS 0).
+    synack: Option<(u16, TcpOptions, u8, u8)>,
 }
 
 /// A token bucket: `rate` per second, bursts of `burst`.
@@ -456,6 +456,14 @@ pub struct Stack {
 
 /// A TTL an application may set: 1–255 (EINVAL otherwise, as Linux's
 /// IP_TTL).
+/// The ECN field: the low two bits of the DS field (RFC 3168 §5).
+const ECN_MASK: u8 = 0x03;
+
+/// IP_TOS: one byte.
+fn checked_tos(tos: u32) -> io::Result<u8> {
+    u8::try_from(tos).map_err(|_| err(io::ErrorKind::InvalidInput, "TOS must be between 0 and 255"))
+}
+
 fn checked_ttl(ttl: u32) -> io::Result<u8> {
     match u8::try_from(ttl) {
         Ok(t) if t > 0 => Ok(t),
@@ -1366,7 +1374,7 @@ impl Stack {
         if syn_full && !accept_full && self.config.tcp.syn_cookies {
             // RFC 4987 §3.6: answer statelessly with a SYN cookie.
             let opts = self.listener_opts(lh);
-            return self.send_cookie(local, remote, seg, opts.recv_buffer, opts.ttl);
+            return self.send_cookie(local, remote, seg, opts.recv_buffer, (opts.ttl, opts.tos));
         }
         if syn_full || accept_full || self.live >= self.config.max_sockets {
             return self.counters.drop(DropReason::TcpListenOverflow);
@@ -1443,7 +1451,7 @@ impl Stack {
         remote: SocketAddr,
         seg: &TcpRepr<'_>,
         recv_buffer: usize,
-        ttl: u8,
+        (ttl, tos): (u8, u8),
     ) {
         let peer_mss = seg.options.mss.unwrap_or(536);
         let mss_idx = COOKIE_MSS.iter().rposition(|m| *m <= peer_mss).unwrap_or(0) as u32;
@@ -1480,7 +1488,7 @@ impl Stack {
                 remote,
                 seq: cookie,
                 ack: Some(seg.seq.wrapping_add(1)),
-                synack: Some((window, options, ttl)),
+                synack: Some((window, options, ttl, tos)),
             });
         }
     }
@@ -1841,9 +1849,16 @@ impl Stack {
     /// Queues an ICMP message we originate, built in place.
     fn queue_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, msg: &Icmpv4Repr<'_>) -> bool {
         let ttl = self.config.ttl;
-        self.queue_ip_with(src, dst, ipv4::PROTO_ICMP, msg.buffer_len(), ttl, |b| {
-            msg.emit(b);
-        })
+        self.queue_ip_with(
+            src,
+            dst,
+            ipv4::PROTO_ICMP,
+            msg.buffer_len(),
+            (ttl, 0),
+            |b| {
+                msg.emit(b);
+            },
+        )
     }
 
     /// Builds IP packet(s) for `len` payload bytes we originate, which
@@ -1856,7 +1871,7 @@ impl Stack {
         dst: Ipv4Addr,
         protocol: u8,
         len: usize,
-        ttl: u8,
+        (ttl, tos): (u8, u8),
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
         if self.out_queue_bytes + len > OUT_QUEUE_BYTES {
@@ -1872,7 +1887,7 @@ impl Stack {
             dont_frag: false,
             more_frags: false,
             frag_offset: 0,
-            dscp_ecn: 0,
+            dscp_ecn: tos,
         };
         let mtu = self.config.mtu;
         if len + ipv4::HEADER_LEN <= mtu {
@@ -1981,15 +1996,15 @@ impl Stack {
             return Some((n, dst));
         }
         if let Some(r) = self.rst_queue.pop_front() {
-            let ttl = self.config.ttl;
-            let (flags, window, options, ttl) = match r.synack {
-                Some((window, options, ttl)) => {
-                    (TcpFlags::SYN | TcpFlags::ACK, window, options, ttl)
+            let ip = (self.config.ttl, 0);
+            let (flags, window, options, ip) = match r.synack {
+                Some((window, options, ttl, tos)) => {
+                    (TcpFlags::SYN | TcpFlags::ACK, window, options, (ttl, tos))
                 }
                 None if r.ack.is_some() => {
-                    (TcpFlags::RST | TcpFlags::ACK, 0, TcpOptions::default(), ttl)
+                    (TcpFlags::RST | TcpFlags::ACK, 0, TcpOptions::default(), ip)
                 }
-                None => (TcpFlags::RST, 0, TcpOptions::default(), ttl),
+                None => (TcpFlags::RST, 0, TcpOptions::default(), ip),
             };
             let repr = TcpRepr {
                 src_port: r.local.port(),
@@ -2007,7 +2022,7 @@ impl Stack {
                 self.counters.tcp.rsts_out += 1;
             }
             self.counters.tcp.segments_out += 1;
-            let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), n, true, ttl);
+            let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), n, true, ip);
             return Some((n, v4_bits(r.remote.ip())));
         }
         while let Some(h) = self.dirty.pop_front() {
@@ -2021,8 +2036,12 @@ impl Stack {
             let Some(Socket::Tcp(t)) = &mut slot.socket else {
                 continue;
             };
-            let (src, dst, path, ttl) =
-                (t.tcb.local.ip(), t.tcb.remote.ip(), t.tcb.path(), t.tcb.ttl);
+            let (src, dst, path, ip) = (
+                t.tcb.local.ip(),
+                t.tcb.remote.ip(),
+                t.tcb.path(),
+                (t.tcb.ttl, t.tcb.tos),
+            );
             // Cut to the path MTU (never above the MTU): SACK blocks ride
             // in what room is left.
             let end = path.mtu();
@@ -2042,7 +2061,7 @@ impl Stack {
                     slot.dirty = true;
                     self.dirty.push_back(h);
                     self.after_tcp(h);
-                    let n = self.finish_ip(buf, src, dst, n, path.df, ttl);
+                    let n = self.finish_ip(buf, src, dst, n, path.df, ip);
                     return Some((n, v4_bits(dst)));
                 }
                 None => self.after_tcp(h),
@@ -2060,7 +2079,7 @@ impl Stack {
         dst: IpAddr,
         len: usize,
         df: bool,
-        ttl: u8,
+        (ttl, tos): (u8, u8),
     ) -> usize {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
             // Only IPv4 sockets can exist today (bind/connect refuse v6).
@@ -2076,7 +2095,7 @@ impl Stack {
             dont_frag: df,
             more_frags: false,
             frag_offset: 0,
-            dscp_ecn: 0,
+            dscp_ecn: tos,
         };
         repr.emit(&mut buf[..ipv4::HEADER_LEN]);
         self.counters.ip_out += 1;
@@ -2693,6 +2712,28 @@ impl Stack {
         Ok(())
     }
 
+    /// IP_TOS: the Differentiated Services field of the packets a
+    /// connection sends from now on, or that a listener's connections
+    /// (SYN-ACK included) will send (RFC 9293 §3.9.1.9, MUST-48). 0–255;
+    /// the two ECN bits are TCP's (RFC 3168) and stay clear, as Linux
+    /// keeps them out of IP_TOS for TCP.
+    pub fn tcp_set_tos(&mut self, h: SocketHandle, tos: u32) -> io::Result<()> {
+        let tos = checked_tos(tos)? & !ECN_MASK;
+        if let Some(o) = self.listener_opts_mut(h) {
+            o.tos = tos;
+            return Ok(());
+        }
+        self.app_tcb_mut(h)?.tos = tos;
+        Ok(())
+    }
+
+    pub fn tcp_tos(&self, h: SocketHandle) -> io::Result<u32> {
+        if let Some(Socket::Listener(l)) = self.slot(h) {
+            return Ok(u32::from(l.opts.tos));
+        }
+        Ok(u32::from(self.app_tcb(h)?.tos))
+    }
+
     pub fn tcp_ttl(&self, h: SocketHandle) -> io::Result<u32> {
         if let Some(Socket::Listener(l)) = self.slot(h) {
             return Ok(u32::from(l.opts.ttl));
@@ -2974,9 +3015,9 @@ impl Stack {
         if to.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "cannot send to port 0"));
         }
-        let (local, ttl, may_broadcast) = {
+        let (local, ip, may_broadcast) = {
             let u = self.udp_sock(h)?;
-            (u.local, u.ttl, u.broadcast)
+            (u.local, (u.ttl, u.tos), u.broadcast)
         };
         let broadcast = dst.is_broadcast() || self.routes.is_broadcast(to.ip());
         let route = if broadcast {
@@ -3013,7 +3054,7 @@ impl Stack {
         };
         let len = ustack_wire::udp::HEADER_LEN + data.len();
         let before = self.out_queue.len();
-        let queued = self.queue_ip_with(src, dst, ipv4::PROTO_UDP, len, ttl, |b| {
+        let queued = self.queue_ip_with(src, dst, ipv4::PROTO_UDP, len, ip, |b| {
             udp.emit(b, data, src_ip, to.ip());
         });
         if !queued {
@@ -3098,6 +3139,18 @@ impl Stack {
 
     pub fn udp_ttl(&mut self, h: SocketHandle) -> io::Result<u32> {
         Ok(u32::from(self.udp_sock(h)?.ttl))
+    }
+
+    /// IP_TOS of the datagrams the socket sends from now on: the whole
+    /// Differentiated Services field, ECN bits included (0–255).
+    pub fn udp_set_tos(&mut self, h: SocketHandle, tos: u32) -> io::Result<()> {
+        let tos = checked_tos(tos)?;
+        self.udp_sock(h)?.tos = tos;
+        Ok(())
+    }
+
+    pub fn udp_tos(&mut self, h: SocketHandle) -> io::Result<u32> {
+        Ok(u32::from(self.udp_sock(h)?.tos))
     }
 
     /// SO_BROADCAST: lets the socket send to 255.255.255.255 and to the

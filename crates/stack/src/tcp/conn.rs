@@ -150,6 +150,10 @@ pub(crate) struct ConnOpts {
     /// IP_TTL of every packet the connection sends (RFC 1122 §3.2.1.7:
     /// settable by the transport layer).
     pub ttl: u8,
+    /// IP_TOS: the DSCP of every packet it sends (RFC 9293 §3.9.1.9,
+    /// MUST-48: the application can set the Differentiated Services
+    /// field); the ECN bits stay clear (they are TCP's, RFC 3168).
+    pub tos: u8,
     /// SO_LINGER: None off (close is graceful and returns at once); zero:
     /// close aborts (RFC 9293 §3.10.5 ABORT); else how long a blocking
     /// close waits for the FIN's acknowledgment (the caller waits: the
@@ -170,6 +174,7 @@ impl ConnOpts {
             keepalive: cfg.keepalive,
             congestion: cfg.congestion,
             ttl: ttl.max(1),
+            tos: 0,
             linger: None,
             user_timeout_ms: 0,
         }
@@ -394,6 +399,8 @@ pub(crate) struct Tcb {
     pub nodelay: bool,
     /// IP_TTL of the packets it sends.
     pub ttl: u8,
+    /// IP_TOS (see `ConnOpts::tos`).
+    pub tos: u8,
     /// SO_LINGER (see `ConnOpts::linger`).
     pub linger: Option<Duration>,
     /// TCP_USER_TIMEOUT in milliseconds (0: off; see `set_user_timeout`).
@@ -549,6 +556,7 @@ impl Tcb {
             keepalive_probe_pending: false,
             nodelay: p.opts.nodelay,
             ttl: p.opts.ttl,
+            tos: p.opts.tos,
             linger: p.opts.linger,
             user_timeout_ms: p.opts.user_timeout_ms,
             rcv_up: None,

@@ -22,6 +22,8 @@ pub(crate) struct UdpSocket {
     pub error: Option<io::ErrorKind>,
     /// IP_TTL of the datagrams it sends.
     pub ttl: u8,
+    /// IP_TOS: the DS field (DSCP and ECN bits) of the datagrams it sends.
+    pub tos: u8,
     /// SO_BROADCAST: may send to a broadcast address.
     pub broadcast: bool,
 }
@@ -46,6 +48,7 @@ impl UdpSocket {
             capacity,
             error: None,
             ttl: 64,
+            tos: 0,
             broadcast: false,
         }
     }

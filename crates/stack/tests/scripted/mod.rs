@@ -67,6 +67,8 @@ pub struct Seg {
     pub ttl: u8,
     /// The urgent pointer field.
     pub urgent: u16,
+    /// The IP header's DS field (IP_TOS).
+    pub tos: u8,
 }
 
 impl Seg {
@@ -326,6 +328,7 @@ impl Harness {
             payload: r.payload.to_vec(),
             ttl: ip_repr.ttl,
             urgent: r.urgent,
+            tos: ip_repr.dscp_ecn,
         })
     }
 
