@@ -335,8 +335,8 @@ impl TcpListener {
 /// A TCP socket not yet connected or listening, to set options that must
 /// be in place before the handshake (like tokio's `TcpSocket` or
 /// socket2's `Socket`). A listener made from it passes its buffer sizes,
-/// TCP_NODELAY, congestion control, keepalive and IP_TTL on to every
-/// connection it accepts, as Linux does; a connection gets them before its SYN
+/// TCP_NODELAY, congestion control, keepalive, IP_TTL, IP_TOS, SO_LINGER
+/// and TCP_USER_TIMEOUT on to every connection it accepts, as Linux does; a connection gets them before its SYN
 /// leaves, so the receive buffer sizes the window scale it offers
 /// (RFC 7323 §2.2).
 ///

@@ -66,7 +66,8 @@ impl Drop for TcpListener {
 /// An async TCP socket not yet connected or listening, to set options
 /// before the handshake, like `tokio::net::TcpSocket`. A listener made
 /// from it passes its buffer sizes, TCP_NODELAY, congestion control,
-/// keepalive and IP_TTL on to the connections it accepts, as Linux does; a
+/// keepalive, IP_TTL, IP_TOS, SO_LINGER and TCP_USER_TIMEOUT on to the
+/// connections it accepts, as Linux does; a
 /// connection gets them before its SYN leaves (the receive buffer sets
 /// the window scale it offers).
 #[derive(Debug)]

@@ -1,7 +1,8 @@
 //! Socket options on listeners and before the handshake, as on Linux:
-//! a listener's SO_SNDBUF, SO_RCVBUF, TCP_NODELAY, TCP_CONGESTION and
-//! SO_KEEPALIVE (with its timers) pass to the connections it accepts,
-//! including those made from a SYN cookie; the receive buffer set on a listener or on a
+//! a listener's SO_SNDBUF, SO_RCVBUF, TCP_NODELAY, TCP_CONGESTION,
+//! SO_KEEPALIVE (with its timers), IP_TTL, IP_TOS, SO_LINGER and
+//! TCP_USER_TIMEOUT pass to the connections it accepts, including those
+//! made from a SYN cookie; what SO_LINGER and TCP_USER_TIMEOUT do; the receive buffer set on a listener or on a
 //! connecting socket before its SYN leaves sizes the window scale offered
 //! in the handshake (RFC 7323 §2.2). Buffer sizes are clamped to 1 GiB.
 mod scripted;
@@ -44,6 +45,23 @@ fn complete(h: &mut Harness, l: ustack::SocketHandle, peer_iss: u32, sa: &Seg) -
         iss: sa.seq,
         irs: peer_iss,
     }
+}
+
+/// With the listener's one-slot SYN queue filled by a SYN from peer port
+/// `port`, a SYN from `port + 1` is answered by a cookie SYN-ACK, and one
+/// to a port nobody listens on (from `port + 2`) by a RST: both returned.
+#[track_caller]
+fn cookie_synack_and_rst(h: &mut Harness, port: u16) -> (Seg, Seg) {
+    h.peer_port = port;
+    h.peer_syn(65535, mss_opt(1460));
+    h.peer_port = port + 1;
+    h.inject(7000, 0, SYN, 65535, mss_opt(1460), &[]);
+    let sa = h.expect_segment();
+    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
+    h.inject_ports(port + 2, 9, 1, 0, SYN, 65535, no_opts(), &[]);
+    let rst = h.expect_any_segment();
+    assert!(rst.flags.rst());
+    (sa, rst)
 }
 
 #[test]
@@ -328,20 +346,10 @@ fn ttl_per_connection_and_from_the_listener() {
     h.stack.tcp_send(c.h, b"more").unwrap();
     assert_eq!(h.expect_segment().ttl, 255);
 
-    // A SYN cookie's SYN-ACK too (the one-slot SYN queue is full).
-    h.peer_port = PEER_PORT + 2;
-    h.peer_syn(65535, mss_opt(1460));
-    h.peer_port = PEER_PORT + 3;
-    h.inject(7000, 0, SYN, 65535, mss_opt(1460), &[]);
-    let sa = h.expect_segment();
-    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
+    // A SYN cookie's SYN-ACK too; a RST for a port nobody listens on
+    // has the stack's TTL.
+    let (sa, rst) = cookie_synack_and_rst(&mut h, PEER_PORT + 2);
     assert_eq!(sa.ttl, 7, "the cookie's SYN-ACK");
-
-    // A RST for a port nobody listens on: the stack's TTL.
-    h.peer_port = PEER_PORT + 4;
-    h.inject_ports(PEER_PORT + 4, 9, 1, 0, SYN, 65535, no_opts(), &[]);
-    let rst = h.expect_any_segment();
-    assert!(rst.flags.rst());
     assert_eq!(rst.ttl, 64);
 
     // And a stack configured without any TTL is refused.
@@ -608,17 +616,8 @@ fn tos_per_connection_and_from_the_listener() {
     h.stack.tcp_set_tos(c.h, 0x28).unwrap();
     h.stack.tcp_send(c.h, b"af").unwrap();
     assert_eq!(h.expect_segment().tos, 0x28);
-    // A SYN cookie's SYN-ACK (the one-slot SYN queue is full).
-    h.peer_port = PEER_PORT + 1;
-    h.peer_syn(65535, mss_opt(1460));
-    h.peer_port = PEER_PORT + 2;
-    h.inject(7000, 0, SYN, 65535, mss_opt(1460), &[]);
-    let sa = h.expect_segment();
-    assert_eq!(h.stack.counters().syn_cookies_sent, 1);
+    // A SYN cookie's SYN-ACK; a RST for a port nobody listens on.
+    let (sa, rst) = cookie_synack_and_rst(&mut h, PEER_PORT + 1);
     assert_eq!(sa.tos, 0xb8, "the cookie's SYN-ACK");
-    // A RST for a port nobody listens on.
-    h.inject_ports(PEER_PORT + 3, 9, 1, 0, SYN, 65535, no_opts(), &[]);
-    let rst = h.expect_any_segment();
-    assert!(rst.flags.rst());
     assert_eq!(rst.tos, 0);
 }

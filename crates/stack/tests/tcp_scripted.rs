@@ -2337,6 +2337,12 @@ fn syn_cookie_carries_window_scale_in_timestamps() {
 // Urgent data (RFC 9293 §3.8.5, RFC 6093)
 // ======================================================================
 
+/// The peer sends `data` at `seq` with URG and urgent pointer `up`.
+fn inject_urgent(h: &mut Harness, seq: u32, ack: u32, up: u16, data: &[u8]) {
+    h.next_urgent = up;
+    h.inject(seq, ack, ACK | TcpFlags::URG, 65535, no_opts(), data);
+}
+
 /// The peer's urgent data is read inline; `tcp_urgent_pending` says how
 /// much of it is left (MUST-33) from SEG.SEQ + SEG.UP, the pointer only
 /// advances, it may point past what has arrived, and URG after the
@@ -2348,36 +2354,19 @@ fn urgent_data_arrives_inline_with_its_pointer_reported() {
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 0);
     // "ab" then "cd!" with URG, pointer 3: urgent up to and with "!".
     h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), b"ab");
-    h.next_urgent = 3;
-    h.inject(
-        c.p(2),
-        c.s(0),
-        ACK | TcpFlags::URG,
-        65535,
-        no_opts(),
-        b"cd!",
-    );
+    inject_urgent(&mut h, c.p(2), c.s(0), 3, b"cd!");
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 5);
     let mut buf = [0u8; 3];
     assert_eq!(h.stack.tcp_recv(c.h, &mut buf).unwrap(), 3);
     assert_eq!(&buf, b"abc");
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 2);
     // An older pointer does not move it back ("cd!" again, with "e").
-    h.next_urgent = 1;
-    h.inject(
-        c.p(2),
-        c.s(0),
-        ACK | TcpFlags::URG,
-        65535,
-        no_opts(),
-        b"cd!e",
-    );
+    inject_urgent(&mut h, c.p(2), c.s(0), 1, b"cd!e");
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 2);
     assert_eq!(h.read_all(c.h).unwrap(), b"d!e");
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 0);
     // A pointer 100 bytes past a segment that is not here yet.
-    h.next_urgent = 101;
-    h.inject(c.p(6), c.s(0), ACK | TcpFlags::URG, 65535, no_opts(), b"f");
+    inject_urgent(&mut h, c.p(6), c.s(0), 101, b"f");
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 101);
     assert_eq!(h.read_all(c.h).unwrap(), b"f");
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 100);
@@ -2389,8 +2378,7 @@ fn urgent_data_arrives_inline_with_its_pointer_reported() {
     let (_l, c) = h.passive_open();
     h.inject(c.p(0), c.s(0), FIN | ACK, 65535, no_opts(), &[]);
     assert_eq!(h.state(c.h), TcpState::CloseWait);
-    h.next_urgent = 5;
-    h.inject(c.p(1), c.s(0), ACK | TcpFlags::URG, 65535, no_opts(), &[]);
+    inject_urgent(&mut h, c.p(1), c.s(0), 5, &[]);
     assert_eq!(h.stack.tcp_urgent_pending(c.h).unwrap(), 0);
 }
 

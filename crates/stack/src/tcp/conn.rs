@@ -137,9 +137,10 @@ pub(crate) struct ConnParams<'a> {
 
 /// Socket options a connection starts with and a listener passes on to
 /// the connections it accepts (Linux copies SO_SNDBUF, SO_RCVBUF,
-/// TCP_NODELAY, TCP_CONGESTION and SO_KEEPALIVE with its timers from the
-/// listening socket, and IP_TTL). The receive buffer matters before the handshake: it sets the
-/// window scale offered in the SYN or SYN-ACK (RFC 7323 §2.2).
+/// TCP_NODELAY, TCP_CONGESTION, SO_KEEPALIVE with its timers, IP_TTL,
+/// IP_TOS, SO_LINGER and TCP_USER_TIMEOUT from the listening socket).
+/// The receive buffer matters before the handshake: it sets the window
+/// scale offered in the SYN or SYN-ACK (RFC 7323 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnOpts {
     pub send_buffer: usize,
