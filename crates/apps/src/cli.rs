@@ -308,10 +308,9 @@ pub fn serve_main(args: ServeArgs) -> Result<(), CliError> {
     let signals = on_signals(move || s2.shutdown())?;
     let prefix_host = host_side_hint(&args.net.addr);
     eprintln!(
-        "ustack: serving {} on {}:{} via {} (host side e.g.: ip addr add {} dev {}); Ctrl-C stops",
+        "ustack: serving {} on {} via {} (host side e.g.: ip addr add {} dev {}); Ctrl-C stops",
         opts.service.name(),
-        opts.ip,
-        opts.port,
+        SocketAddr::new(opts.ip, opts.port),
         args.net.tun,
         prefix_host,
         args.net.tun
@@ -339,7 +338,11 @@ fn host_side_hint(addr: &Cidr) -> String {
             let last = if o[3] == 1 { 2 } else { 1 };
             format!("{}.{}.{}.{}/{}", o[0], o[1], o[2], last, addr.prefix_len)
         }
-        IpAddr::V6(_) => format!("ADDR/{}", addr.prefix_len),
+        IpAddr::V6(v6) => {
+            let mut seg = v6.segments();
+            seg[7] = if seg[7] == 1 { 2 } else { 1 };
+            format!("{}/{}", std::net::Ipv6Addr::from(seg), addr.prefix_len)
+        }
     }
 }
 

@@ -1639,3 +1639,149 @@ fn interop_ttl_through_a_linux_router_and_broadcast() {
     env.finish();
     drop(far);
 }
+
+// ---------------------------------------------------------------------
+// IPv6 (RFC 8200, RFC 4443) with Linux
+// ---------------------------------------------------------------------
+
+/// Over IPv6 with the kernel: ping6 (a 3000-byte one fragmented both
+/// ways), TCP both directions with a `[::]` listener that takes the
+/// kernel's IPv4 connection too, UDP with fragments both ways, and the
+/// refusals: a RST for TCP and ICMPv6 port unreachable for UDP.
+#[test]
+fn interop_ipv6() {
+    let Some(env) = Env::setup_v6("ipv6", 115, &["ping"]) else {
+        return;
+    };
+    let (k6, u6) = (env.kernel_ip6(), env.ustack_ip6());
+
+    // ping6: the kernel fragments the 3000-byte request, ustack the reply.
+    let target = u6.to_string();
+    for size in ["56", "3000"] {
+        let args = ["-6", "-c", "3", "-W", "2", "-i", "0.2", "-s", size, &target];
+        let out = env.exec("ping", &args, Duration::from_secs(20));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "ping {args:?}: {}\n{text}\n{err}",
+            out.status
+        );
+        let reply = format!("{} bytes from {target}", size.parse::<usize>().unwrap() + 8);
+        assert_eq!(text.matches(&reply).count(), 3, "ping {args:?}:\n{text}");
+    }
+    let c = env.stack.counters();
+    assert!(c.ip_reassembled >= 3 && c.ip_fragments_out >= 6, "{c:?}");
+    eprintln!("[ipv6] ping -6: 3/3 replies, small and fragmented");
+
+    // TCP, kernel → ustack and back, through a `[::]` listener.
+    let l = TcpListener::bind(&env.stack, "[::]:8000").unwrap();
+    const TOTAL: u64 = 8 << 20;
+    let served = thread::spawn(move || -> io::Result<Vec<SocketAddr>> {
+        let mut peers = Vec::new();
+        for _ in 0..2 {
+            let (mut s, peer) = l.accept_timeout(T30)?;
+            s.set_read_timeout(Some(T30))?;
+            let (n, hash) = hash_to_eof(&mut s, 65536)?;
+            let back = send_generated(&mut s, n, TOTAL, 65536)?;
+            s.write_all(format!("{n} {hash} {back}\n").as_bytes())?;
+            s.shutdown(Shutdown::Write)?;
+            peers.push(peer);
+        }
+        Ok(peers)
+    });
+    for server in [SocketAddr::new(u6.into(), 8000), env.ustack_addr(8000)] {
+        let r = env.ns.run(move || -> io::Result<(String, String, String)> {
+            let mut s = std::net::TcpStream::connect_timeout(&server, T5)?;
+            s.set_read_timeout(Some(T30))?;
+            let sent = send_generated(&mut s, 115, TOTAL, 65536)?;
+            s.shutdown(Shutdown::Write)?;
+            let mut body = vec![0u8; TOTAL as usize];
+            s.read_exact(&mut body)?;
+            let mut line = String::new();
+            s.read_to_string(&mut line)?;
+            Ok((sent, sha256_hex(&body), line))
+        });
+        let (sent, got, line) = r.unwrap_or_else(|e| panic!("kernel client of {server}: {e}"));
+        assert_eq!(line, format!("{TOTAL} {sent} {got}\n"), "to {server}");
+    }
+    let peers = served.join().unwrap().expect("ustack server");
+    assert_eq!(peers[0].ip(), std::net::IpAddr::V6(k6));
+    assert_eq!(peers[1].ip(), std::net::IpAddr::V4(env.kernel_ip()));
+    eprintln!("[ipv6] TCP 8 MiB each way over IPv6, and over IPv4 to the same [::] listener");
+
+    // TCP, ustack → kernel.
+    let kaddr = SocketAddr::new(k6.into(), 8001);
+    let kl = env
+        .ns
+        .run(|| std::net::TcpListener::bind(kaddr))
+        .expect("kernel listener");
+    let kernel_side = thread::spawn(move || -> io::Result<(SocketAddr, String)> {
+        let (mut s, peer) = kernel_accept(&kl, T30)?;
+        let (_, hash) = hash_to_eof(&mut s, 65536)?;
+        Ok((peer, hash))
+    });
+    let mut s = TcpStream::connect_timeout(&env.stack, &kaddr, T5).unwrap();
+    assert_eq!(s.local_addr().unwrap().ip(), std::net::IpAddr::V6(u6));
+    let sent = send_generated(&mut s, 1150, TOTAL, 65536).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let (peer, got) = kernel_side.join().unwrap().expect("kernel reader");
+    assert_eq!((peer.ip(), got), (std::net::IpAddr::V6(u6), sent));
+    drop(s);
+
+    // UDP echo with fragments both ways, ustack's `[::]` socket.
+    let uaddr = SocketAddr::new(u6.into(), 7);
+    let srv = UdpSocket::bind(&env.stack, "[::]:7").unwrap();
+    srv.set_read_timeout(Some(T30)).unwrap();
+    let echo = thread::spawn(move || -> io::Result<usize> {
+        let mut buf = vec![0u8; 65536];
+        let mut served = 0;
+        loop {
+            let r = srv.recv_from_full(&mut buf)?;
+            if &buf[..r.len] == b"quit" {
+                return Ok(served);
+            }
+            srv.send_to(&buf[..r.len], r.from)?;
+            served += 1;
+        }
+    });
+    let attempts = env.ns.run(move || -> Result<Vec<usize>, String> {
+        let s = std::net::UdpSocket::bind((k6, 0)).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let mut g = Gen::new(1151);
+        let mut attempts = Vec::new();
+        for len in [1, 1232, 1452, 1453, 3000, 30000, 65000] {
+            let msg = g.bytes(len);
+            attempts.push(udp_exchange(
+                &msg,
+                uaddr,
+                |m| s.send_to(m, uaddr),
+                |b| s.recv_from(b),
+            )?);
+        }
+        s.send_to(b"quit", uaddr).map_err(|e| e.to_string())?;
+        Ok(attempts)
+    });
+    let attempts = attempts.unwrap();
+    assert!(echo.join().unwrap().expect("ustack echo") >= 7);
+    eprintln!("[ipv6] UDP echo 1..65000 B over IPv6: attempts {attempts:?}");
+
+    // Refusals: TCP to a closed port gets a RST, UDP an ICMPv6 port
+    // unreachable that the kernel's connected socket reports.
+    let closed = SocketAddr::new(u6.into(), 9);
+    let (tcp, udp) = env.ns.run(move || {
+        let tcp = std::net::TcpStream::connect_timeout(&closed, T5).map(drop);
+        let udp = (|| -> io::Result<()> {
+            let s = std::net::UdpSocket::bind("[::]:0")?;
+            s.connect(closed)?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.send(b"anyone?")?;
+            s.recv(&mut [0u8; 16]).map(drop)
+        })();
+        (tcp, udp)
+    });
+    assert_eq!(tcp.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(udp.unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    eprintln!("[ipv6] refused: TCP RST and ICMPv6 port unreachable reach the kernel's sockets");
+    env.finish();
+}

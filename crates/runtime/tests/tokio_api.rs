@@ -272,3 +272,61 @@ async fn tokio_linger() {
     c.read_to_end(&mut got).await.unwrap();
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
 }
+
+/// The tokio API over IPv6: TCP echo through a `[::]` listener (which
+/// takes IPv4 too), UDP with a fragmented datagram, and a refusal.
+#[tokio::test(flavor = "current_thread")]
+async fn tokio_over_ipv6() {
+    let (a, b) = common::two_stacks();
+    let listener = TcpListener::bind(&b, "[::]:7200".parse().unwrap())
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let mut peers = Vec::new();
+        for _ in 0..2 {
+            let (s, peer) = listener.accept().await.unwrap();
+            peers.push(peer);
+            let (mut r, mut w) = s.into_split();
+            tokio::io::copy(&mut r, &mut w).await.unwrap();
+            w.shutdown().await.unwrap();
+        }
+        peers
+    });
+    for to in ["[2001:2::2]:7200", "198.18.0.2:7200"] {
+        let mut s = TcpStream::connect(&a, to.parse().unwrap()).await.unwrap();
+        let msg: Vec<u8> = (0..100_000u32).map(|j| (j % 251) as u8).collect();
+        s.write_all(&msg).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut back = Vec::new();
+        s.read_to_end(&mut back).await.unwrap();
+        assert!(back == msg, "echo over {to} differs");
+    }
+    let peers = server.await.unwrap();
+    assert_eq!(
+        peers[0].ip(),
+        "2001:2::1".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(
+        peers[1].ip(),
+        "198.18.0.1".parse::<std::net::IpAddr>().unwrap()
+    );
+
+    let ua = UdpSocket::bind(&a, "[2001:2::1]:6100".parse().unwrap())
+        .await
+        .unwrap();
+    let ub = UdpSocket::bind(&b, "[::]:6100".parse().unwrap())
+        .await
+        .unwrap();
+    let big = vec![7u8; 5000];
+    ua.send_to(&big, "[2001:2::2]:6100".parse().unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 8192];
+    let r = ub.recv_from_full(&mut buf).await.unwrap();
+    assert_eq!((r.len, r.truncated), (5000, false));
+    assert_eq!(r.from, "[2001:2::1]:6100".parse().unwrap());
+    let e = TcpStream::connect(&a, "[2001:2::2]:1".parse().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+}

@@ -10,6 +10,10 @@ pub enum DropReason {
     IpNotForUs,
     /// Source address is broadcast/multicast/unspecified/our own (land).
     IpBadSource,
+    /// IPv6 extension headers we refuse (RFC 8200 §4: a hop-by-hop header
+    /// not first, an option whose type says discard, a routing header
+    /// with segments left, a chain too long).
+    Ipv6ExtHeader,
     /// Fragment rejected (overlap with different data, bounds).
     FragInvalid,
     /// Reassembly memory exhausted.
@@ -48,11 +52,12 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 26] = [
         DropReason::IpMalformed,
         DropReason::IpChecksum,
         DropReason::IpNotForUs,
         DropReason::IpBadSource,
+        DropReason::Ipv6ExtHeader,
         DropReason::FragInvalid,
         DropReason::FragNoMemory,
         DropReason::FragTimeout,
@@ -81,6 +86,7 @@ impl DropReason {
             DropReason::IpChecksum => "ip_checksum",
             DropReason::IpNotForUs => "ip_not_for_us",
             DropReason::IpBadSource => "ip_bad_source",
+            DropReason::Ipv6ExtHeader => "ipv6_ext_header",
             DropReason::FragInvalid => "frag_invalid",
             DropReason::FragNoMemory => "frag_no_memory",
             DropReason::FragTimeout => "frag_timeout",

@@ -268,10 +268,10 @@ proptest! {
 
 fn key(ident: u16) -> FragKey {
     FragKey {
-        src: Ipv4Addr::new(192, 0, 2, 1),
-        dst: Ipv4Addr::new(192, 0, 2, 2),
+        src: Ipv4Addr::new(192, 0, 2, 1).into(),
+        dst: Ipv4Addr::new(192, 0, 2, 2).into(),
         protocol: 17,
-        ident,
+        ident: u32::from(ident),
     }
 }
 

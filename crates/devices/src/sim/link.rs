@@ -123,6 +123,39 @@ pub fn frag_needed_reply(pkt: &[u8], mtu: usize, from: Ipv4Addr) -> Option<Vec<u
     Some(out)
 }
 
+/// IPv6's answer to a packet too big for a link of `mtu` bytes (RFC 8201
+/// §4, RFC 4443 §3.2): ICMPv6 Packet Too Big from `from` with the link's
+/// MTU, quoting as much of the packet as fits in 1280 bytes. IPv6 routers
+/// never fragment, so every packet too big is answered; None unless `pkt`
+/// is IPv6, or when it is itself an ICMPv6 error (RFC 4443 §2.4 (e.1)).
+pub fn packet_too_big_reply(pkt: &[u8], mtu: usize, from: std::net::Ipv6Addr) -> Option<Vec<u8>> {
+    use ustack::wire::icmpv6::{self, Icmpv6Repr};
+    use ustack::wire::ipv6::{self, Ipv6Packet, Ipv6Repr};
+    let ip = Ipv6Packet::new_checked(pkt).ok()?;
+    if ip.next_header() == ipv6::PROTO_ICMPV6
+        && ip.payload().first().is_some_and(|&t| icmpv6::is_error(t))
+    {
+        return None;
+    }
+    let msg = Icmpv6Repr::PacketTooBig {
+        mtu: u32::try_from(mtu).unwrap_or(u32::MAX),
+        quoted: &pkt[..pkt.len().min(icmpv6::MAX_ERROR_LEN - icmpv6::HEADER_LEN)],
+    };
+    let mut out = vec![0u8; ipv6::HEADER_LEN + msg.buffer_len()];
+    Ipv6Repr {
+        src: from,
+        dst: ip.src_addr(),
+        next_header: ipv6::PROTO_ICMPV6,
+        payload_len: msg.buffer_len(),
+        hop_limit: 64,
+        traffic_class: 0,
+        flow_label: 0,
+    }
+    .emit(&mut out[..ipv6::HEADER_LEN]);
+    msg.emit(&mut out[ipv6::HEADER_LEN..], from, ip.src_addr());
+    Some(out)
+}
+
 /// Configuration of one direction of a link.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

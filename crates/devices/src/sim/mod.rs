@@ -380,7 +380,9 @@ impl Network {
         let Some(mtu) = self.links[li].link.config().mtu else {
             return Ok(());
         };
-        let Some(reply) = link::frag_needed_reply(pkt, mtu, ROUTER_ADDR) else {
+        let reply = link::frag_needed_reply(pkt, mtu, ROUTER_ADDR)
+            .or_else(|| link::packet_too_big_reply(pkt, mtu, ROUTER_ADDR_V6));
+        let Some(reply) = reply else {
             return Ok(());
         };
         let (from, to) = (self.links[li].from, self.links[li].to);
@@ -399,9 +401,9 @@ impl Network {
     }
 
     /// Picks the outgoing link of host `from` for `pkt`: the link to the
-    /// host owning the IPv4 destination, else the host's only link.
+    /// host owning the IP destination, else the host's only link.
     fn route(&self, from: usize, pkt: &[u8]) -> Option<usize> {
-        let dst = ipv4_dst(pkt);
+        let dst = ip_dst(pkt);
         let mut only = None;
         let mut count = 0;
         for (i, l) in self.links.iter().enumerate() {
@@ -409,7 +411,7 @@ impl Network {
                 continue;
             }
             if let Some(d) = dst {
-                if self.hosts[l.to].addrs.contains(&IpAddr::V4(d)) {
+                if self.hosts[l.to].addrs.contains(&d) {
                     return Some(i);
                 }
             }
@@ -444,13 +446,20 @@ impl Network {
 /// The address the links answer from when they refuse a packet (a router
 /// between the hosts).
 pub const ROUTER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 255, 254);
+/// Its IPv6 address (in 2001:2::/48, IPv6's benchmarking range).
+pub const ROUTER_ADDR_V6: std::net::Ipv6Addr =
+    std::net::Ipv6Addr::new(0x2001, 2, 0, 0xffff, 0, 0, 0, 0xfffe);
 
-/// The IPv4 destination of a packet, if it looks like IPv4.
-fn ipv4_dst(pkt: &[u8]) -> Option<Ipv4Addr> {
-    if pkt.len() < 20 || pkt[0] >> 4 != 4 {
-        return None;
+/// The destination of a packet, if it looks like IPv4 or IPv6.
+fn ip_dst(pkt: &[u8]) -> Option<IpAddr> {
+    match pkt.first()? >> 4 {
+        4 if pkt.len() >= 20 => Some(Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]).into()),
+        6 => {
+            let d: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
+            Some(std::net::Ipv6Addr::from(d).into())
+        }
+        _ => None,
     }
-    Some(Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]))
 }
 
 #[cfg(test)]
@@ -458,13 +467,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ipv4_destination_is_parsed_safely() {
-        assert_eq!(ipv4_dst(&[]), None);
-        assert_eq!(ipv4_dst(&[0x60; 40]), None);
+    fn the_destination_is_parsed_safely() {
+        assert_eq!(ip_dst(&[]), None);
+        assert_eq!(ip_dst(&[0x45; 19]), None);
+        assert_eq!(ip_dst(&[0x60; 39]), None);
         let mut p = [0u8; 20];
         p[0] = 0x45;
         p[16..20].copy_from_slice(&[198, 18, 0, 2]);
-        assert_eq!(ipv4_dst(&p), Some(Ipv4Addr::new(198, 18, 0, 2)));
+        assert_eq!(ip_dst(&p), Some(Ipv4Addr::new(198, 18, 0, 2).into()));
+        let mut p = [0u8; 40];
+        p[0] = 0x60;
+        p[39] = 2;
+        assert_eq!(ip_dst(&p), Some("::2".parse().unwrap()));
     }
 
     fn datagram(protocol: u8, df: bool, payload: &[u8]) -> Vec<u8> {
@@ -533,6 +547,62 @@ mod tests {
         .is_some());
         // Not IPv4: nothing.
         assert!(link::frag_needed_reply(&[0x60; 1500], 1280, ROUTER_ADDR).is_none());
+    }
+
+    #[test]
+    fn a_too_big_ipv6_packet_is_answered_with_packet_too_big() {
+        use ustack::wire::icmpv6::Icmpv6Repr;
+        use ustack::wire::ipv6::{Ipv6Packet, Ipv6Repr, PROTO_ICMPV6, PROTO_TCP};
+        let (a, b): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("2001:2::1".parse().unwrap(), "2001:2::2".parse().unwrap());
+        let packet = |next_header: u8, body: &[u8]| {
+            let mut p = vec![0u8; 40 + body.len()];
+            Ipv6Repr {
+                src: a,
+                dst: b,
+                next_header,
+                payload_len: body.len(),
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut p[..40]);
+            p[40..].copy_from_slice(body);
+            p
+        };
+        let pkt = packet(PROTO_TCP, &[0xab; 1460]);
+        let reply = link::packet_too_big_reply(&pkt, 1400, ROUTER_ADDR_V6).expect("an answer");
+        let ip = Ipv6Packet::new_checked(&reply[..]).expect("IPv6");
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (ROUTER_ADDR_V6, a));
+        assert_eq!(ip.next_header(), PROTO_ICMPV6);
+        assert!(reply.len() <= 1280);
+        match Icmpv6Repr::parse(ip.payload(), ROUTER_ADDR_V6, a).expect("valid ICMPv6") {
+            Icmpv6Repr::PacketTooBig { mtu, quoted } => {
+                assert_eq!(mtu, 1400);
+                assert_eq!(quoted, &pkt[..1280 - 48], "as much as fits in 1280");
+            }
+            other => panic!("not packet too big: {other:?}"),
+        }
+        // Never about an ICMPv6 error; an echo request is answered; IPv4
+        // is not its business.
+        assert!(link::packet_too_big_reply(
+            &packet(PROTO_ICMPV6, &[1; 1460]),
+            1400,
+            ROUTER_ADDR_V6
+        )
+        .is_none());
+        assert!(link::packet_too_big_reply(
+            &packet(PROTO_ICMPV6, &[128; 1460]),
+            1400,
+            ROUTER_ADDR_V6
+        )
+        .is_some());
+        assert!(link::packet_too_big_reply(
+            &datagram(ustack::wire::ipv4::PROTO_TCP, true, &[0; 1480]),
+            1280,
+            ROUTER_ADDR_V6
+        )
+        .is_none());
     }
 
     #[test]

@@ -17,7 +17,7 @@
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -263,25 +263,32 @@ impl Env {
     /// printing "skipping: ..." (a panic under `USTACK_REQUIRE_TUN=1`).
     /// `programs` are the kernel-side programs the test runs.
     pub fn setup(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, false, false, false)
+        Self::setup_gated(test, x, programs, false, false, false, false)
+    }
+
+    /// As [`Env::setup`], with IPv6 too: the kernel end also has
+    /// 2001:2:0:X::1/64 and ustack 2001:2:0:X::2/64 (2001:2::/48 is IPv6's
+    /// benchmarking range, RFC 5180).
+    pub fn setup_v6(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
+        Self::setup_gated(test, x, programs, false, false, false, true)
     }
 
     /// As [`Env::setup`], with the kernel end (198.18.X.1) as ustack's
     /// default gateway, for tests that route through the namespace.
     pub fn setup_routed(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, false, false, true)
+        Self::setup_gated(test, x, programs, false, false, true, false)
     }
 
     /// As [`Env::setup`], running alone (no other interop test at once):
     /// for throughput measurements.
     pub fn setup_exclusive(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, true, false, false)
+        Self::setup_gated(test, x, programs, true, false, false, false)
     }
 
     /// As [`Env::setup_exclusive`], on a TUN with the kernel's checksum
     /// and TSO offloads on (`TunDevice::open_offload`).
     pub fn setup_offload(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, true, true, false)
+        Self::setup_gated(test, x, programs, true, true, false, false)
     }
 
     fn setup_gated(
@@ -291,6 +298,7 @@ impl Env {
         exclusive: bool,
         offload: bool,
         routed: bool,
+        v6: bool,
     ) -> Option<Env> {
         if let Some(reason) = missing_prerequisite(programs) {
             return skip(test, &reason);
@@ -308,12 +316,17 @@ impl Env {
         };
         // The TUN is created from a thread inside the namespace, so the
         // interface never exists in the caller's namespace. IPv6 is turned
-        // off there first: no router solicitations or MLD reports reach
-        // ustack, which only speaks IPv4.
+        // off there first, unless the test speaks it: then no router
+        // solicitations (the kernel's MLD reports still come, and ustack
+        // drops them: it joins no groups).
         let tun_name = format!("ut{x}p{pid}");
         let tun = ns.run(|| {
             for conf in ["all", "default"] {
-                let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6"), "1");
+                let d = format!("/proc/sys/net/ipv6/conf/{conf}");
+                let _ = std::fs::write(format!("{d}/disable_ipv6"), if v6 { "0" } else { "1" });
+                if v6 {
+                    let _ = std::fs::write(format!("{d}/router_solicitations"), "0");
+                }
             }
             if offload {
                 TunDevice::open_offload(&tun_name, Some(1500))
@@ -330,12 +343,22 @@ impl Env {
         // From here on a failure is not the environment's fault.
         let n = ns.name().to_string();
         ip(&["-n", &n, "addr", "add", &kernel_cidr, "dev", &tun_name]).expect("address");
+        if v6 {
+            // No duplicate address detection: the address is usable at
+            // once (ustack does not speak neighbour discovery; a TUN has
+            // no link-layer addresses to resolve).
+            let cidr6 = format!("2001:2:0:{x:x}::1/64");
+            ip(&["-n", &n, "addr", "add", &cidr6, "dev", &tun_name, "nodad"]).expect("address");
+        }
         ip(&["-n", &n, "link", "set", &tun_name, "up"]).expect("link up");
         ip(&["-n", &n, "link", "set", "lo", "up"]).expect("lo up");
 
         let seed = seed();
         let config = Config {
-            addresses: vec![format!("198.18.{x}.2/24").parse::<Cidr>().expect("cidr")],
+            addresses: std::iter::once(format!("198.18.{x}.2/24"))
+                .chain(v6.then(|| format!("2001:2:0:{x:x}::2/64")))
+                .map(|a| a.parse::<Cidr>().expect("cidr"))
+                .collect(),
             mtu: 1500,
             seed,
             gateway: routed.then(|| IpAddr::V4(Ipv4Addr::new(198, 18, x, 1))),
@@ -375,6 +398,16 @@ impl Env {
     /// 198.18.X.2 (ustack).
     pub fn ustack_ip(&self) -> Ipv4Addr {
         Ipv4Addr::new(198, 18, self.x, 2)
+    }
+
+    /// 2001:2:0:X::1 (the kernel, with `setup_v6`).
+    pub fn kernel_ip6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 2, 0, u16::from(self.x), 0, 0, 0, 1)
+    }
+
+    /// 2001:2:0:X::2 (ustack, with `setup_v6`).
+    pub fn ustack_ip6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0x2001, 2, 0, u16::from(self.x), 0, 0, 0, 2)
     }
 
     pub fn kernel_addr(&self, port: u16) -> SocketAddr {

@@ -1,9 +1,11 @@
-//! ICMPv4 handling (RFC 792, RFC 1122 §3.2.2): which errors we send, and
-//! what a received error quotes.
+//! ICMP handling (ICMPv4: RFC 792, RFC 1122 §3.2.2; ICMPv6: RFC 4443):
+//! which errors we send, and what a received error quotes.
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use ustack_wire::icmpv4::unreachable;
+use ustack_wire::icmpv6;
 use ustack_wire::ipv4::Ipv4Packet;
+use ustack_wire::ipv6::{self, Ipv6Packet};
 
 /// RFC 1812 §4.3.2.3: quote as much of the offending datagram as fits in
 /// 576 bytes (IP header 20 + ICMP header 8 + quote).
@@ -14,8 +16,8 @@ pub const MAX_QUOTE: usize = 576 - 28;
 pub struct Quoted {
     pub protocol: u8,
     /// Source of the offending datagram (that is: us).
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub src_port: u16,
     pub dst_port: u16,
     /// TCP sequence number (bytes 4..8 of the transport header).
@@ -38,13 +40,53 @@ pub fn parse_quoted(quoted: &[u8]) -> Option<Quoted> {
     let t = &quoted[ihl..ihl + 8];
     Some(Quoted {
         protocol: ip.protocol(),
-        src: ip.src_addr(),
-        dst: ip.dst_addr(),
+        src: ip.src_addr().into(),
+        dst: ip.dst_addr().into(),
         src_port: u16::from_be_bytes([t[0], t[1]]),
         dst_port: u16::from_be_bytes([t[2], t[3]]),
         tcp_seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
         total_len: ip.total_len(),
     })
+}
+
+/// Parses a quoted IPv6 header, its extension headers and the first 8
+/// transport bytes (RFC 4443 §2.4 (c) quotes as much of the packet as
+/// fits); None when too short, malformed, or a non-first fragment.
+pub fn parse_quoted_v6(quoted: &[u8]) -> Option<Quoted> {
+    if quoted.len() < ipv6::HEADER_LEN || quoted[0] >> 4 != 6 {
+        return None;
+    }
+    let ip = Ipv6Packet::new_unchecked(quoted);
+    // The quote may be cut short: walk what is there.
+    let rest = &quoted[ipv6::HEADER_LEN..];
+    let ext = ipv6::walk_extensions(ip.next_header(), rest).ok()?;
+    let (protocol, at) = match ext.fragment {
+        Some(f) if f.offset == 0 => (f.next_header, ext.offset),
+        Some(_) => return None,
+        None => (ext.protocol, ext.offset),
+    };
+    let t = rest.get(at..at + 8)?;
+    Some(Quoted {
+        protocol,
+        src: ip.src_addr().into(),
+        dst: ip.dst_addr().into(),
+        src_port: u16::from_be_bytes([t[0], t[1]]),
+        dst_port: u16::from_be_bytes([t[2], t[3]]),
+        tcp_seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        total_len: ipv6::HEADER_LEN + ip.payload_len(),
+    })
+}
+
+/// Error an ICMPv6 destination-unreachable code maps to, and whether it
+/// is hard (RFC 4443 §3.1; port unreachable is hard as in IPv4, RFC 1122
+/// §4.2.3.9; the others soft for TCP, as Linux's `icmpv6_err_convert`).
+pub fn unreachable_error_v6(code: u8) -> (io::ErrorKind, bool) {
+    match code {
+        icmpv6::unreachable::PORT => (io::ErrorKind::ConnectionRefused, true),
+        icmpv6::unreachable::NO_ROUTE => (io::ErrorKind::NetworkUnreachable, false),
+        icmpv6::unreachable::ADMIN_PROHIBITED => (io::ErrorKind::PermissionDenied, false),
+        _ => (io::ErrorKind::HostUnreachable, false),
+    }
 }
 
 /// The next-hop MTU to believe from a "fragmentation needed": the one

@@ -1,16 +1,21 @@
-//! IPv4 fragment reassembly (RFC 791 §3.2, RFC 815 hole tracking) with a
-//! global memory bound and a per-datagram timeout.
+//! IP fragment reassembly (IPv4: RFC 791 §3.2; IPv6: RFC 8200 §4.5; RFC
+//! 815 hole tracking) with a global memory bound and a per-datagram
+//! timeout.
 use crate::time::{Duration, Instant};
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// Key of a datagram being reassembled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FragKey {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// IPv4's protocol; for IPv6 the fragment header's next header (RFC
+    /// 8200 §4.5 keys on addresses and identification only: one protocol
+    /// per identification, so including it changes nothing).
     pub protocol: u8,
-    pub ident: u16,
+    /// 16 bits in IPv4, 32 in IPv6.
+    pub ident: u32,
 }
 
 /// What happened to a fragment handed to `Reassembler::add`.
@@ -56,10 +61,10 @@ impl Default for ReassemblyLimits {
 pub const MAX_PAYLOAD: usize = 65535 - 20;
 
 /// Datagram key as an ordered tuple (src, dst, protocol, ident).
-type Key = (u32, u32, u8, u16);
+type Key = (IpAddr, IpAddr, u8, u32);
 
 fn key_of(k: &FragKey) -> Key {
-    (u32::from(k.src), u32::from(k.dst), k.protocol, k.ident)
+    (k.src, k.dst, k.protocol, k.ident)
 }
 
 /// An incomplete datagram.
@@ -396,8 +401,8 @@ impl Reassembler {
             }
             if let Some(d) = self.remove(k) {
                 let key = FragKey {
-                    src: k.0.into(),
-                    dst: k.1.into(),
+                    src: k.0,
+                    dst: k.1,
                     protocol: k.2,
                     ident: k.3,
                 };
@@ -436,10 +441,10 @@ mod tests {
 
     fn key(ident: u16) -> FragKey {
         FragKey {
-            src: Ipv4Addr::new(10, 0, 0, 1),
-            dst: Ipv4Addr::new(10, 0, 0, 2),
+            src: std::net::Ipv4Addr::new(10, 0, 0, 1).into(),
+            dst: std::net::Ipv4Addr::new(10, 0, 0, 2).into(),
             protocol: 17,
-            ident,
+            ident: u32::from(ident),
         }
     }
     fn t(secs: u64) -> Instant {

@@ -1,5 +1,5 @@
 //! Addresses with prefixes and the routing table (on-link subnets, default
-//! gateway). Version-generic types; only IPv4 is routed today.
+//! gateway), for IPv4 and IPv6 alike.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An interface address with its prefix, e.g. `198.18.0.1/24`.
@@ -21,10 +21,10 @@ impl core::fmt::Display for CidrError {
 
 impl std::error::Error for CidrError {}
 
-/// 127.0.0.0/8, the IPv4 loopback network (RFC 1122 §3.2.1.3 (g)).
-/// IPv6's `::1` waits for the IPv6 layer.
+/// 127.0.0.0/8, the IPv4 loopback network (RFC 1122 §3.2.1.3 (g)), and
+/// IPv6's `::1` (RFC 4291 §2.5.3).
 pub fn is_loopback(ip: IpAddr) -> bool {
-    matches!(ip, IpAddr::V4(v4) if v4.is_loopback())
+    ip.is_loopback()
 }
 
 fn max_prefix(addr: IpAddr) -> u8 {
@@ -258,10 +258,11 @@ impl Routes {
             });
         }
         if is_loopback(dst) {
-            return Some(Route {
-                src: IpAddr::V4(Ipv4Addr::LOCALHOST),
-                next_hop: dst,
-            });
+            let src = match dst {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            };
+            return Some(Route { src, next_hop: dst });
         }
         // Longest prefix match; strict `>` keeps the first candidate on
         // ties, and on-link subnets are considered first.
@@ -484,10 +485,17 @@ mod tests {
                 next_hop: ip("198.18.0.1")
             })
         );
-        for a in ["127.0.0.1", "127.255.255.254", "198.18.0.1"] {
+        for a in ["127.0.0.1", "127.255.255.254", "198.18.0.1", "::1"] {
             assert!(r.is_local_delivery(ip(a)), "{a}");
         }
-        for a in ["198.18.0.2", "128.0.0.1", "126.255.255.255", "::1"] {
+        assert_eq!(
+            r.lookup(ip("::1")),
+            Some(Route {
+                src: ip("::1"),
+                next_hop: ip("::1")
+            })
+        );
+        for a in ["198.18.0.2", "128.0.0.1", "126.255.255.255", "::2"] {
             assert!(!r.is_local_delivery(ip(a)), "{a}");
         }
         assert!(!r.is_local(ip("127.0.0.1")), "not an interface address");

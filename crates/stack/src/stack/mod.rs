@@ -26,9 +26,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use ustack_wire::icmpv4::{self, Icmpv4Repr};
+use ustack_wire::icmpv6::{self, Icmpv6Repr};
 use ustack_wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
+use ustack_wire::ipv6::{self, ExtError, FragmentHeader, Ipv6Packet, Ipv6Repr};
 use ustack_wire::tcp::{self as wtcp, TcpFlags, TcpOptions, TcpPacket, TcpRepr};
 use ustack_wire::udp::{UdpPacket, UdpRepr};
 use ustack_wire::WireError;
@@ -438,6 +440,8 @@ pub struct Stack {
     rst_queue: VecDeque<RstReply>,
     reassembler: Reassembler,
     ip_ident: u16,
+    /// IPv6 Fragment header identification, per packet fragmented.
+    ip6_ident: u32,
     counters: Counters,
     /// Bytes of TCP buffers allocated, all connections.
     buffer_total: usize,
@@ -478,11 +482,59 @@ fn err(kind: io::ErrorKind, msg: &'static str) -> io::Error {
     io::Error::new(kind, msg)
 }
 
-/// An IPv4 address as an integer (0, never local, for IPv6).
-fn v4_bits(ip: IpAddr) -> u32 {
+/// The IP header in front of our TCP segments to `dst` (no options).
+#[inline(always)]
+fn ip_header_len(dst: IpAddr) -> usize {
+    match dst {
+        IpAddr::V4(_) => ipv4::HEADER_LEN,
+        IpAddr::V6(_) => ipv6::HEADER_LEN,
+    }
+}
+
+/// The wildcard address of `ip`'s family.
+fn unspecified(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(a) => u32::from(a),
-        IpAddr::V6(_) => 0,
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// The socket of `binds` that traffic to `local` goes to: the one bound
+/// to that address, or to the wildcard of its family, or, for IPv4, to
+/// `[::]` (dual-stack, Linux's default with IPV6_V6ONLY off).
+fn bound_to(binds: &Map<SocketAddr, SocketHandle>, local: SocketAddr) -> Option<SocketHandle> {
+    let any = |ip: IpAddr| SocketAddr::new(ip, local.port());
+    binds
+        .get(&local)
+        .or_else(|| binds.get(&any(unspecified(local.ip()))))
+        .or_else(|| {
+            local
+                .is_ipv4()
+                .then(|| binds.get(&any(Ipv6Addr::UNSPECIFIED.into())))
+                .flatten()
+        })
+        .copied()
+}
+
+/// A destination-unreachable we send about a datagram that found no
+/// taker.
+#[derive(Clone, Copy)]
+enum Unreachable {
+    Port,
+    Protocol,
+}
+
+/// A socket bound to an address of one family cannot talk to the other,
+/// except a `[::]` one (dual-stack, as Linux's default): EAFNOSUPPORT
+/// and EINVAL there.
+fn check_family(local: IpAddr, remote: IpAddr) -> io::Result<()> {
+    match (local, remote) {
+        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => Ok(()),
+        (IpAddr::V6(l), IpAddr::V4(_)) if l.is_unspecified() => Ok(()),
+        _ => Err(err(
+            io::ErrorKind::InvalidInput,
+            "the socket's address and the destination are of different IP versions",
+        )),
     }
 }
 
@@ -522,6 +574,13 @@ impl Stack {
             return Err(err(
                 io::ErrorKind::InvalidInput,
                 "MTU must be between 68 and 65535",
+            ));
+        }
+        if config.mtu < ipv6::MIN_MTU && config.addresses.iter().any(|c| c.addr.is_ipv6()) {
+            // RFC 8200 §5.
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                "IPv6 needs an MTU of at least 1280",
             ));
         }
         if config.ephemeral_ports.0 == 0 || config.ephemeral_ports.0 > config.ephemeral_ports.1 {
@@ -578,6 +637,9 @@ impl Stack {
             rst_queue: VecDeque::new(),
             reassembler: Reassembler::new(config.reassembly),
             ip_ident,
+            // From a key rather than a draw: the seeded sequence of draws
+            // (and so every simulated trace) stays as it was.
+            ip6_ident: (isn_key.0 >> 32) as u32,
             counters: Counters::default(),
             buffer_total: 0,
             retired_tcp: TcpCounters::default(),
@@ -1057,6 +1119,9 @@ impl Stack {
         self.counters.ip_in += 1;
         let pkt = match Ipv4Packet::new_checked(packet) {
             Ok(p) => p,
+            Err(WireError::BadVersion) if packet[0] >> 4 == 6 => {
+                return self.receive_v6(now, packet, looped)
+            }
             Err(_) => return self.counters.drop(DropReason::IpMalformed),
         };
         if !pkt.verify_checksum() {
@@ -1091,10 +1156,10 @@ impl Stack {
         if pkt.more_frags() || pkt.frag_offset() > 0 {
             self.counters.ip_fragments_in += 1;
             let key = FragKey {
-                src,
-                dst,
+                src: src_ip,
+                dst: dst_ip,
                 protocol,
-                ident: pkt.ident(),
+                ident: u32::from(pkt.ident()),
             };
             let evicted = self.reassembler.evicted();
             let outcome =
@@ -1130,7 +1195,14 @@ impl Stack {
                     repr.emit(&mut quote[..20]);
                     let q = data.len().min(8);
                     quote[20..20 + q].copy_from_slice(&data[..q]);
-                    self.transport_input(src, dst, protocol, &data, &quote[..20 + q], broadcast);
+                    self.transport_input(
+                        src_ip,
+                        dst_ip,
+                        protocol,
+                        &data,
+                        &quote[..20 + q],
+                        broadcast,
+                    );
                 }
                 FragOutcome::Invalid => self.counters.drop(DropReason::FragInvalid),
                 FragOutcome::NoMemory => self.counters.drop(DropReason::FragNoMemory),
@@ -1139,8 +1211,8 @@ impl Stack {
         }
         let total = pkt.total_len();
         self.transport_input(
-            src,
-            dst,
+            src_ip,
+            dst_ip,
             protocol,
             pkt.payload(),
             &packet[..total],
@@ -1148,10 +1220,183 @@ impl Stack {
         );
     }
 
+    /// An IPv6 packet (RFC 8200). Out of line: the IPv4 path stays as
+    /// it was.
+    #[inline(never)]
+    fn receive_v6(&mut self, now: Instant, packet: &[u8], looped: bool) {
+        let pkt = match Ipv6Packet::new_checked(packet) {
+            Ok(p) => p,
+            Err(_) => return self.counters.drop(DropReason::IpMalformed),
+        };
+        let (src, dst) = (pkt.src_addr(), pkt.dst_addr());
+        let (src_ip, dst_ip) = (IpAddr::V6(src), IpAddr::V6(dst));
+        // Of multicast we take only the all-nodes groups every node is in
+        // (RFC 4291 §2.8), and treat them as IPv4's broadcast.
+        let all_nodes = matches!(dst.segments(), [0xff01 | 0xff02, 0, 0, 0, 0, 0, 0, 1]);
+        // ::1 only ever arrives looped (RFC 4291 §2.5.3).
+        let ours = if looped {
+            self.routes.is_local_delivery(dst_ip)
+        } else {
+            self.routes.is_local(dst_ip)
+        };
+        if !ours && !all_nodes {
+            return self.counters.drop(DropReason::IpNotForUs);
+        }
+        // RFC 4291 §2.7: never a multicast source; the unspecified one
+        // only in neighbour discovery, which we do not speak; from the
+        // device, not ours nor ::1 (as for IPv4).
+        if src.is_multicast()
+            || src.is_unspecified()
+            || (!looped && self.routes.is_local_delivery(src_ip))
+        {
+            return self.counters.drop(DropReason::IpBadSource);
+        }
+        let total = pkt.total_len();
+        let payload = pkt.payload();
+        let ext = match ipv6::walk_extensions(pkt.next_header(), payload) {
+            Ok(e) => e,
+            Err(ExtError::Truncated) => return self.counters.drop(DropReason::IpMalformed),
+            Err(ExtError::Discard) => return self.counters.drop(DropReason::Ipv6ExtHeader),
+            Err(ExtError::ParamProblem {
+                code,
+                pointer,
+                unless_multicast,
+            }) => {
+                self.counters.drop(DropReason::Ipv6ExtHeader);
+                // RFC 4443 §2.4 (e.3).
+                if !(all_nodes && unless_multicast) {
+                    let msg = Icmpv6Repr::ParamProblem {
+                        code,
+                        pointer,
+                        quoted: &packet[..total],
+                    };
+                    self.send_icmpv6_error(src, dst, msg);
+                }
+                return;
+            }
+        };
+        let Some(frag) = ext.fragment else {
+            return self.upper_v6(src, dst, ext, payload, &packet[..total], all_nodes);
+        };
+        self.counters.ip_fragments_in += 1;
+        let data = &payload[ext.offset..];
+        if frag.offset == 0 && !frag.more {
+            // An atomic fragment (RFC 8200 §4.5, RFC 6946): no
+            // reassembly, its own identification space.
+            return self.fragmentable_v6(
+                src,
+                dst,
+                frag.next_header,
+                data,
+                &packet[..total],
+                all_nodes,
+            );
+        }
+        let key = FragKey {
+            src: src_ip,
+            dst: dst_ip,
+            protocol: frag.next_header,
+            ident: frag.ident,
+        };
+        let evicted = self.reassembler.evicted();
+        let outcome = self.reassembler.add(now, key, frag.offset, frag.more, data);
+        for _ in evicted..self.reassembler.evicted() {
+            self.counters.drop(DropReason::FragNoMemory);
+        }
+        match outcome {
+            FragOutcome::Pending => {
+                if frag.offset == 0 {
+                    let q = (ipv6::HEADER_LEN + ext.offset + 8).min(total);
+                    self.reassembler.note_first_fragment(key, &packet[..q]);
+                }
+            }
+            FragOutcome::Complete(data) => {
+                self.counters.ip_reassembled += 1;
+                // Quote for errors: the packet as if it had not been
+                // fragmented (fixed header and the reassembled data).
+                let q = data.len().min(icmpv6::MAX_ERROR_LEN - 48);
+                let mut quote = Vec::with_capacity(ipv6::HEADER_LEN + q);
+                quote.extend_from_slice(&packet[..ipv6::HEADER_LEN]);
+                quote[6] = frag.next_header;
+                let plen = u16::try_from(data.len()).unwrap_or(u16::MAX);
+                quote[4..6].copy_from_slice(&plen.to_be_bytes());
+                quote.extend_from_slice(&data[..q]);
+                self.fragmentable_v6(src, dst, frag.next_header, &data, &quote, all_nodes);
+            }
+            FragOutcome::Invalid => self.counters.drop(DropReason::FragInvalid),
+            FragOutcome::NoMemory => self.counters.drop(DropReason::FragNoMemory),
+        }
+    }
+
+    /// The fragmentable part of a reassembled (or atomic) IPv6 packet:
+    /// it may still begin with destination options (RFC 8200 §4.5).
+    fn fragmentable_v6(
+        &mut self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        first: u8,
+        data: &[u8],
+        quote: &[u8],
+        multicast: bool,
+    ) {
+        match ipv6::walk_extensions(first, data) {
+            // A second Fragment header, or hop-by-hop options here, are
+            // not what a sender builds: drop (no error; the pointers
+            // would not point into the packet as received).
+            Ok(ext) if ext.fragment.is_none() => {
+                self.upper_v6(src, dst, ext, data, quote, multicast)
+            }
+            Ok(_) | Err(ExtError::Discard | ExtError::ParamProblem { .. }) => {
+                self.counters.drop(DropReason::Ipv6ExtHeader)
+            }
+            Err(ExtError::Truncated) => self.counters.drop(DropReason::IpMalformed),
+        }
+    }
+
+    /// Hands the upper-layer data of an IPv6 packet to its protocol; an
+    /// unknown one gets a parameter problem, code 1, pointing at the
+    /// next-header field that names it (RFC 8200 §4, RFC 4443 §3.4).
+    fn upper_v6(
+        &mut self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        ext: ipv6::Extensions,
+        data: &[u8],
+        quote: &[u8],
+        multicast: bool,
+    ) {
+        let upper = &data[ext.offset..];
+        match ext.protocol {
+            ipv6::PROTO_TCP | ipv6::PROTO_UDP | ipv6::PROTO_ICMPV6 => self.transport_input(
+                src.into(),
+                dst.into(),
+                ext.protocol,
+                upper,
+                quote,
+                multicast,
+            ),
+            // RFC 8200 §4.7: nothing follows.
+            ipv6::NO_NEXT => {}
+            _ => {
+                self.counters.drop(DropReason::UnknownProtocol);
+                if !multicast {
+                    let msg = Icmpv6Repr::ParamProblem {
+                        code: icmpv6::param_problem::UNRECOGNIZED_NEXT_HEADER,
+                        pointer: ext.next_header_at,
+                        quoted: quote,
+                    };
+                    self.send_icmpv6_error(src, dst, msg);
+                }
+            }
+        }
+    }
+
+    /// `broadcast`: sent to a broadcast or multicast address (then no
+    /// ICMP error answers it, RFC 1122 §3.2.2, RFC 4443 §2.4 (e)).
     fn transport_input(
         &mut self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         protocol: u8,
         payload: &[u8],
         quote: &[u8],
@@ -1160,19 +1405,27 @@ impl Stack {
         match protocol {
             ipv4::PROTO_TCP => self.tcp_input(src, dst, payload, broadcast),
             ipv4::PROTO_UDP => self.udp_input(src, dst, payload, quote, broadcast),
-            ipv4::PROTO_ICMP => self.icmp_input(src, dst, payload, quote, broadcast),
+            ipv4::PROTO_ICMP | ipv6::PROTO_ICMPV6 => match (protocol, src, dst) {
+                (ipv4::PROTO_ICMP, IpAddr::V4(s), IpAddr::V4(d)) => {
+                    self.icmp_input(s, d, payload, quote, broadcast)
+                }
+                (ipv6::PROTO_ICMPV6, IpAddr::V6(s), IpAddr::V6(d)) => {
+                    self.icmpv6_input(s, d, payload, broadcast)
+                }
+                _ => self.counters.drop(DropReason::UnknownProtocol),
+            },
             _ => {
+                // IPv6's unknown next headers are answered in
+                // `receive_v6`, which knows where the field is.
                 self.counters.drop(DropReason::UnknownProtocol);
                 if !broadcast {
-                    self.send_icmp_error(src, dst, icmpv4::unreachable::PROTOCOL, quote);
+                    self.send_unreachable(src, dst, Unreachable::Protocol, quote);
                 }
             }
         }
     }
 
-    fn tcp_input(&mut self, src: Ipv4Addr, dst: Ipv4Addr, data: &[u8], broadcast: bool) {
-        let src_ip = IpAddr::V4(src);
-        let dst_ip = IpAddr::V4(dst);
+    fn tcp_input(&mut self, src_ip: IpAddr, dst_ip: IpAddr, data: &[u8], broadcast: bool) {
         if broadcast {
             // RFC 9293 §3.9.1 (via RFC 1122 §4.2.3.10): TCP is unicast only.
             return self.counters.drop(DropReason::TcpInvalid);
@@ -1321,12 +1574,11 @@ impl Stack {
         }
     }
 
+    /// The listener for a SYN to `local`: bound to that address, or to
+    /// the wildcard of its family, or, for IPv4, to `[::]` (a dual-stack
+    /// listener, Linux's default with IPV6_V6ONLY off).
     fn find_listener(&self, local: SocketAddr) -> Option<SocketHandle> {
-        if let Some(h) = self.tcp_listeners.get(&local) {
-            return Some(*h);
-        }
-        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port());
-        self.tcp_listeners.get(&any).copied()
+        bound_to(&self.tcp_listeners, local)
     }
 
     /// RFC 9293 §3.10.7.2: LISTEN.
@@ -1458,7 +1710,12 @@ impl Stack {
         let cookie = self.syn_cookie(local, remote, seg.seq, self.cookie_slot(), mss_idx);
         let cfg = &self.config.tcp;
         let mut options = TcpOptions {
-            mss: Some(self.config.mtu.saturating_sub(40).min(65535) as u16),
+            mss: Some(
+                self.config
+                    .mtu
+                    .saturating_sub(crate::tcp::conn::tcp_ip_headers(&local))
+                    .min(65535) as u16,
+            ),
             ..TcpOptions::default()
         };
         if let Some((tsval, _)) = seg.options.timestamp.filter(|_| cfg.timestamps) {
@@ -1641,37 +1898,29 @@ impl Stack {
 
     fn udp_input(
         &mut self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src_ip: IpAddr,
+        dst_ip: IpAddr,
         data: &[u8],
         quote: &[u8],
         broadcast: bool,
     ) {
-        let src_ip = IpAddr::V4(src);
-        let dst_ip = IpAddr::V4(dst);
         let pkt = match UdpPacket::new_checked(data) {
             Ok(p) => p,
             Err(_) => return self.counters.drop(DropReason::UdpMalformed),
         };
-        if !pkt.verify_checksum(src_ip, dst_ip) {
+        // RFC 8200 §8.1: over IPv6 a zero checksum is not "none": drop.
+        if !pkt.verify_checksum(src_ip, dst_ip) || (src_ip.is_ipv6() && pkt.checksum() == 0) {
             return self.counters.drop(DropReason::UdpChecksum);
         }
         self.counters.udp_in += 1;
         let local = SocketAddr::new(dst_ip, pkt.dst_port());
         let from = SocketAddr::new(src_ip, pkt.src_port());
-        let h = self.udp_binds.get(&local).copied().or_else(|| {
-            self.udp_binds
-                .get(&SocketAddr::new(
-                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                    local.port(),
-                ))
-                .copied()
-        });
+        let h = self.udp_socket_for(local);
         let Some(h) = h else {
             self.counters.drop(DropReason::UdpNoSocket);
             if !broadcast {
-                // RFC 1122 §4.1.3.1: port unreachable.
-                self.send_icmp_error(src, dst, icmpv4::unreachable::PORT, quote);
+                // RFC 1122 §4.1.3.1, RFC 4443 §3.1: port unreachable.
+                self.send_unreachable(src_ip, dst_ip, Unreachable::Port, quote);
             }
             return;
         };
@@ -1720,28 +1969,93 @@ impl Stack {
                 code,
                 next_hop_mtu,
                 quoted,
-            } => self.icmp_error_input(code, next_hop_mtu, quoted),
+            } => {
+                let Some(q) = icmp::parse_quoted(quoted) else {
+                    return self.counters.drop(DropReason::IcmpMalformed);
+                };
+                let (kind, hard) = icmp::unreachable_error(code);
+                // RFC 1191: Path MTU discovery.
+                let mtu = (code == icmpv4::unreachable::FRAG_NEEDED)
+                    .then(|| icmp::frag_needed_mtu(next_hop_mtu, q.total_len));
+                self.icmp_error_input(q, kind, hard, mtu)
+            }
             _ => {}
         }
     }
 
-    /// An ICMP destination unreachable reached us: find the socket it
-    /// concerns (RFC 5927 §4 checks), and report it there.
-    fn icmp_error_input(&mut self, code: u8, next_hop_mtu: u16, quoted: &[u8]) {
-        let Some(q) = icmp::parse_quoted(quoted) else {
-            return self.counters.drop(DropReason::IcmpMalformed);
+    /// ICMPv6 (RFC 4443) for us: echo answered, errors reported to the
+    /// socket they concern. Neighbour discovery (RFC 4861) is not spoken:
+    /// the links ustack runs on (TUN, the simulated one) have no link
+    /// layer addresses to resolve.
+    fn icmpv6_input(&mut self, src: Ipv6Addr, dst: Ipv6Addr, data: &[u8], multicast: bool) {
+        let repr = match Icmpv6Repr::parse(data, src, dst) {
+            Ok(r) => r,
+            Err(WireError::BadChecksum) => return self.counters.drop(DropReason::IcmpChecksum),
+            Err(_) => return self.counters.drop(DropReason::IcmpMalformed),
         };
-        if !self.routes.is_local_delivery(IpAddr::V4(q.src)) {
+        self.counters.icmp_in += 1;
+        match repr {
+            Icmpv6Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => {
+                // RFC 4443 §4.2: a reply to an echo sent to a multicast
+                // address comes from one of our unicast addresses.
+                let from = if multicast {
+                    match self.routes.lookup(IpAddr::V6(src)).map(|r| r.src) {
+                        Some(IpAddr::V6(a)) => a,
+                        _ => return,
+                    }
+                } else {
+                    dst
+                };
+                let reply = Icmpv6Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
+                if self.queue_icmpv6(from, src, &reply) {
+                    self.counters.icmp_out += 1;
+                }
+            }
+            Icmpv6Repr::DstUnreachable { code, quoted } => {
+                let Some(q) = icmp::parse_quoted_v6(quoted) else {
+                    return self.counters.drop(DropReason::IcmpMalformed);
+                };
+                let (kind, hard) = icmp::unreachable_error_v6(code);
+                self.icmp_error_input(q, kind, hard, None)
+            }
+            Icmpv6Repr::PacketTooBig { mtu, quoted } => {
+                let Some(q) = icmp::parse_quoted_v6(quoted) else {
+                    return self.counters.drop(DropReason::IcmpMalformed);
+                };
+                // RFC 8201 §4 (the connection keeps it at least 1280).
+                let mtu = usize::try_from(mtu).unwrap_or(usize::MAX).min(65535);
+                self.icmp_error_input(q, io::ErrorKind::Other, false, Some(mtu))
+            }
+            _ => {}
+        }
+    }
+
+    /// An ICMP error about a datagram we sent reached us: find the socket
+    /// it concerns (RFC 5927 §4 checks), and report it there; `pmtu`: a
+    /// "fragmentation needed" or IPv6 "packet too big" with this MTU.
+    fn icmp_error_input(
+        &mut self,
+        q: icmp::Quoted,
+        kind: io::ErrorKind,
+        hard: bool,
+        pmtu: Option<usize>,
+    ) {
+        if !self.routes.is_local_delivery(q.src) {
             return self.counters.drop(DropReason::IcmpUnmatched);
         }
-        let local = SocketAddr::new(IpAddr::V4(q.src), q.src_port);
-        let remote = SocketAddr::new(IpAddr::V4(q.dst), q.dst_port);
-        let (kind, hard) = icmp::unreachable_error(code);
+        let local = SocketAddr::new(q.src, q.src_port);
+        let remote = SocketAddr::new(q.dst, q.dst_port);
         let matched = match q.protocol {
             ipv4::PROTO_TCP => {
-                if code == icmpv4::unreachable::FRAG_NEEDED {
-                    // RFC 1191: Path MTU discovery.
-                    let mtu = icmp::frag_needed_mtu(next_hop_mtu, q.total_len);
+                if let Some(mtu) = pmtu {
                     self.tcp_frag_needed(local, remote, mtu, q.tcp_seq)
                 } else if let Some(Conn::Socket(h)) = self.tcp_conns.get(&FlowKey(local, remote)) {
                     let ok = match self.tcp_mut(h) {
@@ -1755,15 +2069,8 @@ impl Stack {
                     false
                 }
             }
-            ipv4::PROTO_UDP => {
-                let h = self.udp_binds.get(&local).copied().or_else(|| {
-                    self.udp_binds
-                        .get(&SocketAddr::new(
-                            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-                            local.port(),
-                        ))
-                        .copied()
-                });
+            ipv4::PROTO_UDP if pmtu.is_none() => {
+                let h = self.udp_socket_for(local);
                 let hit = match h.and_then(|h| self.slot_mut(h)) {
                     Some(Socket::Udp(u)) if u.connected == Some(remote) => {
                         u.error = Some(kind);
@@ -1850,13 +2157,28 @@ impl Stack {
     fn queue_icmp(&mut self, src: Ipv4Addr, dst: Ipv4Addr, msg: &Icmpv4Repr<'_>) -> bool {
         let ttl = self.config.ttl;
         self.queue_ip_with(
-            src,
-            dst,
+            src.into(),
+            dst.into(),
             ipv4::PROTO_ICMP,
             msg.buffer_len(),
             (ttl, 0),
             |b| {
                 msg.emit(b);
+            },
+        )
+    }
+
+    /// Queues an ICMPv6 message we originate, built in place.
+    fn queue_icmpv6(&mut self, src: Ipv6Addr, dst: Ipv6Addr, msg: &Icmpv6Repr<'_>) -> bool {
+        let ttl = self.config.ttl;
+        self.queue_ip_with(
+            src.into(),
+            dst.into(),
+            ipv6::PROTO_ICMPV6,
+            msg.buffer_len(),
+            (ttl, 0),
+            |b| {
+                msg.emit(b, src, dst);
             },
         )
     }
@@ -1867,8 +2189,8 @@ impl Stack {
     /// from `pool`, so a steady flow allocates nothing.
     fn queue_ip_with(
         &mut self,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         protocol: u8,
         len: usize,
         (ttl, tos): (u8, u8),
@@ -1877,6 +2199,14 @@ impl Stack {
         if self.out_queue_bytes + len > OUT_QUEUE_BYTES {
             return false;
         }
+        let (src, dst) = match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => (s, d),
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                return self.queue_ip6_with(s, d, protocol, len, (ttl, tos), fill)
+            }
+            // Callers pick the source from the destination's family.
+            _ => return false,
+        };
         let mut repr = Ipv4Repr {
             src,
             dst,
@@ -1909,11 +2239,130 @@ impl Stack {
         true
     }
 
+    /// `queue_ip_with` for IPv6: fragments (RFC 8200 §4.5) carry a
+    /// Fragment header, each at most the link MTU.
+    fn queue_ip6_with(
+        &mut self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        protocol: u8,
+        len: usize,
+        (hop_limit, traffic_class): (u8, u8),
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let mut repr = Ipv6Repr {
+            src,
+            dst,
+            next_header: protocol,
+            payload_len: len,
+            hop_limit,
+            traffic_class,
+            flow_label: 0,
+        };
+        const HL: usize = ipv6::HEADER_LEN;
+        let mtu = self.config.mtu;
+        if len + HL <= mtu {
+            let mut pkt = self.pool.take_zeroed(HL + len);
+            fill(&mut pkt[HL..]);
+            repr.emit(&mut pkt[..HL]);
+            self.out_queue_bytes += pkt.len();
+            self.out_queue.push_back(pkt);
+            return true;
+        }
+        let mut whole = self.pool.take_zeroed(len);
+        fill(&mut whole);
+        // Every fragment but the last carries a multiple of 8 bytes.
+        let room = (mtu.max(ipv6::MIN_MTU) - HL - ipv6::FRAG_HEADER_LEN) & !7;
+        self.ip6_ident = self.ip6_ident.wrapping_add(1);
+        let mut frag = FragmentHeader {
+            next_header: protocol,
+            offset: 0,
+            more: true,
+            ident: self.ip6_ident,
+        };
+        repr.next_header = ipv6::FRAGMENT;
+        while frag.offset < len {
+            let flen = room.min(len - frag.offset);
+            frag.more = frag.offset + flen < len;
+            repr.payload_len = ipv6::FRAG_HEADER_LEN + flen;
+            let mut pkt = self.pool.take_zeroed(HL + repr.payload_len);
+            repr.emit(&mut pkt[..HL]);
+            frag.emit(&mut pkt[HL..]);
+            pkt[HL + ipv6::FRAG_HEADER_LEN..]
+                .copy_from_slice(&whole[frag.offset..frag.offset + flen]);
+            self.out_queue_bytes += pkt.len();
+            self.out_queue.push_back(pkt);
+            self.counters.ip_fragments_out += 1;
+            frag.offset += flen;
+        }
+        self.pool.put(whole);
+        true
+    }
+
     /// Writes `repr` as `pkt`'s IPv4 header and queues it.
     fn push_packet(&mut self, mut pkt: Vec<u8>, repr: &Ipv4Repr) {
         repr.emit(&mut pkt[..ipv4::HEADER_LEN]);
         self.out_queue_bytes += pkt.len();
         self.out_queue.push_back(pkt);
+    }
+
+    /// A destination unreachable (port or protocol) about a datagram we
+    /// received: ICMPv4 or ICMPv6 as the datagram was.
+    fn send_unreachable(&mut self, to: IpAddr, from: IpAddr, what: Unreachable, quote: &[u8]) {
+        match (to, from, what) {
+            (IpAddr::V4(to), IpAddr::V4(from), Unreachable::Port) => {
+                self.send_icmp_error(to, from, icmpv4::unreachable::PORT, quote)
+            }
+            (IpAddr::V4(to), IpAddr::V4(from), Unreachable::Protocol) => {
+                self.send_icmp_error(to, from, icmpv4::unreachable::PROTOCOL, quote)
+            }
+            (IpAddr::V6(to), IpAddr::V6(from), Unreachable::Port) => {
+                let msg = Icmpv6Repr::DstUnreachable {
+                    code: icmpv6::unreachable::PORT,
+                    quoted: quote,
+                };
+                self.send_icmpv6_error(to, from, msg)
+            }
+            // IPv6 answers an unknown next header with a parameter
+            // problem (`receive_v6`).
+            _ => {}
+        }
+    }
+
+    /// An ICMPv6 error about a packet we received (RFC 4443 §2.4: rate
+    /// limited; the quote cut so the error fits the minimum MTU, (c)).
+    /// Callers never answer an ICMPv6 error, nor a multicast packet but
+    /// where §2.4 (e) allows.
+    fn send_icmpv6_error(&mut self, to: Ipv6Addr, from: Ipv6Addr, msg: Icmpv6Repr<'_>) {
+        if !self.icmp_limit.take(self.now) {
+            self.counters.icmp_errors_limited += 1;
+            return;
+        }
+        let max = icmpv6::MAX_ERROR_LEN - icmpv6::HEADER_LEN;
+        let cut = |q: &[u8]| -> usize { q.len().min(max) };
+        let msg = match msg {
+            Icmpv6Repr::DstUnreachable { code, quoted } => Icmpv6Repr::DstUnreachable {
+                code,
+                quoted: &quoted[..cut(quoted)],
+            },
+            Icmpv6Repr::TimeExceeded { code, quoted } => Icmpv6Repr::TimeExceeded {
+                code,
+                quoted: &quoted[..cut(quoted)],
+            },
+            Icmpv6Repr::ParamProblem {
+                code,
+                pointer,
+                quoted,
+            } => Icmpv6Repr::ParamProblem {
+                code,
+                pointer,
+                quoted: &quoted[..cut(quoted)],
+            },
+            other => other,
+        };
+        if self.queue_icmpv6(from, to, &msg) {
+            self.counters.icmp_out += 1;
+        }
     }
 
     /// ICMP destination unreachable about a datagram we received (RFC 792;
@@ -1947,8 +2396,8 @@ impl Stack {
             self.loop_broadcasts(now);
         }
         for _ in 0..LOOPBACK_BUDGET {
-            let (n, dst) = self.transmit_next(now, buf)?;
-            if !self.stays_in_host(dst) {
+            let (n, stays) = self.transmit_next(now, buf)?;
+            if !stays {
                 return Some(n);
             }
             self.counters.ip_looped += 1;
@@ -1974,10 +2423,24 @@ impl Stack {
         dst >> 24 == 127 || self.local_v4.contains(&dst)
     }
 
-    /// The next packet for the device in `buf`: (its length, its IPv4
-    /// destination as an integer).
+    /// `stays_in_host` for any address: ::1 or an own IPv6 address too.
     #[inline(always)]
-    fn transmit_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, u32)> {
+    fn stays_in_host_ip(&self, dst: IpAddr) -> bool {
+        match dst {
+            IpAddr::V4(a) => self.stays_in_host(u32::from(a)),
+            IpAddr::V6(a) => self.stays_in_host_v6(a),
+        }
+    }
+
+    #[inline(never)]
+    fn stays_in_host_v6(&self, dst: Ipv6Addr) -> bool {
+        self.routes.is_local_delivery(IpAddr::V6(dst))
+    }
+
+    /// The next packet for the device in `buf`: (its length, whether it
+    /// stays in this host).
+    #[inline(always)]
+    fn transmit_next(&mut self, now: Instant, buf: &mut [u8]) -> Option<(usize, bool)> {
         self.tick(now);
         let mtu = self.config.mtu;
         assert!(
@@ -1989,11 +2452,17 @@ impl Stack {
             let n = p.len();
             buf[..n].copy_from_slice(&p);
             self.counters.ip_out += 1;
-            let dst = p
-                .get(16..20)
-                .map_or(0, |d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+            let stays = if p[0] >> 4 == 6 {
+                let d: [u8; 16] = p[24..40].try_into().unwrap_or([0; 16]);
+                self.stays_in_host_ip(IpAddr::V6(Ipv6Addr::from(d)))
+            } else {
+                let dst = p
+                    .get(16..20)
+                    .map_or(0, |d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]));
+                self.stays_in_host(dst)
+            };
             self.pool.put(p);
-            return Some((n, dst));
+            return Some((n, stays));
         }
         if let Some(r) = self.rst_queue.pop_front() {
             let ip = (self.config.ttl, 0);
@@ -2017,13 +2486,14 @@ impl Stack {
                 options,
                 payload: &[],
             };
-            let n = repr.emit(&mut buf[ipv4::HEADER_LEN..], r.local.ip(), r.remote.ip());
+            let hl = ip_header_len(r.remote.ip());
+            let n = repr.emit(&mut buf[hl..], r.local.ip(), r.remote.ip());
             if r.synack.is_none() {
                 self.counters.tcp.rsts_out += 1;
             }
             self.counters.tcp.segments_out += 1;
             let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), n, true, ip);
-            return Some((n, v4_bits(r.remote.ip())));
+            return Some((n, self.stays_in_host_ip(r.remote.ip())));
         }
         while let Some(h) = self.dirty.pop_front() {
             let Some(slot) = self.slots.get_mut(h.index as usize) else {
@@ -2036,25 +2506,27 @@ impl Stack {
             let Some(Socket::Tcp(t)) = &mut slot.socket else {
                 continue;
             };
-            let (src, dst, path, ip) = (
+            let (src, remote, path, ip) = (
                 t.tcb.local.ip(),
-                t.tcb.remote.ip(),
+                t.tcb.remote,
                 t.tcb.path(),
                 (t.tcb.ttl, t.tcb.tos),
             );
+            let dst = remote.ip();
             // Cut to the path MTU (never above the MTU): SACK blocks ride
             // in what room is left.
             let end = path.mtu();
-            let out = t.tcb.poll_segment(now, &mut buf[ipv4::HEADER_LEN..end]);
+            let hl = match remote {
+                SocketAddr::V4(_) => ipv4::HEADER_LEN,
+                SocketAddr::V6(_) => ipv6::HEADER_LEN,
+            };
+            let out = t.tcb.poll_segment(now, &mut buf[hl..end]);
             match out {
                 Some(n) => {
                     // `Tcb::emit` filled the checksum (payload summed while
                     // it was copied in).
                     debug_assert!(
-                        wtcp::TcpPacket::new_unchecked(
-                            &buf[ipv4::HEADER_LEN..ipv4::HEADER_LEN + n]
-                        )
-                        .verify_checksum(src, dst),
+                        wtcp::TcpPacket::new_unchecked(&buf[hl..hl + n]).verify_checksum(src, dst),
                         "Tcb::emit left a bad TCP checksum"
                     );
                     // Round robin: it may have more to send after the others.
@@ -2062,7 +2534,11 @@ impl Stack {
                     self.dirty.push_back(h);
                     self.after_tcp(h);
                     let n = self.finish_ip(buf, src, dst, n, path.df, ip);
-                    return Some((n, v4_bits(dst)));
+                    let stays = match remote {
+                        SocketAddr::V4(a) => self.stays_in_host(u32::from(*a.ip())),
+                        SocketAddr::V6(a) => self.stays_in_host_v6(*a.ip()),
+                    };
+                    return Some((n, stays));
                 }
                 None => self.after_tcp(h),
             }
@@ -2072,6 +2548,7 @@ impl Stack {
     }
 
     /// Writes the IPv4 header in front of `len` bytes of TCP.
+    #[inline(always)]
     fn finish_ip(
         &mut self,
         buf: &mut [u8],
@@ -2082,8 +2559,7 @@ impl Stack {
         (ttl, tos): (u8, u8),
     ) -> usize {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
-            // Only IPv4 sockets can exist today (bind/connect refuse v6).
-            return 0;
+            return self.finish_ip6(buf, src, dst, len, (ttl, tos));
         };
         let repr = Ipv4Repr {
             src,
@@ -2100,6 +2576,34 @@ impl Stack {
         repr.emit(&mut buf[..ipv4::HEADER_LEN]);
         self.counters.ip_out += 1;
         ipv4::HEADER_LEN + len
+    }
+
+    /// `finish_ip` for IPv6 (out of line: the IPv4 path stays as it was).
+    #[inline(never)]
+    fn finish_ip6(
+        &mut self,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        len: usize,
+        (hop_limit, traffic_class): (u8, u8),
+    ) -> usize {
+        // A connection's addresses are of one family.
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (src, dst) else {
+            return 0;
+        };
+        Ipv6Repr {
+            src,
+            dst,
+            next_header: ipv6::PROTO_TCP,
+            payload_len: len,
+            hop_limit,
+            traffic_class,
+            flow_label: 0,
+        }
+        .emit(&mut buf[..ipv6::HEADER_LEN]);
+        self.counters.ip_out += 1;
+        ipv6::HEADER_LEN + len
     }
 
     /// Makes the heap's top entry a real deadline: drops stale entries and
@@ -2246,19 +2750,32 @@ impl Stack {
         self.settle_timers();
         for (key, quote) in timed_out {
             // Never about broadcast/multicast datagrams (RFC 1122 §3.2.2).
-            if !self.routes.is_local(IpAddr::V4(key.dst)) {
+            if !self.routes.is_local(key.dst) {
                 continue;
             }
-            if !self.icmp_limit.take(now) {
-                self.counters.icmp_errors_limited += 1;
-                continue;
-            }
-            let msg = Icmpv4Repr::TimeExceeded {
-                code: 1,
-                quoted: &quote,
-            };
-            if self.queue_icmp(key.dst, key.src, &msg) {
-                self.counters.icmp_out += 1;
+            match (key.src, key.dst) {
+                (IpAddr::V4(src), IpAddr::V4(dst)) => {
+                    if !self.icmp_limit.take(now) {
+                        self.counters.icmp_errors_limited += 1;
+                        continue;
+                    }
+                    let msg = Icmpv4Repr::TimeExceeded {
+                        code: 1,
+                        quoted: &quote,
+                    };
+                    if self.queue_icmp(dst, src, &msg) {
+                        self.counters.icmp_out += 1;
+                    }
+                }
+                // RFC 8200 §4.5: "fragment reassembly time exceeded".
+                (IpAddr::V6(src), IpAddr::V6(dst)) => {
+                    let msg = Icmpv6Repr::TimeExceeded {
+                        code: 1,
+                        quoted: &quote,
+                    };
+                    self.send_icmpv6_error(src, dst, msg);
+                }
+                _ => {}
             }
         }
     }
@@ -2316,9 +2833,8 @@ impl Stack {
 
     fn check_local_ip(&self, ip: IpAddr) -> io::Result<()> {
         match ip {
-            IpAddr::V4(v4) if v4.is_unspecified() => Ok(()),
-            IpAddr::V4(_) if self.routes.is_local_delivery(ip) => Ok(()),
-            IpAddr::V6(_) => Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet")),
+            _ if ip.is_unspecified() => Ok(()),
+            _ if self.routes.is_local_delivery(ip) => Ok(()),
             _ => Err(err(
                 io::ErrorKind::AddrNotAvailable,
                 "address is not assigned to this stack",
@@ -2432,13 +2948,11 @@ impl Stack {
         if remote.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "cannot connect to port 0"));
         }
-        let IpAddr::V4(rv4) = remote.ip() else {
-            return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
-        };
-        if rv4.is_unspecified()
-            || rv4.is_broadcast()
-            || rv4.is_multicast()
-            || self.routes.is_broadcast(remote.ip())
+        let rip = remote.ip();
+        if rip.is_unspecified()
+            || rip.is_multicast()
+            || matches!(rip, IpAddr::V4(a) if a.is_broadcast())
+            || self.routes.is_broadcast(rip)
         {
             return Err(err(
                 io::ErrorKind::InvalidInput,
@@ -2453,6 +2967,7 @@ impl Stack {
         })?;
         let mut local = local.unwrap_or(SocketAddr::new(route.src, 0));
         self.check_local_ip(local.ip())?;
+        check_family(local.ip(), rip)?;
         if local.ip().is_unspecified() {
             local.set_ip(route.src);
         }
@@ -2963,13 +3478,24 @@ impl Stack {
         Ok(h)
     }
 
+    /// The UDP socket a datagram to `local` goes to (see `bound_to`).
+    fn udp_socket_for(&self, local: SocketAddr) -> Option<SocketHandle> {
+        bound_to(&self.udp_binds, local)
+    }
+
     fn udp_port_taken(&self, local: SocketAddr) -> bool {
         if self.udp_binds.contains_key(&local) {
             return true;
         }
-        let any = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), local.port());
-        if self.udp_binds.contains_key(&any) {
-            return true;
+        // A wildcard of either family holds the port (`[::]` is
+        // dual-stack; Linux refuses 0.0.0.0 and [::] on one port too).
+        for any in [Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()] {
+            if self
+                .udp_binds
+                .contains_key(&SocketAddr::new(any, local.port()))
+            {
+                return true;
+            }
         }
         if local.ip().is_unspecified() {
             return self.udp_binds.keys().any(|k| k.port() == local.port());
@@ -3009,9 +3535,6 @@ impl Stack {
                 "datagram too large (EMSGSIZE)",
             ));
         }
-        let IpAddr::V4(dst) = to.ip() else {
-            return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
-        };
         if to.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "cannot send to port 0"));
         }
@@ -3019,7 +3542,15 @@ impl Stack {
             let u = self.udp_sock(h)?;
             (u.local, (u.ttl, u.tos), u.broadcast)
         };
-        let broadcast = dst.is_broadcast() || self.routes.is_broadcast(to.ip());
+        check_family(local.ip(), to.ip())?;
+        if to.ip().is_ipv6() && (to.ip().is_multicast() || to.ip().is_unspecified()) {
+            return Err(err(
+                io::ErrorKind::InvalidInput,
+                "IPv6 multicast is not supported",
+            ));
+        }
+        let broadcast = matches!(to.ip(), IpAddr::V4(a) if a.is_broadcast())
+            || self.routes.is_broadcast(to.ip());
         let route = if broadcast {
             // EACCES without SO_BROADCAST, as Linux (RFC 1122 §3.3.6:
             // broadcasts go out only when the application asks).
@@ -3045,16 +3576,13 @@ impl Stack {
             local.ip()
         };
         self.check_stays_in_host(src_ip, to.ip())?;
-        let IpAddr::V4(src) = src_ip else {
-            return Err(err(io::ErrorKind::Unsupported, "IPv6 is not supported yet"));
-        };
         let udp = UdpRepr {
             src_port: local.port(),
             dst_port: to.port(),
         };
         let len = ustack_wire::udp::HEADER_LEN + data.len();
         let before = self.out_queue.len();
-        let queued = self.queue_ip_with(src, dst, ipv4::PROTO_UDP, len, ip, |b| {
+        let queued = self.queue_ip_with(src_ip, to.ip(), ipv4::PROTO_UDP, len, ip, |b| {
             udp.emit(b, data, src_ip, to.ip());
         });
         if !queued {

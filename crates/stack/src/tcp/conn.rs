@@ -29,6 +29,19 @@ const MIN_MSS: u16 = 88;
 /// (Linux's `ip_rt_min_pmtu`). A smaller report sets the path MTU to this
 /// and clears DF, so a router on a smaller link fragments instead.
 pub(crate) const MIN_PMTU: usize = 552;
+/// IPv6's minimum link MTU (RFC 8200 §5): a Packet Too Big below it is
+/// raised to it (RFC 8201 §4), and DF has no meaning in IPv6.
+pub(crate) const MIN_PMTU_V6: usize = 1280;
+
+/// IP and TCP headers without options in front of a segment's data: 40
+/// bytes over IPv4, 60 over IPv6 (RFC 8200 §3).
+pub(crate) fn tcp_ip_headers(addr: &SocketAddr) -> usize {
+    if addr.is_ipv6() {
+        60
+    } else {
+        40
+    }
+}
 /// RFC 7323 §2.3: shift counts above 14 are treated as 14.
 const MAX_WSCALE: u8 = 14;
 /// Buffers up to this size are freed as soon as they drain.
@@ -266,7 +279,9 @@ pub(crate) struct Tcb {
     unacked_bytes: usize,
 
     // ---- options ----
-    mtu: usize,
+    /// The interface MTU less the IP and TCP headers: the MSS we offer
+    /// (RFC 9293 §3.7.1) and the largest segment the link carries.
+    link_mss: usize,
     /// The send direction's path MTU (≤ `mtu`) and DF (RFC 1191).
     path: PathMtu,
     peer_mss: u16,
@@ -449,7 +464,7 @@ impl Tcb {
     fn new(p: &ConnParams<'_>, state: TcpState) -> Tcb {
         let cfg = p.cfg;
         let iss = Seq(p.iss);
-        let smss = (p.mtu.saturating_sub(40)).max(MIN_MSS as usize);
+        let smss = (p.mtu.saturating_sub(tcp_ip_headers(&p.local))).max(MIN_MSS as usize);
         let mut t = Tcb {
             state,
             local: p.local,
@@ -480,7 +495,7 @@ impl Tcb {
             rd_shut: false,
             rcv_mss: DEFAULT_MSS as usize,
             unacked_bytes: 0,
-            mtu: p.mtu,
+            link_mss: p.mtu.saturating_sub(tcp_ip_headers(&p.local)),
             path: PathMtu::new(p.path.mtu().min(p.mtu), p.path.df),
             peer_mss: DEFAULT_MSS,
             smss,
@@ -700,7 +715,8 @@ impl Tcb {
     }
 
     fn update_smss(&mut self) {
-        let mut mss = usize::from(self.peer_mss).min(self.path.mtu().saturating_sub(40));
+        let mut mss = usize::from(self.peer_mss)
+            .min(self.path.mtu().saturating_sub(tcp_ip_headers(&self.local)));
         if self.ts_enabled {
             mss = mss.saturating_sub(TS_OPTION_LEN);
         }
@@ -1849,7 +1865,7 @@ impl Tcb {
         // handing over the host's TSO segments whole) and must not stretch
         // the ACK-every-second-segment rule to 128 KiB (as Linux, which
         // takes GRO packets' segment size).
-        let full = payload.len().min(self.mtu.saturating_sub(40));
+        let full = payload.len().min(self.link_mss);
         self.rcv_mss = self.rcv_mss.max(full);
         if self.rd_shut {
             // Reading was shut down: accept and discard (window stays open).
@@ -2703,7 +2719,7 @@ impl Tcb {
         let syn = flags.syn();
         let mut options = TcpOptions::default();
         if syn {
-            options.mss = Some(self.mtu.saturating_sub(40).min(65535) as u16);
+            options.mss = Some(self.link_mss.min(65535) as u16);
             let offer_ws = if self.state == TcpState::SynSent {
                 self.offer_wscale
             } else {
@@ -3099,7 +3115,10 @@ impl Tcb {
     }
 
     fn lower_path_mtu(&mut self, mtu: usize) -> Option<PathMtu> {
-        let path = if mtu < MIN_PMTU {
+        let path = if self.local.is_ipv6() {
+            // RFC 8201 §4: never below IPv6's minimum MTU; no DF to clear.
+            PathMtu::link(mtu.max(MIN_PMTU_V6))
+        } else if mtu < MIN_PMTU {
             PathMtu::new(MIN_PMTU, false)
         } else {
             PathMtu::link(mtu)

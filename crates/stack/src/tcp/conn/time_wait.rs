@@ -128,7 +128,7 @@ impl Tcb {
             challenge_count: self.challenge_count,
             rx_capacity: u32::try_from(self.rx.capacity()).ok()?,
             tx_capacity: u32::try_from(self.tx.capacity()).ok()?,
-            mtu: u32::try_from(self.mtu).ok()?,
+            mtu: u32::try_from(self.link_mss + super::tcp_ip_headers(&self.local)).ok()?,
             smss: u32::try_from(self.smss).ok()?,
             rcv_mss: u32::try_from(self.rcv_mss).ok()?,
             peer_mss: self.peer_mss,
