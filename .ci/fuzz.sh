@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 secs="${FUZZ_SECONDS:-20}"
-targets="${FUZZ_TARGETS:-parse_ipv4 parse_tcp parse_udp parse_icmpv4 stack_packets socket_api}"
+targets="${FUZZ_TARGETS:-parse_ipv4 parse_ipv6 parse_tcp parse_udp parse_icmpv4 stack_packets socket_api}"
 target_dir="${FUZZ_TARGET_DIR:-fuzz/target}"
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

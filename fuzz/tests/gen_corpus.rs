@@ -1,16 +1,25 @@
 //! Regenerates the seed corpora in fuzz/corpus/<target>/ from valid
 //! packets captured between two stacks (handshake with options, data,
 //! close, UDP, ping, ICMP errors, fragments), plus a few deterministic
-//! random inputs for the structured targets. Run it by hand:
+//! random inputs for the structured targets; and the IPv6 seeds
+//! (parse_ipv6, and IPv6 packets for stack_packets), built packet by
+//! packet. Run it by hand (both, or one by name):
 //!
 //!     cargo test --manifest-path fuzz/Cargo.toml --test gen_corpus -- --ignored
+//!     cargo test --manifest-path fuzz/Cargo.toml --test gen_corpus -- --ignored ipv6
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use ustack::rng::Rng;
+use ustack::wire::icmpv6::Icmpv6Repr;
 use ustack::wire::ipv4::{Ipv4Packet, PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use ustack::wire::ipv6::{self, FragmentHeader};
+use ustack::wire::tcp::{TcpFlags, TcpOptions};
+use ustack::wire::udp::UdpRepr;
 use ustack::{Duration, Instant, Stack};
-use ustack_fuzz::{config, ip_packet, PEER, US};
+use ustack_fuzz::{
+    config, ip6_packet, ip_packet, tcp_packet, PEER, PEER6, PORT6, UDP_PORT, US, US6,
+};
 
 fn pump(a: &mut Stack, b: &mut Stack, now: Instant, log: &mut Vec<Vec<u8>>) {
     let mut buf = vec![0u8; 65536];
@@ -159,4 +168,117 @@ fn generate_seed_corpora() {
         write("stack_packets", &format!("raw{i}"), &v);
     }
     assert!(n.iter().all(|c| *c > 0), "{n:?}");
+}
+
+/// A UDP datagram from PEER6 to US6:53.
+fn udp6(data: &[u8]) -> Vec<u8> {
+    let mut seg = vec![0u8; 8 + data.len()];
+    UdpRepr {
+        src_port: 5353,
+        dst_port: UDP_PORT,
+    }
+    .emit(&mut seg, data, PEER6.into(), US6.into());
+    seg
+}
+
+/// The IPv6 seeds: whole packets from PEER6 to US6.
+fn ipv6_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    let mut seeds = Vec::new();
+    // Plain UDP.
+    let udp = udp6(b"query");
+    seeds.push(("udp", ip6_packet(PEER6, US6, ipv6::PROTO_UDP, 64, &udp)));
+    // Hop-by-hop (Router Alert, PadN) then destination options (an
+    // option to skip, type 0x1e, and a Pad1) before the same UDP.
+    let mut payload = vec![ipv6::DEST_OPTS, 0, 5, 2, 0, 0, 1, 0];
+    payload.extend_from_slice(&[ipv6::PROTO_UDP, 0, 0x1e, 3, 7, 7, 7, 0]);
+    payload.extend_from_slice(&udp);
+    seeds.push((
+        "hbh_dest_udp",
+        ip6_packet(PEER6, US6, ipv6::HOP_BY_HOP, 64, &payload),
+    ));
+    // A 1400-byte UDP datagram in two fragments (first at 0, the rest at
+    // 1232), and the first one alone (what parse_ipv6 gets).
+    let big = udp6(&[0x61; 1392]);
+    for (name, offset, more, data) in [
+        ("frag_first", 0, true, &big[..1232]),
+        ("frag_last", 1232, false, &big[1232..]),
+    ] {
+        let mut payload = vec![0u8; 8];
+        FragmentHeader {
+            next_header: ipv6::PROTO_UDP,
+            offset,
+            more,
+            ident: 0x1234_5678,
+        }
+        .emit(&mut payload);
+        payload.extend_from_slice(data);
+        seeds.push((name, ip6_packet(PEER6, US6, ipv6::FRAGMENT, 64, &payload)));
+    }
+    // ICMPv6 echo request.
+    let echo = Icmpv6Repr::EchoRequest {
+        ident: 0x4242,
+        seq_no: 1,
+        data: b"ping6",
+    };
+    let mut m = vec![0u8; echo.buffer_len()];
+    echo.emit(&mut m, PEER6, US6);
+    seeds.push((
+        "icmp_echo",
+        ip6_packet(PEER6, US6, ipv6::PROTO_ICMPV6, 64, &m),
+    ));
+    // A SYN to the fixture's `[::]` listener.
+    let syn = tcp_packet(
+        SocketAddr::new(PEER6.into(), 40100),
+        SocketAddr::new(US6.into(), PORT6),
+        1,
+        0,
+        TcpFlags::SYN,
+        65535,
+        0,
+        TcpOptions {
+            mss: Some(1440),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamp: Some((1, 0)),
+            ..TcpOptions::default()
+        },
+        &[],
+    );
+    seeds.push(("tcp_syn", syn));
+    seeds
+}
+
+/// One `Action::Raw(bytes)` of stack_packets as `arbitrary` reads a
+/// `Vec<Action>`: the "one more action" flag, the variant index (a u32,
+/// 0), then each byte behind a "one more byte" flag, then the end flag.
+fn raw_action(bytes: &[u8]) -> Vec<u8> {
+    let mut v = vec![1, 0, 0, 0, 0];
+    for b in bytes {
+        v.extend_from_slice(&[1, *b]);
+    }
+    v.push(0);
+    v
+}
+
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand"]
+fn generate_ipv6_seed_corpora() {
+    let seeds = ipv6_seeds();
+    for (name, pkt) in &seeds {
+        let p = ipv6::Ipv6Packet::new_checked(&pkt[..]).expect("valid seed");
+        assert_eq!(p.total_len(), pkt.len());
+        write("parse_ipv6", name, pkt);
+    }
+    // Raw packets for the stack target; the two fragments in one input.
+    for (name, pkt) in &seeds {
+        if *name == "frag_last" {
+            continue;
+        }
+        let mut v = raw_action(pkt);
+        if *name == "frag_first" {
+            let (_, last) = seeds.iter().find(|(n, _)| *n == "frag_last").expect("last");
+            v.extend(raw_action(last));
+        }
+        write("stack_packets", &format!("raw6_{name}"), &v);
+    }
 }

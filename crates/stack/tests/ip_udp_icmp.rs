@@ -1257,6 +1257,30 @@ fn frag_timeout_sends_time_exceeded_when_fragment_zero_arrived() {
     assert_eq!(&msg[8..36], &frags[0][..28], "quotes fragment zero");
 }
 
+/// RFC 1122 §3.2.2: no ICMP error about an ICMP error, so a lost
+/// fragmented ICMP error times out in silence (an echo does not).
+#[test]
+fn frag_timeout_of_an_icmp_error_sends_nothing() {
+    let mut s = new_stack(|_| {});
+    let big_error = dst_unreachable(unreachable::PORT, &[0x45; 3000]);
+    let big_echo = echo_request(1, 1, &[0u8; 3000]);
+    for (ident, msg) in [(0x0501, &big_error), (0x0502, &big_echo)] {
+        let frags = fragment(PEER, US, PROTO_ICMP, ident, msg, MTU);
+        s.receive(now0(), &frags[0]);
+    }
+    let at = now0() + Duration::from_secs(30);
+    s.handle_timeout(at);
+    assert_eq!(s.counters().drops(DropReason::FragTimeout), 2);
+    let out = drain(&mut s, at);
+    assert_eq!(out.len(), 1, "one Time Exceeded, about the echo");
+    assert_eq!(&out[0][20..22], &[icmpv4::TYPE_TIME_EXCEEDED, 1]);
+    assert_eq!(
+        &out[0][48..50],
+        &[icmpv4::TYPE_ECHO_REQUEST, 0],
+        "quotes the echo"
+    );
+}
+
 /// Sends the first fragment of `n` 2000-byte datagrams (1480 bytes held
 /// each), then the last fragments newest first; returns how many complete.
 fn flood_incomplete(s: &mut Stack, n: u16) -> Vec<Vec<u8>> {

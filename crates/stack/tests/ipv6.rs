@@ -529,6 +529,22 @@ fn extension_headers_are_walked_and_refused_as_rfc_8200_says() {
             quoted: &pkt
         }
     );
+    // The same to the all-nodes group: code 2 may answer a multicast
+    // packet (RFC 4443 §2.4 (e.3)), from our unicast address (§2.2).
+    let to_all = packet6(a, ip6("ff02::1"), ipv6::DEST_OPTS, &payload);
+    s.receive(now0(), &to_all);
+    let out = drain(&mut s, now0());
+    assert_eq!(out.len(), 1);
+    let (ip, msg) = parse_icmp6(&out[0]);
+    assert_eq!((ip.src, ip.dst), (b, a));
+    assert!(matches!(
+        msg,
+        Icmpv6Repr::ParamProblem {
+            code: 2,
+            pointer: 42,
+            ..
+        }
+    ));
     // A routing header with segments left: code 0 at the routing type.
     let mut payload = vec![ipv6::PROTO_UDP, 0, 4, 1, 0, 0, 0, 0];
     payload.extend_from_slice(&dgram);
@@ -588,7 +604,7 @@ fn extension_headers_are_walked_and_refused_as_rfc_8200_says() {
         drops(&s),
         vec![
             (DropReason::IpNotForUs, 1),
-            (DropReason::Ipv6ExtHeader, 3),
+            (DropReason::Ipv6ExtHeader, 4),
             (DropReason::UdpChecksum, 1),
             (DropReason::UnknownProtocol, 2),
         ]
@@ -629,9 +645,26 @@ fn ipv6_fragments_reassemble_and_time_out() {
         s.udp_recv_from(u, &mut buf).expect("atomic").len,
         data.len()
     );
-    // Only the first half: 30 s later, Time Exceeded code 1.
+    // Only the first half: 30 s later, Time Exceeded code 1; but none
+    // about a fragmented ICMPv6 error (RFC 4443 §2.4 (e.1)).
     let first = frag(79, 0, 1000);
     s.receive(now0(), &first);
+    let error = Icmpv6Repr::DstUnreachable {
+        code: 4,
+        quoted: &[0x60; 1500],
+    };
+    let mut error_bytes = vec![0u8; error.buffer_len()];
+    error.emit(&mut error_bytes, a, b);
+    let mut v = vec![0u8; 8];
+    FragmentHeader {
+        next_header: ipv6::PROTO_ICMPV6,
+        offset: 0,
+        more: true,
+        ident: 80,
+    }
+    .emit(&mut v);
+    v.extend_from_slice(&error_bytes[..1000]);
+    s.receive(now0(), &packet6(a, b, ipv6::FRAGMENT, &v));
     assert!(drain(&mut s, now0()).is_empty());
     let later = now0() + std::time::Duration::from_secs(30);
     s.handle_timeout(later);
@@ -642,7 +675,7 @@ fn ipv6_fragments_reassemble_and_time_out() {
     assert!(
         matches!(msg, Icmpv6Repr::TimeExceeded { code: 1, quoted } if first.starts_with(quoted))
     );
-    assert_eq!(drops(&s), vec![(DropReason::FragTimeout, 1)]);
+    assert_eq!(drops(&s), vec![(DropReason::FragTimeout, 2)]);
 }
 
 #[test]

@@ -6,6 +6,13 @@ pub const TYPE_DST_UNREACHABLE: u8 = 3;
 pub const TYPE_ECHO_REQUEST: u8 = 8;
 pub const TYPE_TIME_EXCEEDED: u8 = 11;
 
+/// True for the ICMP error types (RFC 792, RFC 1122 §3.2.2): destination
+/// unreachable, source quench, redirect, time exceeded, parameter problem.
+/// No ICMP error is ever sent about one of these.
+pub fn is_error(msg_type: u8) -> bool {
+    matches!(msg_type, 3 | 4 | 5 | 11 | 12)
+}
+
 /// Length of the fixed ICMP header (type, code, checksum, 4 bytes).
 pub const HEADER_LEN: usize = 8;
 

@@ -95,7 +95,9 @@ pub fn frag_needed_reply(pkt: &[u8], mtu: usize, from: Ipv4Addr) -> Option<Vec<u
     }
     let hl = ip.header_len();
     if ip.protocol() == ipv4::PROTO_ICMP
-        && pkt.get(hl).is_some_and(|t| [3, 4, 5, 11, 12].contains(t))
+        && pkt
+            .get(hl)
+            .is_some_and(|&t| ustack::wire::icmpv4::is_error(t))
     {
         return None;
     }

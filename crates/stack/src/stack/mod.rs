@@ -1171,7 +1171,11 @@ impl Stack {
             }
             match outcome {
                 FragOutcome::Pending => {
-                    if pkt.frag_offset() == 0 {
+                    // Kept for a Time Exceeded, which is never about an
+                    // ICMP error (RFC 1122 §3.2.2).
+                    let icmp_error = protocol == ipv4::PROTO_ICMP
+                        && pkt.payload().first().is_some_and(|&t| icmpv4::is_error(t));
+                    if pkt.frag_offset() == 0 && !icmp_error {
                         let q = (pkt.header_len() + 8).min(pkt.total_len());
                         self.reassembler.note_first_fragment(key, &packet[..q]);
                     }
@@ -1305,7 +1309,11 @@ impl Stack {
         }
         match outcome {
             FragOutcome::Pending => {
-                if frag.offset == 0 {
+                // Kept for a Time Exceeded, which is never about an ICMPv6
+                // error (RFC 4443 §2.4 (e.1)).
+                let icmp_error = frag.next_header == ipv6::PROTO_ICMPV6
+                    && data.first().is_some_and(|&t| icmpv6::is_error(t));
+                if frag.offset == 0 && !icmp_error {
                     let q = (ipv6::HEADER_LEN + ext.offset + 8).min(total);
                     self.reassembler.note_first_fragment(key, &packet[..q]);
                 }
@@ -2334,6 +2342,16 @@ impl Stack {
     /// Callers never answer an ICMPv6 error, nor a multicast packet but
     /// where §2.4 (e) allows.
     fn send_icmpv6_error(&mut self, to: Ipv6Addr, from: Ipv6Addr, msg: Icmpv6Repr<'_>) {
+        // About a packet to a multicast group: from one of our unicast
+        // addresses (RFC 4443 §2.2 (b)).
+        let from = if from.is_multicast() {
+            match self.routes.lookup(IpAddr::V6(to)).map(|r| r.src) {
+                Some(IpAddr::V6(a)) => a,
+                _ => return,
+            }
+        } else {
+            from
+        };
         if !self.icmp_limit.take(self.now) {
             self.counters.icmp_errors_limited += 1;
             return;
