@@ -767,3 +767,30 @@ fn syn_cookies_work_over_ipv6() {
     locals.sort();
     assert_eq!(peers, locals);
 }
+
+/// RFC 7739 §5.3.2: Fragment identifications are a keyed hash of the
+/// destination plus a shared counter: consecutive to one destination,
+/// unrelated between destinations.
+#[test]
+fn fragment_identifications_differ_per_destination() {
+    let mut s = stack6(B, B6, 5, |_| {});
+    let u = s.udp_bind(sa("::", 5000)).expect("bind");
+    let big = [0u8; 3000];
+    let ident_to = |s: &mut Stack, to: &str| {
+        s.udp_send_to(u, &big, sa(to, 9)).expect("send");
+        let out = drain(s, now0());
+        let ip = Ipv6Packet::new_checked(&out[0][..]).expect("IPv6");
+        FragmentHeader::parse(ip.payload())
+            .expect("a fragment")
+            .ident
+    };
+    let x1 = ident_to(&mut s, A6);
+    let y = ident_to(&mut s, "2001:2::3");
+    let x2 = ident_to(&mut s, A6);
+    assert_eq!(x2, x1.wrapping_add(2), "one shared counter");
+    assert_ne!(
+        y,
+        x1.wrapping_add(1),
+        "another destination's offset differs"
+    );
+}

@@ -440,7 +440,7 @@ pub struct Stack {
     rst_queue: VecDeque<RstReply>,
     reassembler: Reassembler,
     ip_ident: u16,
-    /// IPv6 Fragment header identification, per packet fragmented.
+    /// The counter of IPv6 Fragment header identifications (RFC 7739).
     ip6_ident: u32,
     counters: Counters,
     /// Bytes of TCP buffers allocated, all connections.
@@ -2281,12 +2281,18 @@ impl Stack {
         fill(&mut whole);
         // Every fragment but the last carries a multiple of 8 bytes.
         let room = (mtu.max(ipv6::MIN_MTU) - HL - ipv6::FRAG_HEADER_LEN) & !7;
+        // RFC 7739 §5.3.2: a keyed hash of the destination plus a shared
+        // counter, so that what one peer sees tells nothing of another's
+        // identifications (an off-path attacker cannot predict them to
+        // inject fragments).
         self.ip6_ident = self.ip6_ident.wrapping_add(1);
+        let mut h = SipHasher13::new_with_keys(self.isn_key.1, self.cookie_key.0);
+        dst.hash(&mut h);
         let mut frag = FragmentHeader {
             next_header: protocol,
             offset: 0,
             more: true,
-            ident: self.ip6_ident,
+            ident: (h.finish() as u32).wrapping_add(self.ip6_ident),
         };
         repr.next_header = ipv6::FRAGMENT;
         while frag.offset < len {
