@@ -639,6 +639,28 @@ fn ipv6_fragments_reassemble_and_time_out() {
     let mut buf = [0u8; 4096];
     let r = s.udp_recv_from(u, &mut buf).expect("reassembled");
     assert!(buf[..r.len] == data[..]);
+    // RFC 7112: a first fragment that stops inside the UDP header is
+    // dropped with a parameter problem, code 3 (no reassembly starts).
+    let mut v = vec![0u8; 8];
+    FragmentHeader {
+        next_header: ipv6::PROTO_UDP,
+        offset: 0,
+        more: true,
+        ident: 76,
+    }
+    .emit(&mut v);
+    v.extend_from_slice(&dgram[..4]);
+    s.receive(now0(), &packet6(a, b, ipv6::FRAGMENT, &v));
+    let out = drain(&mut s, now0());
+    assert_eq!(out.len(), 1);
+    assert!(matches!(
+        parse_icmp6(&out[0]).1,
+        Icmpv6Repr::ParamProblem {
+            code: 3,
+            pointer: 0,
+            ..
+        }
+    ));
     // An atomic fragment (offset 0, no more): delivered at once.
     s.receive(now0(), &frag(78, 0, dgram.len()));
     assert_eq!(
@@ -675,7 +697,10 @@ fn ipv6_fragments_reassemble_and_time_out() {
     assert!(
         matches!(msg, Icmpv6Repr::TimeExceeded { code: 1, quoted } if first.starts_with(quoted))
     );
-    assert_eq!(drops(&s), vec![(DropReason::FragTimeout, 2)]);
+    assert_eq!(
+        drops(&s),
+        vec![(DropReason::Ipv6ExtHeader, 1), (DropReason::FragTimeout, 2)]
+    );
 }
 
 #[test]

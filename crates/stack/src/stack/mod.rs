@@ -516,6 +516,29 @@ fn bound_to(binds: &Map<SocketAddr, SocketHandle>, local: SocketAddr) -> Option<
         .copied()
 }
 
+/// Whether the start of an IPv6 packet's fragmentable part, `data`, whose
+/// first header is `first`, holds the whole header chain: every extension
+/// header and the upper layer's header (RFC 7112 §5; for protocols we do
+/// not know, the extension headers only).
+fn whole_header_chain(first: u8, data: &[u8]) -> bool {
+    match ipv6::walk_extensions(first, data) {
+        Ok(ext) if ext.fragment.is_none() => {
+            let upper = match ext.protocol {
+                ipv6::PROTO_TCP => wtcp::HEADER_LEN,
+                ipv6::PROTO_UDP => ustack_wire::udp::HEADER_LEN,
+                ipv6::PROTO_ICMPV6 => icmpv6::HEADER_LEN,
+                _ => 0,
+            };
+            data.len() >= ext.offset + upper
+        }
+        // A second Fragment header is dropped after reassembly anyway;
+        // only a cut chain is this check's business.
+        Ok(_) => true,
+        Err(ExtError::Truncated) => false,
+        Err(_) => true,
+    }
+}
+
 /// A destination-unreachable we send about a datagram that found no
 /// taker.
 #[derive(Clone, Copy)]
@@ -1295,6 +1318,24 @@ impl Stack {
                 &packet[..total],
                 all_nodes,
             );
+        }
+        if frag.offset == 0 && !whole_header_chain(frag.next_header, data) {
+            // RFC 7112 §5: a first fragment must hold every header up to
+            // and including the upper layer's; else drop it, answering
+            // with a parameter problem, code 3; only when TCP or UDP
+            // follows the Fragment header, so never about what could be
+            // an ICMPv6 error (RFC 4443 §2.4 (e.1)).
+            self.counters.drop(DropReason::Ipv6ExtHeader);
+            let transport = matches!(frag.next_header, ipv6::PROTO_TCP | ipv6::PROTO_UDP);
+            if !all_nodes && transport {
+                let msg = Icmpv6Repr::ParamProblem {
+                    code: 3,
+                    pointer: 0,
+                    quoted: &packet[..total],
+                };
+                self.send_icmpv6_error(src, dst, msg);
+            }
+            return;
         }
         let key = FragKey {
             src: src_ip,
