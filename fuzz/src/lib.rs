@@ -93,26 +93,41 @@ pub fn check_emitted(pkt: &[u8], us: Ipv4Addr, mtu: usize) {
     let payload = p.payload();
     let (src, dst) = (IpAddr::V4(r.src), IpAddr::V4(r.dst));
     match r.protocol {
-        ipv4::PROTO_TCP => {
-            let t = TcpPacket::new_checked(payload).expect("emitted TCP parses");
-            assert!(t.verify_checksum(src, dst), "emitted TCP checksum");
-            let repr = TcpRepr::parse(&t).expect("emitted TCP options parse");
-            assert!(repr.src_port != 0 && repr.dst_port != 0);
-            assert!(
-                !(repr.flags.syn() && repr.flags.rst()),
-                "SYN+RST emitted: {repr:?}"
-            );
-        }
-        ipv4::PROTO_UDP => {
-            let u = UdpPacket::new_checked(payload).expect("emitted UDP parses");
-            assert_eq!(u.len(), payload.len());
-            assert!(u.checksum() != 0 && u.verify_checksum(src, dst));
-        }
+        ipv4::PROTO_TCP => check_tcp(payload, src, dst),
+        ipv4::PROTO_UDP => check_udp(payload, src, dst),
         ipv4::PROTO_ICMP => {
             Icmpv4Repr::parse(payload).expect("emitted ICMP parses");
         }
         other => panic!("emitted unexpected protocol {other}"),
     }
+}
+
+/// An emitted TCP segment: parses, checksum right over either IP
+/// version's pseudo-header, ports set, never SYN with RST.
+fn check_tcp(seg: &[u8], src: IpAddr, dst: IpAddr) {
+    let t = TcpPacket::new_checked(seg).expect("emitted TCP parses");
+    assert!(
+        t.verify_checksum(src, dst),
+        "emitted TCP checksum ({src} → {dst})"
+    );
+    let repr = TcpRepr::parse(&t).expect("emitted TCP options parse");
+    assert!(repr.src_port != 0 && repr.dst_port != 0);
+    assert!(
+        !(repr.flags.syn() && repr.flags.rst()),
+        "SYN+RST emitted: {repr:?}"
+    );
+}
+
+/// An emitted UDP datagram: its length, and a checksum, always (we always
+/// send one; over IPv6 it is mandatory, RFC 8200 §8.1).
+fn check_udp(seg: &[u8], src: IpAddr, dst: IpAddr) {
+    let u = UdpPacket::new_checked(seg).expect("emitted UDP parses");
+    assert_eq!(u.len(), seg.len());
+    assert!(u.checksum() != 0, "UDP without a checksum ({src} → {dst})");
+    assert!(
+        u.verify_checksum(src, dst),
+        "emitted UDP checksum ({src} → {dst})"
+    );
 }
 
 /// A fragment of a datagram the stack emitted (see `check_emitted_v6`).
@@ -181,23 +196,8 @@ pub fn check_emitted_v6(pkt: &[u8], us: Ipv6Addr, mtu: usize) -> Option<EmittedF
 fn check_upper_v6(protocol: u8, seg: &[u8], src: Ipv6Addr, dst: Ipv6Addr) {
     let (s, d) = (IpAddr::V6(src), IpAddr::V6(dst));
     match protocol {
-        ipv6::PROTO_TCP => {
-            let t = TcpPacket::new_checked(seg).expect("emitted TCP parses");
-            assert!(t.verify_checksum(s, d), "emitted TCP checksum (IPv6)");
-            let repr = TcpRepr::parse(&t).expect("emitted TCP options parse");
-            assert!(repr.src_port != 0 && repr.dst_port != 0);
-            assert!(
-                !(repr.flags.syn() && repr.flags.rst()),
-                "SYN+RST emitted: {repr:?}"
-            );
-        }
-        ipv6::PROTO_UDP => {
-            let u = UdpPacket::new_checked(seg).expect("emitted UDP parses");
-            assert_eq!(u.len(), seg.len());
-            // RFC 8200 §8.1: mandatory over IPv6.
-            assert!(u.checksum() != 0, "UDP over IPv6 without a checksum");
-            assert!(u.verify_checksum(s, d), "emitted UDP checksum (IPv6)");
-        }
+        ipv6::PROTO_TCP => check_tcp(seg, s, d),
+        ipv6::PROTO_UDP => check_udp(seg, s, d),
         ipv6::PROTO_ICMPV6 => {
             let m = Icmpv6Repr::parse(seg, src, dst)
                 .unwrap_or_else(|e| panic!("emitted ICMPv6 does not parse: {e:?}"));
