@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use ustack::wire::checksum;
 use ustack::wire::icmpv6::{self, Icmpv6Repr};
 use ustack::wire::ipv6::{self, FragmentHeader, Ipv6Packet, Ipv6Repr};
@@ -127,37 +127,6 @@ fn connect_accepted(
     }));
     let (s, peer) = s.expect("accepted");
     (c, s, peer)
-}
-
-/// Sends `data` from `c` (A) to `s` (B), then closes both ways; returns
-/// what B read.
-fn transfer(p: &mut Pair, c: SocketHandle, s: SocketHandle, data: &[u8]) -> Vec<u8> {
-    let mut sent = 0;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    assert!(p.run_until(60, |p| {
-        if sent < data.len() {
-            if let Ok(n) = p.a.tcp_send(c, &data[sent..]) {
-                sent += n;
-                if sent == data.len() {
-                    p.a.tcp_shutdown(c, Shutdown::Write).expect("shutdown");
-                }
-            }
-        }
-        loop {
-            match p.b.tcp_recv(s, &mut buf) {
-                Ok(0) => return true,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(_) => return false,
-            }
-        }
-    }));
-    p.b.tcp_shutdown(s, Shutdown::Write).expect("shutdown");
-    assert!(
-        p.run_until(10, |p| p.a.tcp_state(c).ok() == Some(TcpState::TimeWait)
-            && p.b.tcp_state(s).ok() == Some(TcpState::Closed))
-    );
-    got
 }
 
 #[test]

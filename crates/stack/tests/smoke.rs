@@ -28,33 +28,10 @@ fn handshake_transfer_close() {
     let (c, s) = connect_accepted(&mut p, server, l);
     assert_eq!(p.a.tcp_state(c).unwrap(), TcpState::Established);
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let mut sent = 0;
-    let mut got = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    assert!(p.run_until(60, |p| {
-        if sent < data.len() {
-            if let Ok(n) = p.a.tcp_send(c, &data[sent..]) {
-                sent += n;
-                if sent == data.len() {
-                    p.a.tcp_shutdown(c, Shutdown::Write).unwrap();
-                }
-            }
-        }
-        loop {
-            match p.b.tcp_recv(s, &mut buf) {
-                Ok(0) => return true,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(_) => return false,
-            }
-        }
-    }));
+    // Closes both ways: A in TIME-WAIT, B closed.
+    let got = transfer(&mut p, c, s, &data);
     assert_eq!(got.len(), data.len());
     assert!(got == data);
-    p.b.tcp_shutdown(s, Shutdown::Write).unwrap();
-    assert!(
-        p.run_until(10, |p| p.a.tcp_state(c).unwrap() == TcpState::TimeWait
-            && p.b.tcp_state(s).unwrap() == TcpState::Closed)
-    );
     // TIME-WAIT keeps no buffer memory (all sent data acknowledged, all
     // received data read), long before the 2 s idle shrink.
     assert_eq!(p.a.buffer_bytes(), 0, "buffers held in TIME_WAIT");

@@ -2,7 +2,8 @@
 //! virtual clock and an optional packet filter (to drop or inspect).
 #![allow(dead_code)]
 use std::collections::VecDeque;
-use ustack::{Cidr, Config, Instant, Stack};
+use std::net::Shutdown;
+use ustack::{Cidr, Config, Instant, SocketHandle, Stack, TcpState};
 
 pub const A: &str = "198.18.0.1";
 pub const B: &str = "198.18.0.2";
@@ -159,4 +160,35 @@ pub fn describe(log: &[LogEntry]) -> String {
         );
     }
     out
+}
+
+/// Sends `data` from `c` (A) to `s` (B), then closes both ways; returns
+/// what B read.
+pub fn transfer(p: &mut Pair, c: SocketHandle, s: SocketHandle, data: &[u8]) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    assert!(p.run_until(60, |p| {
+        if sent < data.len() {
+            if let Ok(n) = p.a.tcp_send(c, &data[sent..]) {
+                sent += n;
+                if sent == data.len() {
+                    p.a.tcp_shutdown(c, Shutdown::Write).expect("shutdown");
+                }
+            }
+        }
+        loop {
+            match p.b.tcp_recv(s, &mut buf) {
+                Ok(0) => return true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => return false,
+            }
+        }
+    }));
+    p.b.tcp_shutdown(s, Shutdown::Write).expect("shutdown");
+    assert!(
+        p.run_until(10, |p| p.a.tcp_state(c).ok() == Some(TcpState::TimeWait)
+            && p.b.tcp_state(s).ok() == Some(TcpState::Closed))
+    );
+    got
 }
