@@ -9,8 +9,8 @@
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
-use ustack::{Duration, Instant, SocketHandle, Stack};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
+use ustack::{BindOptions, Duration, Instant, SocketHandle, Stack};
 use ustack_fuzz::*;
 
 #[derive(Arbitrary, Debug)]
@@ -19,6 +19,8 @@ enum Op {
         side: bool,
         port: u8,
         backlog: u8,
+        /// The address bound: see `bind_addr`.
+        bind: u8,
     },
     Connect {
         side: bool,
@@ -67,6 +69,7 @@ enum Op {
     UdpBind {
         side: bool,
         port: u8,
+        bind: u8,
     },
     UdpSend {
         side: bool,
@@ -169,6 +172,21 @@ fn side_mut(w: &mut World, b: bool) -> &mut Side {
         &mut w.b
     } else {
         &mut w.a
+    }
+}
+
+/// The address a socket binds: the side's own, `0.0.0.0`, a dual-stack
+/// `[::]` or an IPv6-only one (IPv4 traffic reaches the first three).
+fn bind_addr(own: Ipv4Addr, choice: u8) -> (IpAddr, BindOptions) {
+    let only_v6 = |on| BindOptions {
+        reuse_addr: false,
+        only_v6: Some(on),
+    };
+    match choice % 4 {
+        0 => (IpAddr::V4(own), BindOptions::default()),
+        1 => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), BindOptions::default()),
+        2 => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), only_v6(false)),
+        _ => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), only_v6(true)),
     }
 }
 
@@ -278,11 +296,13 @@ impl World {
                 side,
                 port,
                 backlog,
+                bind,
             } => {
                 let sd = side_mut(self, side);
-                let addr = SocketAddr::new(IpAddr::V4(sd.ip), 80 + u16::from(port % 4));
+                let (ip, opts) = bind_addr(sd.ip, bind);
+                let addr = SocketAddr::new(ip, 80 + u16::from(port % 4));
                 sd.s.advance_clock(now);
-                if let Ok(l) = sd.s.tcp_listen(addr, usize::from(backlog % 8)) {
+                if let Ok(l) = sd.s.tcp_listen_with(addr, usize::from(backlog % 8), opts) {
                     sd.listeners.push(l);
                 }
             }
@@ -390,10 +410,11 @@ impl World {
                     let _ = sd.s.tcp_set_nodelay(h, on);
                 }
             }
-            Op::UdpBind { side, port } => {
+            Op::UdpBind { side, port, bind } => {
                 let sd = side_mut(self, side);
-                let addr = SocketAddr::new(IpAddr::V4(sd.ip), 5000 + u16::from(port % 4));
-                if let Ok(u) = sd.s.udp_bind(addr) {
+                let (ip, opts) = bind_addr(sd.ip, bind);
+                let addr = SocketAddr::new(ip, 5000 + u16::from(port % 4));
+                if let Ok(u) = sd.s.udp_bind_with(addr, opts) {
                     sd.udp.push(u);
                 }
             }

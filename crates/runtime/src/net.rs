@@ -912,9 +912,24 @@ pub struct UdpSocket {
 
 impl UdpSocket {
     pub fn bind(ns: &Netstack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        Self::bind_with(ns, addr, None)
+    }
+
+    /// Binds with IPV6_V6ONLY chosen (`None`: the stack's default,
+    /// `Config::ipv6_only`); it matters for `[::]` only, where `true`
+    /// leaves IPv4 to a socket on `0.0.0.0`.
+    pub fn bind_with(
+        ns: &Netstack,
+        addr: impl ToSocketAddrs,
+        only_v6: Option<bool>,
+    ) -> io::Result<UdpSocket> {
+        let opts = ustack::BindOptions {
+            reuse_addr: false,
+            only_v6,
+        };
         let mut last = None;
         for a in resolve(addr)? {
-            match ns.shared.with(|s| s.udp_bind(a)) {
+            match ns.shared.with(|s| s.udp_bind_with(a, opts)) {
                 Ok(h) => {
                     return Ok(UdpSocket {
                         ns: ns.clone(),

@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use ustack::{CongestionKind, Keepalive, SocketHandle, Stack, MAX_SOCKET_BUFFER};
+use ustack::{BindOptions, CongestionKind, Keepalive, SocketHandle, Stack, MAX_SOCKET_BUFFER};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Opts {
@@ -20,6 +20,7 @@ pub(crate) struct Opts {
     pub tos: Option<u8>,
     pub linger: Option<Option<Duration>>,
     pub user_timeout: Option<Option<Duration>>,
+    pub only_v6: Option<bool>,
 }
 
 /// The options of one socket, shared by its setters (`&self`, as on
@@ -50,6 +51,16 @@ impl PreSocket {
 
     pub fn reuseaddr(&self) -> io::Result<bool> {
         Ok(self.lock().reuse_addr)
+    }
+
+    pub fn set_only_v6(&self, only_v6: bool) -> io::Result<()> {
+        self.lock().only_v6 = Some(only_v6);
+        Ok(())
+    }
+
+    /// IPV6_V6ONLY as set, or the stack's default (`Config::ipv6_only`).
+    pub fn only_v6(&self, s: &Stack) -> bool {
+        self.lock().only_v6.unwrap_or(s.config().ipv6_only)
     }
 
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
@@ -161,7 +172,11 @@ impl PreSocket {
                 "bind the socket to an address before listening",
             )
         })?;
-        let h = s.tcp_listen_reuse(addr, backlog, o.reuse_addr)?;
+        let bind = BindOptions {
+            reuse_addr: o.reuse_addr,
+            only_v6: o.only_v6,
+        };
+        let h = s.tcp_listen_with(addr, backlog, bind)?;
         if let Err(e) = apply(&o, s, h) {
             s.tcp_close(h);
             return Err(e);
@@ -174,6 +189,15 @@ impl PreSocket {
     /// caller's flush sends it.
     pub fn connect(&self, s: &mut Stack, remote: SocketAddr) -> io::Result<SocketHandle> {
         let o = *self.lock();
+        if let Some(local) = o.bind {
+            // IPV6_V6ONLY on a socket bound to `[::]`: no IPv4 peers.
+            if local.is_ipv6() && remote.is_ipv4() && self.only_v6(s) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the socket is IPv6-only (IPV6_V6ONLY) and the destination is IPv4",
+                ));
+            }
+        }
         let h = s.tcp_connect(remote, o.bind)?;
         if let Err(e) = apply(&o, s, h) {
             s.tcp_abort(h);
@@ -247,6 +271,17 @@ macro_rules! pre_socket_methods {
 
         pub fn reuseaddr(&self) -> io::Result<bool> {
             self.pre.reuseaddr()
+        }
+
+        /// IPV6_V6ONLY: bound to `[::]`, the socket takes (or connects
+        /// to) IPv6 only, and `0.0.0.0` may listen on the same port
+        /// beside it. Off by default (`Config::ipv6_only`), as Linux's.
+        pub fn set_only_v6(&self, only_v6: bool) -> io::Result<()> {
+            self.pre.set_only_v6(only_v6)
+        }
+
+        pub fn only_v6(&self) -> io::Result<bool> {
+            Ok(self.ns.shared.with(|s| self.pre.only_v6(s)))
         }
 
         pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
@@ -341,6 +376,11 @@ macro_rules! listener_option_methods {
         pub fn tos(&self) -> io::Result<u32> {
             self.ns.shared.with(|s| s.tcp_tos(self.h))
         }
+
+        /// IPV6_V6ONLY as the listener was bound (`TcpSocket::set_only_v6`).
+        pub fn only_v6(&self) -> io::Result<bool> {
+            self.ns.shared.with(|s| s.only_v6(self.h))
+        }
     };
 }
 pub(crate) use listener_option_methods;
@@ -383,6 +423,11 @@ macro_rules! udp_option_methods {
         /// as ConnectionRefused after a port unreachable), cleared.
         pub fn take_error(&self) -> io::Result<Option<io::Error>> {
             self.ns.shared.with(|s| s.udp_take_error(self.h))
+        }
+
+        /// IPV6_V6ONLY as the socket was bound (`bind_with`).
+        pub fn only_v6(&self) -> io::Result<bool> {
+            self.ns.shared.with(|s| s.only_v6(self.h))
         }
     };
 }

@@ -438,7 +438,21 @@ pub struct UdpSocket {
 
 impl UdpSocket {
     pub async fn bind(ns: &Netstack, addr: SocketAddr) -> io::Result<UdpSocket> {
-        let h = ns.shared.with(|s| s.udp_bind(addr))?;
+        Self::bind_with(ns, addr, None).await
+    }
+
+    /// Binds with IPV6_V6ONLY chosen (`None`: the stack's default,
+    /// `Config::ipv6_only`); it matters for `[::]` only.
+    pub async fn bind_with(
+        ns: &Netstack,
+        addr: SocketAddr,
+        only_v6: Option<bool>,
+    ) -> io::Result<UdpSocket> {
+        let opts = ustack::BindOptions {
+            reuse_addr: false,
+            only_v6,
+        };
+        let h = ns.shared.with(|s| s.udp_bind_with(addr, opts))?;
         Ok(UdpSocket { ns: ns.clone(), h })
     }
 

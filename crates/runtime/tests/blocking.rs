@@ -559,3 +559,66 @@ fn try_clone_listener_and_udp() {
     drop(ua2);
     UdpSocket::bind(&a, "198.18.0.1:6500").expect("free once all are gone");
 }
+
+/// IPV6_V6ONLY through the blocking API: an IPv6-only `[::]` listener and
+/// a `0.0.0.0` one share a port, each accepting its family; the option
+/// is readable on the socket and the listener; an IPv6-only socket does
+/// not connect to IPv4; UDP's `bind_with` does the same for datagrams.
+#[test]
+fn ipv6_only_sockets_share_ports_with_ipv4() {
+    use ustack_runtime::net::TcpSocket;
+    let (a, b) = common::two_stacks();
+    let s6 = TcpSocket::new(&b);
+    assert!(!s6.only_v6().unwrap(), "off by default, as Linux's");
+    s6.set_only_v6(true).unwrap();
+    assert!(s6.only_v6().unwrap());
+    s6.bind("[::]:7400".parse().unwrap()).unwrap();
+    let l6 = s6.listen(8).unwrap();
+    assert!(l6.only_v6().unwrap());
+    let l4 = TcpListener::bind(&b, "0.0.0.0:7400").expect("0.0.0.0 beside [::]");
+    assert!(!l4.only_v6().unwrap());
+    let dual = TcpSocket::new(&b);
+    dual.bind("[::]:7400".parse().unwrap()).unwrap();
+    assert_eq!(
+        dual.listen(8).unwrap_err().kind(),
+        std::io::ErrorKind::AddrInUse
+    );
+    for (to, l, v6) in [
+        ("[2001:2::2]:7400", &l6, true),
+        ("198.18.0.2:7400", &l4, false),
+    ] {
+        let mut c = TcpStream::connect(&a, to).unwrap();
+        c.write_all(b"hi").unwrap();
+        let (mut s, peer) = l.accept().unwrap();
+        assert_eq!(peer.is_ipv6(), v6, "{to} accepted by the wrong listener");
+        let mut buf = [0u8; 2];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
+    }
+    let c6 = TcpSocket::new(&a);
+    c6.set_only_v6(true).unwrap();
+    c6.bind("[::]:0".parse().unwrap()).unwrap();
+    assert_eq!(
+        c6.connect("198.18.0.2:7400".parse().unwrap())
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+
+    let u6 = UdpSocket::bind_with(&b, "[::]:6600", Some(true)).unwrap();
+    assert!(u6.only_v6().unwrap());
+    let u4 = UdpSocket::bind(&b, "0.0.0.0:6600").expect("0.0.0.0 beside [::]");
+    assert!(!u4.only_v6().unwrap());
+    let ua = UdpSocket::bind(&a, "[::]:0").unwrap();
+    ua.send_to(b"4", "198.18.0.2:6600").unwrap();
+    ua.send_to(b"6", "[2001:2::2]:6600").unwrap();
+    let mut buf = [0u8; 4];
+    let (n, from) = u4.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from.is_ipv4()), (&b"4"[..], true));
+    let (n, from) = u6.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from.is_ipv6()), (&b"6"[..], true));
+    assert_eq!(
+        u6.send_to(b"x", "198.18.0.1:9").unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+}

@@ -330,3 +330,48 @@ async fn tokio_over_ipv6() {
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+/// IPV6_V6ONLY through the tokio API: the IPv6-only `[::]` listener and a
+/// `0.0.0.0` one share a port and each accepts its family; UDP alike.
+#[tokio::test]
+async fn tokio_ipv6_only_sockets_share_ports_with_ipv4() {
+    use ustack_runtime::tokio_net::TcpSocket;
+    let (a, b) = common::two_stacks();
+    let s6 = TcpSocket::new(&b);
+    s6.set_only_v6(true).unwrap();
+    s6.bind("[::]:7500".parse().unwrap()).unwrap();
+    let l6 = s6.listen(8).unwrap();
+    assert!(l6.only_v6().unwrap());
+    let l4 = TcpListener::bind(&b, "0.0.0.0:7500".parse().unwrap())
+        .await
+        .expect("0.0.0.0 beside [::]");
+    for (to, l, v6) in [
+        ("[2001:2::2]:7500", &l6, true),
+        ("198.18.0.2:7500", &l4, false),
+    ] {
+        let _c = TcpStream::connect(&a, to.parse().unwrap()).await.unwrap();
+        let (_s, peer) = l.accept().await.unwrap();
+        assert_eq!(peer.is_ipv6(), v6, "{to} accepted by the wrong listener");
+    }
+    let u6 = UdpSocket::bind_with(&b, "[::]:6700".parse().unwrap(), Some(true))
+        .await
+        .unwrap();
+    assert!(u6.only_v6().unwrap());
+    let u4 = UdpSocket::bind(&b, "0.0.0.0:6700".parse().unwrap())
+        .await
+        .expect("0.0.0.0 beside [::]");
+    let ua = UdpSocket::bind(&a, "[::]:0".parse().unwrap())
+        .await
+        .unwrap();
+    ua.send_to(b"4", "198.18.0.2:6700".parse().unwrap())
+        .await
+        .unwrap();
+    ua.send_to(b"6", "[2001:2::2]:6700".parse().unwrap())
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4];
+    let (n, from) = u4.recv_from(&mut buf).await.unwrap();
+    assert_eq!((&buf[..n], from.is_ipv4()), (&b"4"[..], true));
+    let (n, from) = u6.recv_from(&mut buf).await.unwrap();
+    assert_eq!((&buf[..n], from.is_ipv6()), (&b"6"[..], true));
+}

@@ -184,6 +184,21 @@ pub struct Config {
     /// ICMP errors per second we may send, with bursts of up to 50
     /// (Linux icmp_ratelimit/icmp_msgs_per_sec spirit). 0 = unlimited.
     pub icmp_error_rate: u32,
+    /// IPV6_V6ONLY for sockets that do not choose (Linux's
+    /// `net.ipv6.bindv6only`, off by default): when set, a socket bound
+    /// to `[::]` takes IPv6 only, and `0.0.0.0` may be bound beside it.
+    pub ipv6_only: bool,
+}
+
+/// How a socket binds (`Stack::tcp_listen_with`, `Stack::udp_bind_with`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    /// SO_REUSEADDR: a listener may bind while connections on its port
+    /// linger (TIME-WAIT). TCP only: UDP refuses it (Unsupported).
+    pub reuse_addr: bool,
+    /// IPV6_V6ONLY for a socket bound to `[::]`; `None` takes
+    /// `Config::ipv6_only`. Ignored for other addresses.
+    pub only_v6: Option<bool>,
 }
 
 impl Default for Config {
@@ -201,6 +216,7 @@ impl Default for Config {
             udp_recv_buffer: 256 * 1024,
             max_buffer_bytes: 1 << 30,
             icmp_error_rate: 1000,
+            ipv6_only: false,
         }
     }
 }

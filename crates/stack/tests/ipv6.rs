@@ -11,7 +11,7 @@ use ustack::wire::icmpv6::{self, Icmpv6Repr};
 use ustack::wire::ipv6::{self, FragmentHeader, Ipv6Packet, Ipv6Repr};
 use ustack::wire::tcp::TcpPacket;
 use ustack::wire::udp::UdpRepr;
-use ustack::{Cidr, Config, DropReason, Instant, SocketHandle, Stack, TcpState};
+use ustack::{BindOptions, Cidr, Config, DropReason, Instant, SocketHandle, Stack, TcpState};
 
 const A6: &str = "2001:2::1";
 const B6: &str = "2001:2::2";
@@ -178,8 +178,8 @@ fn tcp_over_ipv6_handshake_transfer_close() {
 fn a_listener_on_the_ipv6_wildcard_takes_both_families() {
     let mut p = pair6(62);
     let l = p.b.tcp_listen(sa("::", 8080), 8).expect("listen");
-    // A specific IPv4 listener on the same port is refused (one listener
-    // per port; Linux's dual-stack `[::]` holds the IPv4 port too).
+    // A specific IPv4 listener on the same port is refused: a dual-stack
+    // `[::]` holds the IPv4 addresses of its port too, as on Linux.
     assert_eq!(
         p.b.tcp_listen(sa(B, 8080), 8).unwrap_err().kind(),
         ErrorKind::AddrInUse
@@ -200,6 +200,207 @@ fn a_listener_on_the_ipv6_wildcard_takes_both_families() {
         Some(ErrorKind::ConnectionRefused)
     );
     assert_eq!(p.b.tcp_accept_ready(l4).expect("listener"), 0);
+}
+
+const V6ONLY: BindOptions = BindOptions {
+    reuse_addr: false,
+    only_v6: Some(true),
+};
+
+/// A connection attempt from A to `to` ends refused (a RST came back).
+fn refused(p: &mut Pair, to: SocketAddr) -> bool {
+    let c = p.a.tcp_connect(to, None).expect("connect");
+    p.run_until(5, |p| p.a.tcp_state(c).ok() == Some(TcpState::Closed))
+        && p.a.tcp_take_error(c).ok().flatten().map(|e| e.kind())
+            == Some(ErrorKind::ConnectionRefused)
+}
+
+/// IPV6_V6ONLY (RFC 3493 §5.3, Linux's semantics): a listener on `[::]`
+/// with it takes IPv6 only, so `0.0.0.0` may listen on the same port and
+/// gets the IPv4 connections; alone, it leaves IPv4 SYNs to be reset.
+#[test]
+fn an_ipv6_only_listener_leaves_ipv4_to_a_listener_beside_it() {
+    let mut p = pair6(70);
+    let l6 =
+        p.b.tcp_listen_with(sa("::", 8080), 8, V6ONLY)
+            .expect("listen [::]");
+    assert!(p.b.only_v6(l6).expect("listener"));
+    let l4 =
+        p.b.tcp_listen(sa("0.0.0.0", 8080), 8)
+            .expect("listen 0.0.0.0 beside it");
+    assert!(!p.b.only_v6(l4).expect("listener"));
+    // Still one listener per address: a second `[::]` overlaps.
+    for only_v6 in [Some(true), Some(false)] {
+        let opts = BindOptions {
+            reuse_addr: true,
+            only_v6,
+        };
+        assert_eq!(
+            p.b.tcp_listen_with(sa("::", 8080), 8, opts)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::AddrInUse
+        );
+    }
+    let (c6, s6, peer6) = connect_accepted(&mut p, sa(B6, 8080), l6);
+    assert!(peer6.is_ipv6());
+    let (c4, s4, peer4) = connect_accepted(&mut p, sa(B, 8080), l4);
+    assert!(peer4.is_ipv4());
+    assert_eq!(
+        p.b.tcp_accept_ready(l6).expect("l6"),
+        0,
+        "the IPv4 SYN went to 0.0.0.0"
+    );
+    assert_eq!(b"six".to_vec(), transfer(&mut p, c6, s6, b"six"));
+    assert_eq!(b"four".to_vec(), transfer(&mut p, c4, s4, b"four"));
+    // Without the IPv4 listener, IPv4 is refused and IPv6 still taken.
+    p.b.tcp_close(l4);
+    assert!(
+        refused(&mut p, sa(B, 8080)),
+        "an IPv4 SYN reached the IPv6-only listener"
+    );
+    let (_, _, peer) = connect_accepted(&mut p, sa(B6, 8080), l6);
+    assert!(peer.is_ipv6());
+    // A dual-stack `[::]` (the default) and `0.0.0.0` overlap, either way
+    // round, as on Linux.
+    let d = p.b.tcp_listen(sa("::", 8081), 8).expect("listen");
+    assert!(!p.b.only_v6(d).expect("listener"));
+    assert_eq!(
+        p.b.tcp_listen(sa("0.0.0.0", 8081), 8).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    p.b.tcp_listen(sa(B, 8082), 8).expect("listen");
+    assert_eq!(
+        p.b.tcp_listen(sa("::", 8082), 8).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    p.b.tcp_listen_with(sa("::", 8082), 8, V6ONLY)
+        .expect("an IPv6-only [::] beside a specific IPv4 address");
+}
+
+/// Listeners on one port with different addresses coexist (Linux's bind
+/// conflicts are per address, not per port); the wildcard of a family
+/// overlaps each of its addresses.
+#[test]
+fn listeners_on_one_port_coexist_on_different_addresses() {
+    let mut p = pair6(71);
+    let lo = p.b.tcp_listen(sa("127.0.0.1", 90), 8).expect("127.0.0.1");
+    let lb = p.b.tcp_listen(sa(B, 90), 8).expect("B beside 127.0.0.1");
+    let l6 = p.b.tcp_listen(sa(B6, 90), 8).expect("B6");
+    for any in ["0.0.0.0", "::"] {
+        assert_eq!(
+            p.b.tcp_listen(sa(any, 90), 8).unwrap_err().kind(),
+            ErrorKind::AddrInUse,
+            "{any} overlaps the addresses bound"
+        );
+    }
+    assert_eq!(
+        p.b.tcp_listen(sa(B, 90), 8).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    let (_, _, _) = connect_accepted(&mut p, sa(B, 90), lb);
+    let (_, _, _) = connect_accepted(&mut p, sa(B6, 90), l6);
+    assert_eq!(p.b.tcp_accept_ready(lo).expect("lo"), 0);
+    // Closing one leaves the others; its address refuses again.
+    p.b.tcp_close(lb);
+    assert!(refused(&mut p, sa(B, 90)));
+    let (_, _, _) = connect_accepted(&mut p, sa(B6, 90), l6);
+}
+
+/// `Config::ipv6_only` (Linux's `net.ipv6.bindv6only`) is the default
+/// for sockets that do not choose; a socket's own choice wins.
+#[test]
+fn the_stack_wide_ipv6_only_default_and_a_sockets_choice() {
+    let mut s = stack6(B, B6, 72, |c| c.ipv6_only = true);
+    let l = s.tcp_listen(sa("::", 80), 8).expect("listen");
+    assert!(s.only_v6(l).expect("listener"));
+    s.tcp_listen(sa("0.0.0.0", 80), 8)
+        .expect("beside an IPv6-only [::]");
+    let dual = BindOptions {
+        reuse_addr: false,
+        only_v6: Some(false),
+    };
+    let d = s.tcp_listen_with(sa("::", 81), 8, dual).expect("listen");
+    assert!(!s.only_v6(d).expect("listener"));
+    assert_eq!(
+        s.tcp_listen(sa("0.0.0.0", 81), 8).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    let u = s.udp_bind(sa("::", 53)).expect("bind");
+    assert!(s.only_v6(u).expect("udp"));
+    // Only `[::]` keeps the flag; IPv4 sockets and connections have none.
+    let u4 = s.udp_bind(sa("0.0.0.0", 53)).expect("bind beside");
+    assert!(!s.only_v6(u4).expect("udp"));
+    let c = s.tcp_connect(sa(A6, 80), None).expect("connect");
+    assert_eq!(s.only_v6(c).unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
+/// IPV6_V6ONLY on UDP: `[::]` and `0.0.0.0` share the port, each takes
+/// its family's datagrams; the IPv6-only socket neither sends to nor
+/// connects to IPv4; with no IPv4 socket, IPv4 gets port unreachable.
+#[test]
+fn ipv6_only_udp_sockets_share_a_port_with_ipv4() {
+    let mut p = pair6(73);
+    let u6 = p.b.udp_bind_with(sa("::", 53), V6ONLY).expect("bind [::]");
+    let u4 =
+        p.b.udp_bind(sa("0.0.0.0", 53))
+            .expect("bind 0.0.0.0 beside it");
+    assert_eq!(
+        p.b.udp_bind_with(sa("::", 53), V6ONLY).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    let a4 = p.a.udp_bind(sa(A, 0)).expect("bind");
+    let a6 = p.a.udp_bind(sa(A6, 0)).expect("bind");
+    p.a.udp_send_to(a4, b"to four", sa(B, 53)).expect("send");
+    p.a.udp_send_to(a6, b"to six", sa(B6, 53)).expect("send");
+    settle(&mut p);
+    let mut buf = [0u8; 32];
+    let r = p.b.udp_recv_from(u4, &mut buf).expect("IPv4 datagram");
+    assert_eq!((&buf[..r.len], r.from.is_ipv4()), (&b"to four"[..], true));
+    let r = p.b.udp_recv_from(u6, &mut buf).expect("IPv6 datagram");
+    assert_eq!((&buf[..r.len], r.from.is_ipv6()), (&b"to six"[..], true));
+    for sock in [u4, u6] {
+        assert_eq!(
+            p.b.udp_recv_from(sock, &mut buf).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+    }
+    assert_eq!(
+        p.b.udp_send_to(u6, b"x", sa(A, 9)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        p.b.udp_connect(u6, sa(A, 9)).unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+    // A dual-stack socket and an IPv4 one on the same port overlap.
+    p.b.udp_bind(sa("::", 54)).expect("bind");
+    assert_eq!(
+        p.b.udp_bind(sa(B, 54)).unwrap_err().kind(),
+        ErrorKind::AddrInUse
+    );
+    // SO_REUSEADDR is not offered for UDP.
+    let reuse = BindOptions {
+        reuse_addr: true,
+        only_v6: None,
+    };
+    assert_eq!(
+        p.b.udp_bind_with(sa(B, 55), reuse).unwrap_err().kind(),
+        ErrorKind::Unsupported
+    );
+    // The IPv6-only socket alone: IPv4 datagrams find no taker.
+    p.b.udp_close(u4);
+    p.a.udp_connect(a4, sa(B, 53)).expect("connect");
+    p.a.udp_send_to(a4, b"anyone?", sa(B, 53)).expect("send");
+    settle(&mut p);
+    assert_eq!(
+        p.a.udp_recv_from(a4, &mut buf).unwrap_err().kind(),
+        ErrorKind::ConnectionRefused
+    );
+    assert_eq!(
+        p.b.udp_recv_from(u6, &mut buf).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! timers live in a binary heap with lazy deletion, so firing them never
 //! scans all sockets; sockets with output pending sit in a FIFO.
 use crate::bufpool::BufPool;
-use crate::config::{Config, Keepalive, MAX_SOCKET_BUFFER};
+use crate::config::{BindOptions, Config, Keepalive, MAX_SOCKET_BUFFER};
 use crate::counters::{Counters, DropReason, TcpCounters};
 use crate::icmp;
 use crate::ip::fragment;
@@ -501,19 +501,40 @@ fn unspecified(ip: IpAddr) -> IpAddr {
 
 /// The socket of `binds` that traffic to `local` goes to: the one bound
 /// to that address, or to the wildcard of its family, or, for IPv4, to
-/// `[::]` (dual-stack, Linux's default with IPV6_V6ONLY off).
-fn bound_to(binds: &Map<SocketAddr, SocketHandle>, local: SocketAddr) -> Option<SocketHandle> {
+/// `[::]` when `dual` says that socket is dual-stack (Linux's default,
+/// IPV6_V6ONLY off).
+fn bound_to(
+    binds: &Map<SocketAddr, SocketHandle>,
+    local: SocketAddr,
+    dual: impl Fn(SocketHandle) -> bool,
+) -> Option<SocketHandle> {
     let any = |ip: IpAddr| SocketAddr::new(ip, local.port());
     binds
         .get(&local)
         .or_else(|| binds.get(&any(unspecified(local.ip()))))
+        .copied()
         .or_else(|| {
             local
                 .is_ipv4()
                 .then(|| binds.get(&any(Ipv6Addr::UNSPECIFIED.into())))
                 .flatten()
+                .copied()
+                .filter(|h| dual(*h))
         })
-        .copied()
+}
+
+/// Whether sockets bound to `a` and `b` (on one port) would take some of
+/// the same traffic, so that binding both conflicts: the same address, a
+/// wildcard and an address of its family, or a dual-stack `[::]` (not
+/// IPV6_V6ONLY) and any IPv4 address (Linux's `inet_bind_conflict`).
+fn binds_overlap(a: IpAddr, a_only_v6: bool, b: IpAddr, b_only_v6: bool) -> bool {
+    match (a, b) {
+        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
+            a == b || a.is_unspecified() || b.is_unspecified()
+        }
+        (IpAddr::V6(v6), IpAddr::V4(_)) => v6.is_unspecified() && !a_only_v6,
+        (IpAddr::V4(_), IpAddr::V6(v6)) => v6.is_unspecified() && !b_only_v6,
+    }
 }
 
 /// Whether the start of an IPv6 packet's fragmentable part, `data`, whose
@@ -559,6 +580,17 @@ fn check_family(local: IpAddr, remote: IpAddr) -> io::Result<()> {
             "the socket's address and the destination are of different IP versions",
         )),
     }
+}
+
+/// `check_family` for a socket that may have IPV6_V6ONLY set.
+fn check_family_v6only(local: IpAddr, only_v6: bool, remote: IpAddr) -> io::Result<()> {
+    if only_v6 && local.is_ipv6() && remote.is_ipv4() {
+        return Err(err(
+            io::ErrorKind::InvalidInput,
+            "the socket is IPv6-only (IPV6_V6ONLY) and the destination is IPv4",
+        ));
+    }
+    check_family(local, remote)
 }
 
 fn bad_handle() -> io::Error {
@@ -1627,7 +1659,11 @@ impl Stack {
     /// the wildcard of its family, or, for IPv4, to `[::]` (a dual-stack
     /// listener, Linux's default with IPV6_V6ONLY off).
     fn find_listener(&self, local: SocketAddr) -> Option<SocketHandle> {
-        bound_to(&self.tcp_listeners, local)
+        bound_to(
+            &self.tcp_listeners,
+            local,
+            |h| matches!(self.slot(h), Some(Socket::Listener(l)) if !l.only_v6),
+        )
     }
 
     /// RFC 9293 §3.10.7.2: LISTEN.
@@ -2945,7 +2981,25 @@ impl Stack {
         backlog: usize,
         reuse_addr: bool,
     ) -> io::Result<SocketHandle> {
+        let opts = BindOptions {
+            reuse_addr,
+            only_v6: None,
+        };
+        self.tcp_listen_with(local, backlog, opts)
+    }
+
+    /// Opens a listening socket with SO_REUSEADDR and IPV6_V6ONLY as
+    /// `opts` says. Listeners on one port may coexist when their
+    /// addresses do not overlap (`binds_overlap`: e.g. 127.0.0.1 and
+    /// 198.18.0.2, or an IPv6-only `[::]` and `0.0.0.0`), as on Linux.
+    pub fn tcp_listen_with(
+        &mut self,
+        local: SocketAddr,
+        backlog: usize,
+        opts: BindOptions,
+    ) -> io::Result<SocketHandle> {
         self.check_local_ip(local.ip())?;
+        let only_v6 = opts.only_v6.unwrap_or(self.config.ipv6_only);
         let mut local = local;
         if local.port() == 0 {
             local.set_port(self.free_listen_port()?);
@@ -2955,26 +3009,52 @@ impl Stack {
             .get(&local.port())
             .copied()
             .unwrap_or_default();
-        if usage.listeners > 0 {
+        if usage.listeners > 0 && self.listener_overlaps(local, only_v6) {
             return Err(err(
                 io::ErrorKind::AddrInUse,
-                "a socket is already listening on this port",
+                "a socket is already listening on this address and port",
             ));
         }
-        if usage.users > 0 && !reuse_addr {
+        // Connections are counted per port, not per address: one on the
+        // port refuses a listener without SO_REUSEADDR even where Linux
+        // would find their addresses apart (stricter, never looser).
+        if usage.users > usage.listeners && !opts.reuse_addr {
             return Err(err(
                 io::ErrorKind::AddrInUse,
                 "address in use (set SO_REUSEADDR to bind over TIME_WAIT)",
             ));
         }
         let backlog = backlog.clamp(1, self.config.tcp.max_backlog.max(1));
-        let opts = ConnOpts::from_config(&self.config.tcp, self.config.ttl);
-        let h = self.alloc(Socket::Listener(Box::new(Listener::new(
-            local, backlog, reuse_addr, opts,
-        ))))?;
+        let conn_opts = ConnOpts::from_config(&self.config.tcp, self.config.ttl);
+        let mut l = Listener::new(local, backlog, opts.reuse_addr, conn_opts);
+        l.only_v6 = only_v6 && local.is_ipv6();
+        let h = self.alloc(Socket::Listener(Box::new(l)))?;
         self.tcp_listeners.insert(local, h);
         self.use_port(local.port(), true);
         Ok(h)
+    }
+
+    /// Whether a listener bound to `local` would overlap one there is.
+    fn listener_overlaps(&self, local: SocketAddr, only_v6: bool) -> bool {
+        self.tcp_listeners.iter().any(|(a, h)| {
+            a.port() == local.port()
+                && matches!(self.slot(*h), Some(Socket::Listener(l))
+                    if binds_overlap(local.ip(), only_v6, a.ip(), l.only_v6))
+        })
+    }
+
+    /// IPV6_V6ONLY of a listener or UDP socket (false for one not bound
+    /// to an IPv6 address).
+    pub fn only_v6(&self, h: SocketHandle) -> io::Result<bool> {
+        match self.slot(h) {
+            Some(Socket::Listener(l)) => Ok(l.only_v6),
+            Some(Socket::Udp(u)) => Ok(u.only_v6),
+            Some(_) => Err(err(
+                io::ErrorKind::InvalidInput,
+                "IPV6_V6ONLY is kept by listeners and UDP sockets",
+            )),
+            None => Err(bad_handle()),
+        }
     }
 
     /// Takes an established connection off the accept queue.
@@ -3516,7 +3596,24 @@ impl Stack {
     // ------------------------------------------------------------------
 
     pub fn udp_bind(&mut self, local: SocketAddr) -> io::Result<SocketHandle> {
+        self.udp_bind_with(local, BindOptions::default())
+    }
+
+    /// Binds a UDP socket with IPV6_V6ONLY as `opts` says (SO_REUSEADDR
+    /// is refused: two UDP sockets on one address are not supported).
+    pub fn udp_bind_with(
+        &mut self,
+        local: SocketAddr,
+        opts: BindOptions,
+    ) -> io::Result<SocketHandle> {
+        if opts.reuse_addr {
+            return Err(err(
+                io::ErrorKind::Unsupported,
+                "SO_REUSEADDR is not supported for UDP sockets",
+            ));
+        }
         self.check_local_ip(local.ip())?;
+        let only_v6 = opts.only_v6.unwrap_or(self.config.ipv6_only) && local.is_ipv6();
         let mut local = local;
         if local.port() == 0 {
             let (lo, hi) = self.config.ephemeral_ports;
@@ -3525,7 +3622,7 @@ impl Stack {
             let mut found = None;
             for i in 0..range {
                 let p = lo + ((start + i) % range) as u16;
-                if !self.udp_port_taken(SocketAddr::new(local.ip(), p)) {
+                if !self.udp_port_taken(SocketAddr::new(local.ip(), p), only_v6) {
                     found = Some(p);
                     break;
                 }
@@ -3533,11 +3630,12 @@ impl Stack {
             local.set_port(
                 found.ok_or_else(|| err(io::ErrorKind::AddrInUse, "no free ephemeral port"))?,
             );
-        } else if self.udp_port_taken(local) {
+        } else if self.udp_port_taken(local, only_v6) {
             return Err(err(io::ErrorKind::AddrInUse, "UDP address already in use"));
         }
         let mut sock = UdpSocket::new(local, self.config.udp_recv_buffer);
         sock.ttl = self.config.ttl;
+        sock.only_v6 = only_v6;
         let h = self.alloc(Socket::Udp(Box::new(sock)))?;
         self.udp_binds.insert(local, h);
         Ok(h)
@@ -3545,27 +3643,33 @@ impl Stack {
 
     /// The UDP socket a datagram to `local` goes to (see `bound_to`).
     fn udp_socket_for(&self, local: SocketAddr) -> Option<SocketHandle> {
-        bound_to(&self.udp_binds, local)
+        bound_to(
+            &self.udp_binds,
+            local,
+            |h| matches!(self.slot(h), Some(Socket::Udp(u)) if !u.only_v6),
+        )
     }
 
-    fn udp_port_taken(&self, local: SocketAddr) -> bool {
+    /// Whether a UDP socket bound to `local` would overlap one there is
+    /// (`binds_overlap`).
+    fn udp_port_taken(&self, local: SocketAddr, only_v6: bool) -> bool {
         if self.udp_binds.contains_key(&local) {
             return true;
         }
-        // A wildcard of either family holds the port (`[::]` is
-        // dual-stack; Linux refuses 0.0.0.0 and [::] on one port too).
-        for any in [Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()] {
-            if self
-                .udp_binds
-                .contains_key(&SocketAddr::new(any, local.port()))
-            {
-                return true;
-            }
-        }
+        let overlaps = |a: &SocketAddr, h: &SocketHandle| {
+            a.port() == local.port()
+                && matches!(self.slot(*h), Some(Socket::Udp(u))
+                    if binds_overlap(local.ip(), only_v6, a.ip(), u.only_v6))
+        };
+        // A wildcard of either family, or (binding a wildcard) any
+        // address on the port. Otherwise two lookups, not a scan.
         if local.ip().is_unspecified() {
-            return self.udp_binds.keys().any(|k| k.port() == local.port());
+            return self.udp_binds.iter().any(|(a, h)| overlaps(a, h));
         }
-        false
+        [Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()]
+            .into_iter()
+            .map(|any: IpAddr| SocketAddr::new(any, local.port()))
+            .any(|a| self.udp_binds.get(&a).is_some_and(|h| overlaps(&a, h)))
     }
 
     /// A UDP socket and the buffer pool its datagrams use.
@@ -3603,11 +3707,11 @@ impl Stack {
         if to.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "cannot send to port 0"));
         }
-        let (local, ip, may_broadcast) = {
+        let (local, ip, may_broadcast, only_v6) = {
             let u = self.udp_sock(h)?;
-            (u.local, (u.ttl, u.tos), u.broadcast)
+            (u.local, (u.ttl, u.tos), u.broadcast, u.only_v6)
         };
-        check_family(local.ip(), to.ip())?;
+        check_family_v6only(local.ip(), only_v6, to.ip())?;
         if to.ip().is_ipv6() && (to.ip().is_multicast() || to.ip().is_unspecified()) {
             return Err(err(
                 io::ErrorKind::InvalidInput,
@@ -3678,8 +3782,13 @@ impl Stack {
 
     /// Restricts the socket to one peer (filtering input, reporting ICMP
     /// errors about it as the next receive's error).
+    /// Sets the peer: datagrams from others are dropped, and errors about
+    /// this peer are reported. A peer of the other IP version is
+    /// refused (InvalidInput), as `udp_send_to` refuses it.
     pub fn udp_connect(&mut self, h: SocketHandle, peer: SocketAddr) -> io::Result<()> {
-        self.udp_sock(h)?.connected = Some(peer);
+        let u = self.udp_sock(h)?;
+        check_family_v6only(u.local.ip(), u.only_v6, peer.ip())?;
+        u.connected = Some(peer);
         Ok(())
     }
 

@@ -15,6 +15,8 @@ pub(crate) struct Listener {
     /// SO_REUSEADDR as set at bind time.
     #[allow(dead_code)]
     pub reuse_addr: bool,
+    /// IPV6_V6ONLY: bound to `[::]`, it takes no IPv4 SYNs.
+    pub only_v6: bool,
     /// Options the accepted connections inherit (set on the listener).
     pub opts: ConnOpts,
 }
@@ -27,6 +29,7 @@ impl Listener {
             syn_queue: 0,
             accept_queue: VecDeque::new(),
             reuse_addr,
+            only_v6: false,
             opts,
         }
     }

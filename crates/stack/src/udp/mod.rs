@@ -26,6 +26,8 @@ pub(crate) struct UdpSocket {
     pub tos: u8,
     /// SO_BROADCAST: may send to a broadcast address.
     pub broadcast: bool,
+    /// IPV6_V6ONLY: bound to `[::]`, it neither takes nor sends IPv4.
+    pub only_v6: bool,
 }
 
 /// What `UdpSocket::deliver` did.
@@ -50,6 +52,7 @@ impl UdpSocket {
             ttl: 64,
             tos: 0,
             broadcast: false,
+            only_v6: false,
         }
     }
 
