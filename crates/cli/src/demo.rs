@@ -19,7 +19,7 @@ use crate::viz::{cwnd_chart, time_sequence_chart, CwndSample, Recovery};
 use capture::{CaptureLayer, Event, Kind, Log, Tap};
 use clap::Args;
 use std::io::{self, IsTerminal, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +29,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 use term::{pad, thousands, Paint};
 use ustack_apps::echo::UpperEcho;
-use ustack_apps::pairnet::{config, CLIENT_IP, SERVER_IP};
+use ustack_apps::pairnet::{config, CLIENT_IP, CLIENT_IP6, SERVER_IP, SERVER_IP6};
 use ustack_apps::{auth, filexfer, framing, Handler};
 use ustack_devices::sim::link::{duration_from_ms, LinkConfig};
 use ustack_devices::{emulated_pair, Capture, EmulatedDevice};
@@ -70,6 +70,24 @@ pub struct DemoArgs {
     /// No colours, even on a terminal.
     #[arg(long)]
     pub no_color: bool,
+    /// Run over IPv6 (client 2001:2::1, server 2001:2::2) instead of IPv4.
+    #[arg(long)]
+    pub ipv6: bool,
+}
+
+impl DemoArgs {
+    /// The (client, server) addresses and their prefix length.
+    fn addresses(&self) -> (IpAddr, IpAddr, u8) {
+        if self.ipv6 {
+            (CLIENT_IP6, SERVER_IP6, 64)
+        } else {
+            (CLIENT_IP, SERVER_IP, 24)
+        }
+    }
+
+    fn server_ip(&self) -> IpAddr {
+        self.addresses().1
+    }
 }
 
 fn parse_number(s: &str, what: &str) -> Result<f64, String> {
@@ -258,12 +276,13 @@ fn run_demo(args: DemoArgs, trace: bool, p: Paint) -> Result<(), String> {
     let client_dev = Arc::new(Tap::new(captured, log.clone(), false));
     let server_dev = Tap::new(dev_s, log.clone(), true);
     let seed = args.seed.wrapping_mul(2);
+    let (client_ip, server_ip, prefix) = args.addresses();
     let client = Netstack::new(
-        config(CLIENT_IP, 24, seed.wrapping_add(1)),
+        config(client_ip, prefix, seed.wrapping_add(1)),
         client_dev.clone(),
     )
     .map_err(|e| format!("cannot start the client stack: {e}"))?;
-    let server = Netstack::new(config(SERVER_IP, 24, seed.wrapping_add(2)), server_dev)
+    let server = Netstack::new(config(server_ip, prefix, seed.wrapping_add(2)), server_dev)
         .map_err(|e| format!("cannot start the server stack: {e}"))?;
 
     let (note_tx, notes) = mpsc::channel();
@@ -288,7 +307,7 @@ fn run_demo(args: DemoArgs, trace: bool, p: Paint) -> Result<(), String> {
     println!(
         "{}",
         p.bold(&format!(
-            "ustack demo: two ustack stacks in this process, client {CLIENT_IP} and server {SERVER_IP},"
+            "ustack demo: two ustack stacks in this process, client {client_ip} and server {server_ip},"
         ))
     );
     println!(
@@ -377,7 +396,7 @@ impl Demo {
 
     fn start_servers(&mut self, notes: mpsc::Sender<Note>) -> Result<(), String> {
         let bind = |port| {
-            TcpListener::bind(&self.server, SocketAddr::new(SERVER_IP, port))
+            TcpListener::bind(&self.server, SocketAddr::new(self.args.server_ip(), port))
                 .map_err(|e| format!("cannot listen on port {port}: {e}"))
         };
         // Upper-case echo: one connection.
@@ -474,7 +493,7 @@ impl Demo {
     fn handshake_and_echo(&mut self) -> Result<(), String> {
         let p = self.p;
         println!("{}", p.heading("1. The three-way handshake"));
-        let server = SocketAddr::new(SERVER_IP, ECHO_PORT);
+        let server = SocketAddr::new(self.args.server_ip(), ECHO_PORT);
         let from = self.log.len();
         self.t0 = self.log.now();
         let mut s = TcpStream::connect(&self.client, server)
@@ -545,7 +564,7 @@ impl Demo {
 
     fn sticky(&mut self) -> Result<(), String> {
         let p = self.p;
-        let server = SocketAddr::new(SERVER_IP, STICKY_PORT);
+        let server = SocketAddr::new(self.args.server_ip(), STICKY_PORT);
         let mut s =
             TcpStream::connect(&self.client, server).map_err(|e| format!("connect: {e}"))?;
         let client = s.local_addr().map_err(|e| e.to_string())?;
@@ -637,7 +656,7 @@ impl Demo {
         );
         println!("  HMAC-SHA256 challenge-response (ustack_apps::auth): the server sends a random 32-byte");
         println!("  nonce, the client answers HMAC-SHA256(key, nonce), the server compares in constant time.");
-        let server = SocketAddr::new(SERVER_IP, FILE_PORT);
+        let server = SocketAddr::new(self.args.server_ip(), FILE_PORT);
 
         let mut impostor =
             TcpStream::connect(&self.client, server).map_err(|e| format!("connect: {e}"))?;

@@ -8,11 +8,13 @@ use ustack_devices::sim::campaign::{
     profile_for_seed, run_campaign, transfer_config, CampaignSummary,
 };
 use ustack_devices::sim::link::LinkConfig;
-use ustack_devices::sim::transfer::{run_transfer, TransferConfig, TransferReport};
+use ustack_devices::sim::transfer::{
+    addresses, run_transfer, TransferConfig, TransferReport, MIN_MTU_V6,
+};
 
 /// Options that describe a single run (rejected together with --campaign,
 /// which draws them per seed).
-const SINGLE_RUN_OPTIONS: [&str; 14] = [
+const SINGLE_RUN_OPTIONS: [&str; 15] = [
     "bytes",
     "reverse_bytes",
     "rate",
@@ -27,6 +29,7 @@ const SINGLE_RUN_OPTIONS: [&str; 14] = [
     "link_mtu",
     "queue",
     "nodelay",
+    "ipv6",
 ];
 
 #[derive(Args, Debug)]
@@ -73,6 +76,11 @@ pub struct SimArgs {
     /// does), which the simulated link does not.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(552..))]
     pub link_mtu: Option<u16>,
+    /// Run over IPv6 (client 2001:2::1, server 2001:2::2) instead of
+    /// IPv4; --mtu and --link-mtu must then be at least 1280 (RFC 8200
+    /// §5), and a narrower hop answers with ICMPv6 Packet Too Big.
+    #[arg(long)]
+    pub ipv6: bool,
     /// Bottleneck queue limit in packets (drop-tail).
     #[arg(long, value_name = "PKTS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub queue: u32,
@@ -144,6 +152,7 @@ impl SimArgs {
                 mtu: self.link_mtu.map(usize::from),
             },
             mtu: usize::from(self.mtu),
+            ipv6: self.ipv6,
             seed: self.seed,
             nodelay: self.nodelay,
             pcap: self.pcap.clone(),
@@ -200,6 +209,17 @@ pub fn run(args: SimArgs) -> ExitCode {
         } else {
             ExitCode::FAILURE
         };
+    }
+    if args.ipv6 {
+        let too_small = [("--mtu", Some(args.mtu)), ("--link-mtu", args.link_mtu)]
+            .into_iter()
+            .find(|(_, m)| m.is_some_and(|m| usize::from(m) < MIN_MTU_V6));
+        if let Some((flag, Some(m))) = too_small {
+            eprintln!(
+                "error: {flag} {m} is below IPv6's minimum link MTU of {MIN_MTU_V6} (RFC 8200 §5)"
+            );
+            return ExitCode::from(2);
+        }
     }
     let cfg = args.transfer_config();
     let report = run_transfer(&cfg);
@@ -261,8 +281,9 @@ fn describe_link(l: &LinkConfig) -> String {
 }
 
 fn print_report(cfg: &TransferConfig, r: &TransferReport) {
+    let (client, server) = addresses(cfg);
     println!(
-        "ustack sim: {} bytes client→server, {} bytes server→client, seed {}",
+        "ustack sim: {} bytes client→server ({client} → {server}), {} bytes server→client, seed {}",
         cfg.bytes, cfg.reverse_bytes, cfg.seed
     );
     println!(
@@ -301,8 +322,13 @@ fn print_report(cfg: &TransferConfig, r: &TransferReport) {
     );
     if r.pmtu_reductions > 0 {
         println!(
-            "  path MTU:        lowered {} time(s) by ICMP fragmentation needed",
-            r.pmtu_reductions
+            "  path MTU:        lowered {} time(s) by ICMP ({})",
+            r.pmtu_reductions,
+            if cfg.ipv6 {
+                "Packet Too Big"
+            } else {
+                "fragmentation needed"
+            }
         );
     }
     println!(

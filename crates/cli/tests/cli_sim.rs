@@ -161,3 +161,38 @@ fn sim_slow_start_ends_before_the_window_limit_on_a_long_path() {
     assert_eq!(v["retransmits"], 0, "{v}");
     assert!(v["goodput_mbps"].as_f64() > Some(60.0), "{v}");
 }
+
+#[test]
+fn sim_over_ipv6() {
+    let out = ustack()
+        .args([
+            "sim",
+            "--ipv6",
+            "--bytes",
+            "200000",
+            "--loss",
+            "0.01",
+            "--link-mtu",
+            "1400",
+        ])
+        .output()
+        .expect("run ustack");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("(2001:2::1 → 2001:2::2)"), "{stdout}");
+    assert!(stdout.contains("by ICMP (Packet Too Big)"), "{stdout}");
+    assert!(stdout.contains("intact:          yes"), "{stdout}");
+    for args in [["--mtu", "1000"], ["--link-mtu", "1200"]] {
+        let out = ustack()
+            .args(["sim", "--ipv6"])
+            .args(args)
+            .output()
+            .expect("run ustack");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(args[0]) && stderr.contains("1280"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

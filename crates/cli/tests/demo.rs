@@ -259,6 +259,87 @@ fn plot_draws_the_demo_pcap() {
     );
 }
 
+/// `ustack demo --ipv6`: the same story over IPv6 — the addresses in the
+/// diagrams, an intact download, a capture of IPv6 packets only with good
+/// TCP checksums that `ustack plot` reads.
+#[test]
+fn the_demo_runs_over_ipv6() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let o = ustack()
+        .args([
+            "demo",
+            "--ipv6",
+            "--seed",
+            "2",
+            "--file-size",
+            "300000",
+            "--no-color",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run ustack demo");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for needle in [
+        "client 2001:2::1 and server 2001:2::2",
+        "client [2001:2::1]:",
+        "server [2001:2::2]:7",
+        "download intact",
+        "TIME-WAIT",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    let f = out.join("demo.pcap");
+    let plot = ustack()
+        .arg("plot")
+        .arg(&f)
+        .arg("--out")
+        .arg(dir.path().join("plot"))
+        .output()
+        .expect("run ustack plot");
+    let text = String::from_utf8_lossy(&plot.stdout);
+    assert!(plot.status.success(), "{text}");
+    assert!(text.contains("[2001:2::2]:9001 → [2001:2::1]:"), "{text}");
+    let Some(ts) = tshark() else { return };
+    let f = f.to_string_lossy().into_owned();
+    let not_v6 = run_tshark(ts, &["-r", &f, "-Y", "!ipv6"]);
+    assert!(
+        not_v6.trim().is_empty(),
+        "packets other than IPv6:\n{not_v6}"
+    );
+    let args = [
+        "-r",
+        f.as_str(),
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-T",
+        "fields",
+        "-e",
+        "tcp.checksum.status",
+        "-e",
+        "tcp.flags.str",
+    ];
+    let rows = run_tshark(ts, &args);
+    assert!(
+        rows.lines().count() > 300,
+        "{} packets",
+        rows.lines().count()
+    );
+    assert!(
+        rows.lines().all(|l| l.starts_with("1\t")),
+        "a TCP checksum not verified good: {}",
+        rows.lines().find(|l| !l.starts_with("1\t")).unwrap_or("")
+    );
+    let syns = rows.lines().filter(|l| l.ends_with("S·")).count();
+    assert!(syns >= 4, "{syns} SYNs");
+}
+
 #[test]
 fn bad_arguments_are_clear_errors() {
     for (args, needle) in [

@@ -17,8 +17,9 @@
 //! the simulator's (see [`crate::sim::link`]); only the clock differs.
 //!
 //! A link with an MTU answers a packet too big for it that has DF set as
-//! a router on a narrower link would: ICMP "fragmentation needed" with the
-//! MTU, sent back to where the packet came from, from the packet's
+//! a router on a narrower link would: ICMP "fragmentation needed" (ICMPv6
+//! Packet Too Big for IPv6, which routers never fragment) with the MTU,
+//! sent back to where the packet came from, from the packet's
 //! destination address (the forwarder has none of its own, and a source
 //! the sender routes through this path passes its reverse-path filter).
 //! That is what path MTU discovery (RFC 1191) needs.
@@ -34,7 +35,9 @@
 //! direction is reproducible; the timing of real threads is not.
 use crate::device::Device;
 use crate::pair::{pair, PairDevice};
-use crate::sim::link::{frag_needed_reply, Link, LinkConfig, LinkCounters, LinkVerdict};
+use crate::sim::link::{
+    frag_needed_reply, packet_too_big_reply, Link, LinkConfig, LinkCounters, LinkVerdict,
+};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -195,15 +198,29 @@ fn ingest<D: Device>(from: &D, link: &mut Link, buf: &mut [u8], epoch: std::time
 }
 
 /// Answers `pkt`, too big for `link`, with ICMP "fragmentation needed"
-/// back to `from` (see the module documentation).
+/// (IPv4) or ICMPv6 Packet Too Big back to `from`, sent in the name of
+/// the packet's destination (see the module documentation).
 fn refuse_too_big<D: Device>(from: &D, link: &Link, pkt: &[u8]) {
-    let (Some(mtu), true) = (link.config().mtu, pkt.len() >= 20) else {
+    let Some(mtu) = link.config().mtu else {
         return;
     };
-    let dst = std::net::Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
-    if let Some(reply) = frag_needed_reply(pkt, mtu, dst) {
+    let reply = match pkt.first().map(|b| b >> 4) {
+        Some(4) if pkt.len() >= 20 => {
+            let dst = std::net::Ipv4Addr::new(pkt[16], pkt[17], pkt[18], pkt[19]);
+            frag_needed_reply(pkt, mtu, dst)
+        }
+        Some(6) => {
+            let dst: [u8; 16] = pkt
+                .get(24..40)
+                .and_then(|d| d.try_into().ok())
+                .unwrap_or_default();
+            packet_too_big_reply(pkt, mtu, dst.into())
+        }
+        _ => None,
+    };
+    if let Some(reply) = reply {
         if let Err(e) = from.send(&reply) {
-            tracing::debug!("emulated link: cannot send fragmentation needed: {e}");
+            tracing::debug!("emulated link: cannot send the too-big answer: {e}");
         }
     }
 }
@@ -638,6 +655,41 @@ mod tests {
         assert_eq!(recv_wait(&b, &mut buf, Duration::from_millis(50)), None);
         assert_eq!(recv_wait(&a, &mut buf, Duration::from_millis(50)), None);
         assert_eq!(a.stats().tx.dropped_mtu, 2);
+    }
+
+    #[test]
+    fn a_too_big_ipv6_packet_is_answered_with_packet_too_big() {
+        use ustack::wire::ipv6::{self, Ipv6Repr};
+        let cfg = LinkConfig {
+            mtu: Some(1400),
+            ..Default::default()
+        };
+        let (a, b) = emulated_pair(cfg.clone(), cfg, 9, 1500).expect("pair");
+        let dst: std::net::Ipv6Addr = "2001:2::2".parse().expect("address");
+        let datagram = |len: usize| {
+            let mut p = vec![7u8; len];
+            Ipv6Repr {
+                src: "2001:2::1".parse().expect("address"),
+                dst,
+                next_header: ipv6::PROTO_TCP,
+                payload_len: len - ipv6::HEADER_LEN,
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut p[..ipv6::HEADER_LEN]);
+            p
+        };
+        let big = datagram(1500);
+        a.send(&big).expect("send");
+        let mut buf = vec![0u8; 1500];
+        let n = recv_wait(&a, &mut buf, Duration::from_secs(2)).expect("an answer");
+        let want = packet_too_big_reply(&big, 1400, dst).expect("an answer");
+        assert_eq!(&buf[..n], &want[..]);
+        a.send(&datagram(1400)).expect("send");
+        assert_eq!(recv_wait(&b, &mut buf, Duration::from_secs(2)), Some(1400));
+        assert_eq!(recv_wait(&b, &mut buf, Duration::from_millis(50)), None);
+        assert_eq!(a.stats().tx.dropped_mtu, 1);
     }
 
     #[test]

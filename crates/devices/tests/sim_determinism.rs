@@ -86,3 +86,61 @@ fn campaign_results_do_not_depend_on_thread_count() {
     assert_eq!(one.retransmits, three.retransmits);
     assert_eq!(one.sim_seconds, three.sim_seconds);
 }
+
+/// The same impaired transfer over IPv6: intact, deterministic, every
+/// captured packet IPv6 between the two IPv6 addresses, no state left;
+/// a hop narrower than the hosts makes TCP learn the path MTU from
+/// ICMPv6 Packet Too Big; a link below 1280 bytes is refused.
+#[test]
+fn an_impaired_transfer_over_ipv6() {
+    use ustack_devices::sim::transfer::{CLIENT_ADDR6, SERVER_ADDR6};
+    let v6 = |seed, pcap| TransferConfig {
+        ipv6: true,
+        ..impaired(seed, pcap)
+    };
+    let (pa, pb) = (tmp("ipv6-a.pcap"), tmp("ipv6-b.pcap"));
+    let a = run_transfer(&v6(7, Some(pa.clone())));
+    let b = run_transfer(&v6(7, Some(pb.clone())));
+    assert!(a.intact, "{a:?}");
+    assert_eq!(a.state_left, Some(false), "{a:?}");
+    assert!(a.retransmits > 0 && a.packets_dropped_by_link > 0, "{a:?}");
+    assert_eq!(strip_wall(&a), strip_wall(&b));
+    let bytes = std::fs::read(&pa).expect("pcap");
+    assert!(
+        bytes == std::fs::read(&pb).expect("pcap"),
+        "pcap files differ"
+    );
+    let (_, recs) = parse_pcap(&bytes).expect("valid pcap");
+    assert_eq!(recs.len() as u64, a.packets_sent);
+    let (c, s) = (CLIENT_ADDR6.octets(), SERVER_ADDR6.octets());
+    for r in &recs {
+        let d = &r.data;
+        assert!(
+            d.len() >= 40 && d[0] >> 4 == 6,
+            "not IPv6: {:02x?}",
+            &d[..d.len().min(20)]
+        );
+        let (src, dst) = (&d[8..24], &d[24..40]);
+        assert!(
+            (src == c && dst == s) || (src == s && dst == c),
+            "addresses {src:02x?} → {dst:02x?}"
+        );
+    }
+    // An IPv6 run differs from the IPv4 one with the same seed.
+    assert_ne!(a.trace_hash, run_transfer(&impaired(7, None)).trace_hash);
+
+    let mut narrow = v6(9, None);
+    narrow.link.mtu = Some(1400);
+    narrow.link.loss = 0.0;
+    narrow.link.corrupt = 0.0;
+    let r = run_transfer(&narrow);
+    assert!(r.intact, "{r:?}");
+    assert!(r.pmtu_reductions >= 1 && r.dropped_mtu > 0, "{r:?}");
+    narrow.link.mtu = Some(1279);
+    let r = run_transfer(&narrow);
+    assert!(!r.intact);
+    assert!(
+        r.error.as_deref().is_some_and(|e| e.contains("1280")),
+        "{r:?}"
+    );
+}

@@ -4,7 +4,7 @@
 //! A failing seed is reproduced exactly by [`profile_for_seed`] +
 //! [`transfer_config`] (or `ustack sim --campaign 1 --seed N`).
 use super::link::LinkConfig;
-use super::transfer::{run_transfer, TransferConfig, TransferReport};
+use super::transfer::{run_transfer, TransferConfig, TransferReport, MIN_MTU_V6};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -36,6 +36,10 @@ pub struct CampaignProfile {
     pub hystart: bool,
     /// HyStart's ACK-train exit on top (drawn when `hystart` is).
     pub ack_train: bool,
+    /// Over IPv6 (a quarter of the profiles whose MTU allows it; their
+    /// narrower hop, if any, is at least 1280).
+    #[serde(default)]
+    pub ipv6: bool,
 }
 
 /// Simulated-time limit of a campaign run.
@@ -128,11 +132,16 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
     let ack_train = hystart && r.chance(0.5);
     // A hop with a smaller MTU than the hosts' (it answers DF packets too
     // big for it with ICMP "fragmentation needed"): Path MTU discovery.
-    let link_mtu = if mtu > 552 && r.chance(0.15) {
+    let mut link_mtu = if mtu > 552 && r.chance(0.15) {
         Some(r.range(552, mtu as u64) as usize)
     } else {
         None
     };
+    // Drawn after everything else, so the IPv4 profiles stay as they were.
+    let ipv6 = mtu >= MIN_MTU_V6 && r.chance(0.25);
+    if ipv6 {
+        link_mtu = link_mtu.map(|m| m.max(MIN_MTU_V6)).filter(|m| *m < mtu);
+    }
     CampaignProfile {
         link: LinkConfig {
             rate_mbps,
@@ -157,6 +166,7 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
         timestamps,
         hystart,
         ack_train,
+        ipv6,
     }
 }
 
@@ -167,6 +177,7 @@ pub fn transfer_config(profile: &CampaignProfile, seed: u64) -> TransferConfig {
         reverse_bytes: profile.reverse_bytes,
         link: profile.link.clone(),
         mtu: profile.mtu,
+        ipv6: profile.ipv6,
         seed,
         nodelay: profile.nodelay,
         tcp: Some({
@@ -312,6 +323,7 @@ mod tests {
         let mut low = 0;
         let mut one_way = 0;
         let mut narrow = 0;
+        let mut v6 = 0;
         for seed in 0..2000 {
             let p = profile_for_seed(seed);
             assert_eq!(p, profile_for_seed(seed));
@@ -334,7 +346,16 @@ mod tests {
                 assert!((552..p.mtu).contains(&m), "{p:?}");
                 narrow += 1;
             }
+            if p.ipv6 {
+                // RFC 8200 §5: every IPv6 link carries 1280 bytes.
+                assert!(p.mtu >= MIN_MTU_V6, "{p:?}");
+                assert!(l.mtu.is_none_or(|m| m >= MIN_MTU_V6), "{p:?}");
+                v6 += 1;
+            }
         }
+        // A quarter of the profiles with an MTU of 1280 or more (three of
+        // five).
+        assert!((220..380).contains(&v6), "{v6}");
         // 15 % of the profiles with an MTU above 552 (three of five).
         assert!((120..250).contains(&narrow), "{narrow}");
         assert!((900..1100).contains(&low), "{low}");

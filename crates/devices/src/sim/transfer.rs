@@ -20,7 +20,7 @@ use siphasher::sip128::{Hasher128, SipHasher13};
 use std::collections::BTreeMap;
 use std::hash::Hasher;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::path::PathBuf;
 use ustack::rng::Rng;
 use ustack::{Cidr, Config, Duration, Instant, SocketHandle, Stack, TcpConfig, TcpState};
@@ -29,8 +29,15 @@ use ustack::{Cidr, Config, Duration, Instant, SocketHandle, Stack, TcpConfig, Tc
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 /// Server address.
 pub const SERVER_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
+/// Client address over IPv6 (2001:2::/48 is IPv6's benchmarking range,
+/// RFC 5180).
+pub const CLIENT_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+/// Server address over IPv6.
+pub const SERVER_ADDR6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
 /// Server port.
 pub const SERVER_PORT: u16 = 5001;
+/// The smallest MTU of an IPv6 link (RFC 8200 §5).
+pub const MIN_MTU_V6: usize = 1280;
 /// Listen backlog.
 pub const BACKLOG: usize = 16;
 /// Steps in a row at one instant after which the run counts as livelocked.
@@ -48,6 +55,9 @@ pub struct TransferConfig {
     pub link: LinkConfig,
     /// IP MTU of both stacks.
     pub mtu: usize,
+    /// Run over IPv6 ([`CLIENT_ADDR6`], [`SERVER_ADDR6`]; the MTUs must
+    /// be at least 1280) instead of IPv4.
+    pub ipv6: bool,
     pub seed: u64,
     /// TCP_NODELAY on both sides.
     pub nodelay: bool,
@@ -72,6 +82,7 @@ impl Default for TransferConfig {
             reverse_bytes: 0,
             link: LinkConfig::default(),
             mtu: 1500,
+            ipv6: false,
             seed: 1,
             nodelay: false,
             pcap: None,
@@ -276,11 +287,20 @@ fn tcp_config(cfg: &TransferConfig) -> TcpConfig {
     tcp
 }
 
-fn make_stack(addr: Ipv4Addr, cfg: &TransferConfig, seed: u64) -> io::Result<Stack> {
+/// The (client, server) addresses of a run.
+pub fn addresses(cfg: &TransferConfig) -> (IpAddr, IpAddr) {
+    if cfg.ipv6 {
+        (CLIENT_ADDR6.into(), SERVER_ADDR6.into())
+    } else {
+        (CLIENT_ADDR.into(), SERVER_ADDR.into())
+    }
+}
+
+fn make_stack(addr: IpAddr, cfg: &TransferConfig, seed: u64) -> io::Result<Stack> {
     Stack::new(Config {
         addresses: vec![Cidr {
-            addr: IpAddr::V4(addr),
-            prefix_len: 24,
+            addr,
+            prefix_len: if addr.is_ipv6() { 64 } else { 24 },
         }],
         mtu: cfg.mtu,
         seed,
@@ -333,14 +353,20 @@ impl Run {
         cfg.link
             .validate()
             .map_err(|e| format!("invalid link: {e}"))?;
+        if cfg.ipv6 && cfg.link.mtu.is_some_and(|m| m < MIN_MTU_V6) {
+            return Err(format!(
+                "invalid link: an IPv6 link's MTU must be at least {MIN_MTU_V6} (RFC 8200 §5)"
+            ));
+        }
         let mut rng = Rng::new(cfg.seed);
-        let client_stack = make_stack(CLIENT_ADDR, cfg, rng.next_u64())
-            .map_err(|e| format!("client stack: {e}"))?;
-        let server_stack = make_stack(SERVER_ADDR, cfg, rng.next_u64())
-            .map_err(|e| format!("server stack: {e}"))?;
+        let (client_ip, server_ip) = addresses(cfg);
+        let client_stack =
+            make_stack(client_ip, cfg, rng.next_u64()).map_err(|e| format!("client stack: {e}"))?;
+        let server_stack =
+            make_stack(server_ip, cfg, rng.next_u64()).map_err(|e| format!("server stack: {e}"))?;
         let mut net = Network::new();
-        let a = net.add_host("client", client_stack, vec![IpAddr::V4(CLIENT_ADDR)]);
-        let b = net.add_host("server", server_stack, vec![IpAddr::V4(SERVER_ADDR)]);
+        let a = net.add_host("client", client_stack, vec![client_ip]);
+        let b = net.add_host("server", server_stack, vec![server_ip]);
         let mut link = cfg.link.clone();
         link.mtu = Some(link.mtu.unwrap_or(cfg.mtu));
         let mut link_rng = rng.fork();
@@ -378,7 +404,7 @@ impl Run {
     }
 
     fn go(&mut self, cfg: &TransferConfig, report: &mut TransferReport) -> Result<(), String> {
-        let server_ep = SocketAddr::new(IpAddr::V4(SERVER_ADDR), SERVER_PORT);
+        let server_ep = SocketAddr::new(addresses(cfg).1, SERVER_PORT);
         let (a, b) = (self.client.host, self.server.host);
         let listener = self
             .net
