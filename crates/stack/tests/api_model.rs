@@ -12,6 +12,8 @@
 //! that show what the next read returns and consume nothing, options set
 //! on a listener reaching exactly the connections whose SYN came after,
 //! and at the end both stacks return to zero sockets, timers and buffers.
+//! Each case runs over IPv4 or, with every address IPv6, over IPv6 (UDP
+//! datagrams above the MTU then leave in Fragment headers).
 mod hostile_kit;
 
 use hostile_kit::app::pattern;
@@ -19,8 +21,9 @@ use hostile_kit::wire::{config, Impair, Wire, A_IP, B_IP};
 use proptest::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr};
 use std::time::Duration;
+use ustack::Cidr;
 use ustack::{SocketHandle, Stack};
 
 const MAX_SOCKETS: usize = 6;
@@ -257,15 +260,13 @@ struct World {
     /// Ports of A that accepted connections used (a later listen may meet
     /// them in TIME-WAIT: either outcome is allowed).
     used_ports: Vec<u16>,
+    /// Every address of the case is IPv6 (the stacks have both).
+    v6: bool,
 }
 
-fn a_addr(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(A_IP), port)
-}
-
-fn b_addr(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(B_IP), port)
-}
+/// IPv6 addresses of A and B, for the cases run over IPv6.
+const A_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 1);
+const B_IP6: Ipv6Addr = Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 2);
 
 /// Listener `i`, counting round: few exist, so every index hits one.
 fn pick(ls: &mut [ListenerModel], i: usize) -> Option<&mut ListenerModel> {
@@ -278,33 +279,63 @@ fn kind(r: &std::io::Result<impl std::fmt::Debug>) -> Option<ErrorKind> {
 }
 
 impl World {
-    fn new(seed: u64) -> World {
+    fn a_ip(&self) -> IpAddr {
+        if self.v6 {
+            A_IP6.into()
+        } else {
+            A_IP.into()
+        }
+    }
+
+    fn b_ip(&self) -> IpAddr {
+        if self.v6 {
+            B_IP6.into()
+        } else {
+            B_IP.into()
+        }
+    }
+
+    fn a_addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.a_ip(), port)
+    }
+
+    fn b_addr(&self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.b_ip(), port)
+    }
+
+    fn new(seed: u64, v6: bool) -> World {
         let mut ca = config(A_IP, seed);
         ca.max_sockets = MAX_SOCKETS;
-        let cb = config(B_IP, seed + 1);
+        let mut cb = config(B_IP, seed + 1);
+        for (c, ip) in [(&mut ca, A_IP6), (&mut cb, B_IP6)] {
+            c.addresses.push(Cidr {
+                addr: ip.into(),
+                prefix_len: 64,
+            });
+        }
         let impair = Impair {
             delay: Duration::from_millis(1),
             ..Impair::default()
         };
-        let mut w = Wire::with(
+        let w = Wire::with(
             Stack::new(ca).unwrap(),
             Stack::new(cb).unwrap(),
             seed,
             impair,
         );
-        let peer = Peer {
-            listener: Some(w.b.tcp_listen(b_addr(ECHO), 64).unwrap()),
-            udp: Some(w.b.udp_bind(b_addr(ECHO)).unwrap()),
-            ..Peer::default()
-        };
-        World {
+        let mut world = World {
             w,
-            peer,
+            peer: Peer::default(),
             udp: Vec::new(),
             listeners: Vec::new(),
             conns: Vec::new(),
             used_ports: Vec::new(),
-        }
+            v6,
+        };
+        let echo = world.b_addr(ECHO);
+        world.peer.listener = Some(world.w.b.tcp_listen(echo, 64).unwrap());
+        world.peer.udp = Some(world.w.b.udp_bind(echo).unwrap());
+        world
     }
 
     /// 100 ms of virtual time with B's automaton running.
@@ -323,11 +354,12 @@ impl World {
 
     fn apply(&mut self, op: &Op) -> Result<(), TestCaseError> {
         let full = self.full();
+        let (echo, b_ip, a_ip) = (self.b_addr(ECHO), self.b_ip(), self.a_ip());
         prop_assert!(self.w.a.socket_count() <= MAX_SOCKETS);
         match *op {
             Op::UdpBind(port) => {
                 let taken = self.udp.iter().any(|u| u.open && u.port == port);
-                let r = self.w.a.udp_bind(a_addr(port));
+                let r = self.w.a.udp_bind(self.a_addr(port));
                 if taken {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::AddrInUse));
                 } else if full {
@@ -343,11 +375,11 @@ impl World {
                 }
             }
             Op::UdpSend(i, n) => {
+                let data = pattern(i as u64 * 7 + n as u64, n);
                 let Some(u) = self.udp.get_mut(i) else {
                     return Ok(());
                 };
-                let data = pattern(i as u64 * 7 + n as u64, n);
-                let r = self.w.a.udp_send_to(u.h, &data, b_addr(ECHO));
+                let r = self.w.a.udp_send_to(u.h, &data, echo);
                 if u.open {
                     prop_assert_eq!(r.ok(), Some(n));
                     u.queue.push_back(data);
@@ -375,7 +407,7 @@ impl World {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));
                 } else if let Some(want) = want {
                     let got = r.map_err(|e| TestCaseError::fail(format!("udp recv: {e}")))?;
-                    prop_assert_eq!(got.from, b_addr(ECHO));
+                    prop_assert_eq!(got.from, echo);
                     prop_assert_eq!(&buf[..got.len], &want[..], "datagram content/order");
                 } else {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::WouldBlock));
@@ -389,7 +421,7 @@ impl World {
             }
             Op::Listen(port) => {
                 let listening = self.listeners.iter().any(|l| l.open && l.port == port);
-                let r = self.w.a.tcp_listen(a_addr(port), BACKLOG);
+                let r = self.w.a.tcp_listen(self.a_addr(port), BACKLOG);
                 if listening {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::AddrInUse));
                 } else if self.used_ports.contains(&port) {
@@ -436,7 +468,7 @@ impl World {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::NotFound));
                 } else if let Some((expect, opts)) = l.pending.pop_front() {
                     let (h, from) = r.map_err(|e| TestCaseError::fail(format!("accept: {e}")))?;
-                    prop_assert_eq!(from.ip(), IpAddr::V4(B_IP));
+                    prop_assert_eq!(from.ip(), b_ip);
                     let a = &self.w.a;
                     let got = Inherited {
                         nodelay: a.tcp_nodelay(h).unwrap_or(!opts.nodelay),
@@ -470,7 +502,11 @@ impl World {
             Op::PeerConnect(port, n) => {
                 let target = self.listeners.iter_mut().find(|l| l.open && l.port == port);
                 let data = pattern(0xb0b + n as u64, n);
-                let h = self.w.b.tcp_connect(a_addr(port), None).unwrap();
+                let h = self
+                    .w
+                    .b
+                    .tcp_connect(SocketAddr::new(a_ip, port), None)
+                    .unwrap();
                 self.peer.clients.insert(h, (data.clone(), false));
                 match target {
                     Some(l) if !full && l.pending.len() < BACKLOG => {
@@ -491,7 +527,7 @@ impl World {
                 }
             }
             Op::Connect => {
-                let r = self.w.a.tcp_connect(b_addr(ECHO), None);
+                let r = self.w.a.tcp_connect(self.b_addr(ECHO), None);
                 if full {
                     prop_assert_eq!(kind(&r), Some(ErrorKind::OutOfMemory));
                 } else {
@@ -688,8 +724,12 @@ proptest! {
     })]
 
     #[test]
-    fn socket_api_matches_model(seed in any::<u64>(), ops in prop::collection::vec(op(), 1..40)) {
-        let mut world = World::new(seed);
+    fn socket_api_matches_model(
+        seed in any::<u64>(),
+        v6 in any::<bool>(),
+        ops in prop::collection::vec(op(), 1..40),
+    ) {
+        let mut world = World::new(seed, v6);
         for op in &ops {
             world.apply(op)?;
         }
@@ -703,10 +743,10 @@ proptest! {
 /// background (FIN-WAIT, TIME-WAIT).
 #[test]
 fn handle_is_released_by_close() {
-    let mut world = World::new(1);
+    let mut world = World::new(1, false);
     let mut bad = Vec::new();
     for abort in [false, true] {
-        let h = world.w.a.tcp_connect(b_addr(ECHO), None).unwrap();
+        let h = world.w.a.tcp_connect(world.b_addr(ECHO), None).unwrap();
         world.settle();
         if abort {
             world.w.a.tcp_abort(h);
