@@ -189,16 +189,7 @@ impl PreSocket {
     /// caller's flush sends it.
     pub fn connect(&self, s: &mut Stack, remote: SocketAddr) -> io::Result<SocketHandle> {
         let o = *self.lock();
-        if let Some(local) = o.bind {
-            // IPV6_V6ONLY on a socket bound to `[::]`: no IPv4 peers.
-            if local.is_ipv6() && remote.is_ipv4() && self.only_v6(s) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "the socket is IPv6-only (IPV6_V6ONLY) and the destination is IPv4",
-                ));
-            }
-        }
-        let h = s.tcp_connect(remote, o.bind)?;
+        let h = s.tcp_connect_with(remote, o.bind, o.only_v6)?;
         if let Err(e) = apply(&o, s, h) {
             s.tcp_abort(h);
             return Err(e);

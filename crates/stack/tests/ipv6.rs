@@ -333,6 +333,15 @@ fn the_stack_wide_ipv6_only_default_and_a_sockets_choice() {
     assert!(!s.only_v6(u4).expect("udp"));
     let c = s.tcp_connect(sa(A6, 80), None).expect("connect");
     assert_eq!(s.only_v6(c).unwrap_err().kind(), ErrorKind::InvalidInput);
+    // A connection from `[::]` follows the default too, unless it chooses.
+    assert_eq!(
+        s.tcp_connect(sa(A, 80), Some(sa("::", 0)))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
+    );
+    s.tcp_connect_with(sa(A, 80), Some(sa("::", 0)), Some(false))
+        .expect("a dual-stack socket reaches IPv4");
 }
 
 /// IPV6_V6ONLY on UDP: `[::]` and `0.0.0.0` share the port, each takes

@@ -3090,6 +3090,18 @@ impl Stack {
         remote: SocketAddr,
         local: Option<SocketAddr>,
     ) -> io::Result<SocketHandle> {
+        self.tcp_connect_with(remote, local, None)
+    }
+
+    /// Like `tcp_connect`, with IPV6_V6ONLY for a `local` of `[::]`
+    /// (`None`: `Config::ipv6_only`): an IPv6-only socket does not reach
+    /// IPv4 (InvalidInput).
+    pub fn tcp_connect_with(
+        &mut self,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        only_v6: Option<bool>,
+    ) -> io::Result<SocketHandle> {
         if remote.port() == 0 {
             return Err(err(io::ErrorKind::InvalidInput, "cannot connect to port 0"));
         }
@@ -3112,7 +3124,8 @@ impl Stack {
         })?;
         let mut local = local.unwrap_or(SocketAddr::new(route.src, 0));
         self.check_local_ip(local.ip())?;
-        check_family(local.ip(), rip)?;
+        let only_v6 = only_v6.unwrap_or(self.config.ipv6_only);
+        check_family_v6only(local.ip(), only_v6, rip)?;
         if local.ip().is_unspecified() {
             local.set_ip(route.src);
         }
