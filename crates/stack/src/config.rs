@@ -188,6 +188,12 @@ pub struct Config {
     /// `net.ipv6.bindv6only`, off by default): when set, a socket bound
     /// to `[::]` takes IPv6 only, and `0.0.0.0` may be bound beside it.
     pub ipv6_only: bool,
+    /// RFC 6437 flow labels on the IPv6 packets we send (Linux's
+    /// `net.ipv6.auto_flowlabels`, on by default): every packet of a flow
+    /// carries the same non-zero label, a keyed hash of its addresses,
+    /// ports and protocol, and a TCP retransmission timeout moves the
+    /// connection to another (Linux's `net.core.txrehash`). Off: 0.
+    pub ipv6_flow_labels: bool,
 }
 
 /// How a socket binds (`Stack::tcp_listen_with`, `Stack::udp_bind_with`).
@@ -217,6 +223,7 @@ impl Default for Config {
             max_buffer_bytes: 1 << 30,
             icmp_error_rate: 1000,
             ipv6_only: false,
+            ipv6_flow_labels: true,
         }
     }
 }

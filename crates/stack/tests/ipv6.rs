@@ -970,6 +970,12 @@ fn syn_cookies_work_over_ipv6() {
     peers.sort();
     locals.sort();
     assert_eq!(peers, locals);
+    // The cookie SYN-ACK (sent with no connection to hold a label) has
+    // the label of the connection the cookie made.
+    for l in locals {
+        let labels = labels_of(&flows(&p.log, false), 443, l.port());
+        assert_eq!(labels.len(), 1, "{labels:x?}");
+    }
 }
 
 /// RFC 7739 §5.3.2: Fragment identifications are a keyed hash of the
@@ -997,4 +1003,126 @@ fn fragment_identifications_differ_per_destination() {
         x1.wrapping_add(1),
         "another destination's offset differs"
     );
+}
+
+/// (source port, destination port, flow label, payload length) of every
+/// IPv6 TCP or UDP packet in the log sent towards B (`to_b`) or A.
+fn flows(log: &[LogEntry], to_b: bool) -> Vec<(u16, u16, u32, usize)> {
+    log.iter()
+        .filter(|e| e.1 == to_b)
+        .filter_map(|e| {
+            let ip = Ipv6Packet::new_checked(&e.2[..]).ok()?;
+            let repr = Ipv6Repr::parse(&ip).ok()?;
+            let t = &e.2[40..];
+            let ports = (
+                u16::from_be_bytes([t[0], t[1]]),
+                u16::from_be_bytes([t[2], t[3]]),
+            );
+            let len = match repr.next_header {
+                ipv6::PROTO_TCP => TcpPacket::new_checked(t).ok()?.payload().len(),
+                _ => t.len(),
+            };
+            Some((ports.0, ports.1, repr.flow_label, len))
+        })
+        .collect()
+}
+
+/// The distinct labels of the packets from `sport` to `dport`, in order.
+fn labels_of(f: &[(u16, u16, u32, usize)], sport: u16, dport: u16) -> Vec<u32> {
+    let mut v: Vec<u32> = Vec::new();
+    for &(s, d, l, _) in f {
+        if (s, d) == (sport, dport) && v.last() != Some(&l) {
+            v.push(l);
+        }
+    }
+    v
+}
+
+/// RFC 6437 §3: every packet of a flow carries one non-zero label (a keyed
+/// hash of its addresses, ports and protocol, as Linux's automatic
+/// labels); other flows get others; a retransmission timeout moves the
+/// connection to a new label (Linux's txrehash).
+#[test]
+fn flow_labels_are_per_flow_and_change_on_a_timeout() {
+    let mut p = pair6(71);
+    let l = p.b.tcp_listen(sa(B6, 80), 8).expect("listen");
+    let (c, s, _) = connect_accepted(&mut p, sa(B6, 80), l);
+    let (c2, s2, _) = connect_accepted(&mut p, sa(B6, 80), l);
+    let port = p.a.tcp_local_addr(c).expect("local").port();
+    let port2 = p.a.tcp_local_addr(c2).expect("local").port();
+    // A's first data segments are lost, the probe and the retransmissions
+    // after timeouts with them.
+    let mut lost = 0;
+    p.filter = Box::new(move |to_b, pkt, _| {
+        let data = to_b && pkt.len() > 40 + 20 + 12;
+        if data && lost < 6 {
+            lost += 1;
+            return false;
+        }
+        true
+    });
+    let got = transfer(&mut p, c, s, &[7u8; 3000]);
+    assert_eq!(got.len(), 3000);
+    let timeouts = p.a.tcp_info(c).expect("info").counters.timeouts;
+    assert!(timeouts >= 1, "no timeout fired");
+    let f = flows(&p.log, true);
+    let a_labels = labels_of(&f, port, 80);
+    assert_eq!(a_labels.len() as u64, 1 + timeouts, "{a_labels:x?}");
+    assert!(a_labels.iter().all(|&l| l != 0 && l <= 0xF_FFFF));
+    // B's side had no timeout: one label, its own.
+    let b_labels = labels_of(&flows(&p.log, false), 80, port);
+    assert_eq!(b_labels.len(), 1, "{b_labels:x?}");
+    assert_ne!(b_labels[0], 0);
+    assert_ne!(b_labels[0], a_labels[0]);
+    // The second connection: labels of its own, unchanged.
+    let a2 = labels_of(&f, port2, 80);
+    assert_eq!(a2.len(), 1);
+    assert!(a2[0] != 0 && !a_labels.contains(&a2[0]));
+    let _ = (s2, c2);
+}
+
+#[test]
+fn udp_flow_labels_and_switching_them_off() {
+    let mut p = pair6(72);
+    let a = p.a.udp_bind(sa(A6, 5000)).expect("bind");
+    let _b7 = p.b.udp_bind(sa(B6, 7)).expect("bind");
+    let _b8 = p.b.udp_bind(sa(B6, 8)).expect("bind");
+    for (to, len) in [(7, 100), (7, 5000), (8, 100)] {
+        p.a.udp_send_to(a, &vec![1u8; len], sa(B6, to))
+            .expect("sent");
+    }
+    settle(&mut p);
+    // A Fragment header (44) follows the IPv6 header in the fragments.
+    let f: Vec<u32> = p
+        .log
+        .iter()
+        .filter(|e| e.1)
+        .map(|e| {
+            Ipv6Repr::parse(&Ipv6Packet::new_checked(&e.2[..]).expect("IPv6"))
+                .expect("header")
+                .flow_label
+        })
+        .collect();
+    assert!(f.len() >= 5, "{f:x?}");
+    let (to7, to8) = (&f[..f.len() - 1], f[f.len() - 1]);
+    assert!(to7.iter().all(|&l| l == to7[0] && l != 0), "{f:x?}");
+    assert!(to8 != 0 && to8 != to7[0], "{f:x?}");
+
+    let mut p = Pair::with(
+        stack6(A, A6, 73, |c| c.ipv6_flow_labels = false),
+        stack6(B, B6, 1073, |c| c.ipv6_flow_labels = false),
+    );
+    let l = p.b.tcp_listen(sa(B6, 80), 8).expect("listen");
+    let (c, s, _) = connect_accepted(&mut p, sa(B6, 80), l);
+    assert_eq!(transfer(&mut p, c, s, b"hello").len(), 5);
+    let a = p.a.udp_bind(sa(A6, 5000)).expect("bind");
+    p.a.udp_send_to(a, b"x", sa(B6, 9)).expect("sent");
+    settle(&mut p);
+    let all: Vec<&LogEntry> = p.log.iter().collect();
+    assert!(all.len() > 8);
+    for e in all {
+        let repr =
+            Ipv6Repr::parse(&Ipv6Packet::new_checked(&e.2[..]).expect("IPv6")).expect("header");
+        assert_eq!(repr.flow_label, 0);
+    }
 }

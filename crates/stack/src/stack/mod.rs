@@ -402,6 +402,8 @@ pub struct Stack {
     /// RFC 6056 Algorithm 3 counter.
     next_ephemeral: u32,
     cookie_key: (u64, u64),
+    /// Key of the IPv6 flow labels (`flow_label`).
+    flow_key: (u64, u64),
     icmp_limit: RateLimit,
     slots: Vec<Slot>,
     free_slots: Vec<u32>,
@@ -654,6 +656,15 @@ impl Stack {
         let hk = KeyedHash(rng.next_u64(), rng.next_u64());
         let isn_key = (rng.next_u64(), rng.next_u64());
         let cookie_key = (rng.next_u64(), rng.next_u64());
+        // Derived rather than drawn, so that a seed's other draws stay as
+        // they were.
+        let flow_key = {
+            let mut h = SipHasher24::new_with_keys(isn_key.1, cookie_key.1);
+            h.write(b"ipv6 flow label");
+            let a = h.finish();
+            h.write_u8(1);
+            (a, h.finish())
+        };
         let icmp_limit = RateLimit::new(config.icmp_error_rate, 50);
         let ip_ident = rng.next_u32() as u16;
         Ok(Stack {
@@ -671,6 +682,7 @@ impl Stack {
             isn_key,
             next_ephemeral: 0,
             cookie_key,
+            flow_key,
             icmp_limit,
             slots: Vec::new(),
             free_slots: Vec::new(),
@@ -1054,7 +1066,8 @@ impl Stack {
     fn expand_time_wait(&mut self, index: u32) -> Option<SocketHandle> {
         let tw = self.tw_records.get(index as usize)?;
         let key = FlowKey(tw.record.local, tw.record.remote);
-        let tcb = Tcb::from_time_wait(&tw.record, &self.config.tcp, self.config.ttl);
+        let mut tcb = Tcb::from_time_wait(&tw.record, &self.config.tcp, self.config.ttl);
+        tcb.flow_label = self.tcp_flow_label(key.0, key.1);
         self.release_time_wait(index);
         let tcb = self.boxed_tcb(tcb);
         // Already counted in `live` as the record.
@@ -1140,6 +1153,47 @@ impl Stack {
         let f = h.finish() as u32;
         let m = (self.now.total_micros() / 4) as u32;
         m.wrapping_add(f)
+    }
+
+    /// RFC 6437 §3: the flow label of the packets from `src` to `dst`, a
+    /// keyed hash of the addresses, protocol and ports (as Linux's
+    /// automatic labels: the same for every packet of a flow, not
+    /// guessable from outside), never 0. 0 for IPv4, or with
+    /// `Config::ipv6_flow_labels` off.
+    #[inline]
+    fn flow_label(&self, src: IpAddr, dst: IpAddr, protocol: u8, ports: (u16, u16)) -> u32 {
+        match (src, dst) {
+            (IpAddr::V6(s), IpAddr::V6(d)) if self.config.ipv6_flow_labels => {
+                self.flow_label_v6(s, d, protocol, ports)
+            }
+            _ => 0,
+        }
+    }
+
+    /// `flow_label` for IPv6 (out of line: IPv4 only tests the family).
+    #[inline(never)]
+    fn flow_label_v6(&self, s: Ipv6Addr, d: Ipv6Addr, protocol: u8, ports: (u16, u16)) -> u32 {
+        let mut h = SipHasher13::new_with_keys(self.flow_key.0, self.flow_key.1);
+        h.write(&s.octets());
+        h.write(&d.octets());
+        h.write_u64(u64::from(protocol) << 32 | u64::from(ports.0) << 16 | u64::from(ports.1));
+        let x = h.finish();
+        match ((x ^ (x >> 20) ^ (x >> 40)) as u32) & 0xF_FFFF {
+            0 => 1,
+            l => l,
+        }
+    }
+
+    /// The flow label of a TCP connection's packets (`flow_label`).
+    #[inline]
+    fn tcp_flow_label(&self, local: SocketAddr, remote: SocketAddr) -> u32 {
+        match (local, remote) {
+            (SocketAddr::V6(l), SocketAddr::V6(r)) if self.config.ipv6_flow_labels => {
+                let ports = (l.port(), r.port());
+                self.flow_label_v6(*l.ip(), *r.ip(), ipv6::PROTO_TCP, ports)
+            }
+            _ => 0,
+        }
     }
 
     fn conn_params(&mut self, local: SocketAddr, remote: SocketAddr) -> (u32, u32) {
@@ -1729,7 +1783,8 @@ impl Stack {
             path: self.path_to(remote.ip()),
             now: self.now,
         };
-        let tcb = Tcb::new_passive(&params, seg);
+        let mut tcb = Tcb::new_passive(&params, seg);
+        tcb.flow_label = self.tcp_flow_label(local, remote);
         let sock = TcpSock {
             tcb: self.boxed_tcb(tcb),
             parent: Some(lh),
@@ -1903,7 +1958,8 @@ impl Stack {
             path: self.path_to(remote.ip()),
             now: self.now,
         };
-        let tcb = Tcb::new_from_cookie(&params, seg, c);
+        let mut tcb = Tcb::new_from_cookie(&params, seg, c);
+        tcb.flow_label = self.tcp_flow_label(local, remote);
         let sock = TcpSock {
             tcb: self.boxed_tcb(tcb),
             parent: Some(lh),
@@ -2246,7 +2302,7 @@ impl Stack {
             dst.into(),
             ipv4::PROTO_ICMP,
             msg.buffer_len(),
-            (ttl, 0),
+            ((ttl, 0), (0, 0)),
             |b| {
                 msg.emit(b);
             },
@@ -2261,7 +2317,7 @@ impl Stack {
             dst.into(),
             ipv6::PROTO_ICMPV6,
             msg.buffer_len(),
-            (ttl, 0),
+            ((ttl, 0), (0, 0)),
             |b| {
                 msg.emit(b, src, dst);
             },
@@ -2271,14 +2327,15 @@ impl Stack {
     /// Builds IP packet(s) for `len` payload bytes we originate, which
     /// `fill` writes: in place in the packet when it fits the MTU, else
     /// into a scratch buffer cut into fragments; queues them. Buffers come
-    /// from `pool`, so a steady flow allocates nothing.
+    /// from `pool`, so a steady flow allocates nothing. `ports` (source,
+    /// destination; 0 for ICMP) pick the IPv6 flow label.
     fn queue_ip_with(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
         protocol: u8,
         len: usize,
-        (ttl, tos): (u8, u8),
+        ((ttl, tos), ports): ((u8, u8), (u16, u16)),
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
         if self.out_queue_bytes + len > OUT_QUEUE_BYTES {
@@ -2287,7 +2344,8 @@ impl Stack {
         let (src, dst) = match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => (s, d),
             (IpAddr::V6(s), IpAddr::V6(d)) => {
-                return self.queue_ip6_with(s, d, protocol, len, (ttl, tos), fill)
+                let label = self.flow_label(src, dst, protocol, ports);
+                return self.queue_ip6_with(s, d, protocol, len, ((ttl, tos), label), fill);
             }
             // Callers pick the source from the destination's family.
             _ => return false,
@@ -2332,9 +2390,10 @@ impl Stack {
         dst: Ipv6Addr,
         protocol: u8,
         len: usize,
-        (hop_limit, traffic_class): (u8, u8),
+        ((hop_limit, traffic_class), flow_label): ((u8, u8), u32),
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
+        // RFC 6437 §3: every fragment carries the packet's label.
         let mut repr = Ipv6Repr {
             src,
             dst,
@@ -2342,7 +2401,7 @@ impl Stack {
             payload_len: len,
             hop_limit,
             traffic_class,
-            flow_label: 0,
+            flow_label,
         };
         const HL: usize = ipv6::HEADER_LEN;
         let mtu = self.config.mtu;
@@ -2593,7 +2652,8 @@ impl Stack {
                 self.counters.tcp.rsts_out += 1;
             }
             self.counters.tcp.segments_out += 1;
-            let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), n, true, ip);
+            let label = self.tcp_flow_label(r.local, r.remote);
+            let n = self.finish_ip(buf, r.local.ip(), r.remote.ip(), n, true, (ip, label));
             return Some((n, self.stays_in_host_ip(r.remote.ip())));
         }
         while let Some(h) = self.dirty.pop_front() {
@@ -2611,7 +2671,7 @@ impl Stack {
                 t.tcb.local.ip(),
                 t.tcb.remote,
                 t.tcb.path(),
-                (t.tcb.ttl, t.tcb.tos),
+                ((t.tcb.ttl, t.tcb.tos), t.tcb.flow_label),
             );
             let dst = remote.ip();
             // Cut to the path MTU (never above the MTU): SACK blocks ride
@@ -2657,10 +2717,10 @@ impl Stack {
         dst: IpAddr,
         len: usize,
         df: bool,
-        (ttl, tos): (u8, u8),
+        ((ttl, tos), flow_label): ((u8, u8), u32),
     ) -> usize {
         let (IpAddr::V4(src), IpAddr::V4(dst)) = (src, dst) else {
-            return self.finish_ip6(buf, src, dst, len, (ttl, tos));
+            return self.finish_ip6(buf, src, dst, len, (ttl, tos), flow_label);
         };
         let repr = Ipv4Repr {
             src,
@@ -2688,6 +2748,7 @@ impl Stack {
         dst: IpAddr,
         len: usize,
         (hop_limit, traffic_class): (u8, u8),
+        flow_label: u32,
     ) -> usize {
         // A connection's addresses are of one family.
         let (IpAddr::V6(src), IpAddr::V6(dst)) = (src, dst) else {
@@ -2700,7 +2761,7 @@ impl Stack {
             payload_len: len,
             hop_limit,
             traffic_class,
-            flow_label: 0,
+            flow_label,
         }
         .emit(&mut buf[..ipv6::HEADER_LEN]);
         self.counters.ip_out += 1;
@@ -3176,7 +3237,8 @@ impl Stack {
             path: self.path_to(remote.ip()),
             now: self.now,
         };
-        let tcb = Tcb::new_active(&params);
+        let mut tcb = Tcb::new_active(&params);
+        tcb.flow_label = self.tcp_flow_label(local, remote);
         let sock = TcpSock {
             tcb: self.boxed_tcb(tcb),
             parent: None,
@@ -3376,12 +3438,13 @@ impl Stack {
     /// on, or that a listener's connections (SYN-ACK included) will send.
     /// 1–255, as Linux accepts (RFC 1122 §3.2.1.7: never 0).
     pub fn tcp_set_ttl(&mut self, h: SocketHandle, ttl: u32) -> io::Result<()> {
-        let ttl = checked_ttl(ttl)?;
+        // The handle is checked before the value (EBADF before EINVAL).
         if let Some(o) = self.listener_opts_mut(h) {
-            o.ttl = ttl;
+            o.ttl = checked_ttl(ttl)?;
             return Ok(());
         }
-        self.app_tcb_mut(h)?.ttl = ttl;
+        let t = self.app_tcb_mut(h)?;
+        t.ttl = checked_ttl(ttl)?;
         Ok(())
     }
 
@@ -3391,12 +3454,13 @@ impl Stack {
     /// the two ECN bits are TCP's (RFC 3168) and stay clear, as Linux
     /// keeps them out of IP_TOS for TCP.
     pub fn tcp_set_tos(&mut self, h: SocketHandle, tos: u32) -> io::Result<()> {
-        let tos = checked_tos(tos)? & !ECN_MASK;
+        // The handle is checked before the value (EBADF before EINVAL).
         if let Some(o) = self.listener_opts_mut(h) {
-            o.tos = tos;
+            o.tos = checked_tos(tos)? & !ECN_MASK;
             return Ok(());
         }
-        self.app_tcb_mut(h)?.tos = tos;
+        let t = self.app_tcb_mut(h)?;
+        t.tos = checked_tos(tos)? & !ECN_MASK;
         Ok(())
     }
 
@@ -3764,7 +3828,8 @@ impl Stack {
         };
         let len = ustack_wire::udp::HEADER_LEN + data.len();
         let before = self.out_queue.len();
-        let queued = self.queue_ip_with(src_ip, to.ip(), ipv4::PROTO_UDP, len, ip, |b| {
+        let ports = (local.port(), to.port());
+        let queued = self.queue_ip_with(src_ip, to.ip(), ipv4::PROTO_UDP, len, (ip, ports), |b| {
             udp.emit(b, data, src_ip, to.ip());
         });
         if !queued {
@@ -3847,8 +3912,8 @@ impl Stack {
 
     /// IP_TTL of the datagrams the socket sends from now on (1–255).
     pub fn udp_set_ttl(&mut self, h: SocketHandle, ttl: u32) -> io::Result<()> {
-        let ttl = checked_ttl(ttl)?;
-        self.udp_sock(h)?.ttl = ttl;
+        let u = self.udp_sock(h)?;
+        u.ttl = checked_ttl(ttl)?;
         Ok(())
     }
 
@@ -3859,8 +3924,8 @@ impl Stack {
     /// IP_TOS of the datagrams the socket sends from now on: the whole
     /// Differentiated Services field, ECN bits included (0–255).
     pub fn udp_set_tos(&mut self, h: SocketHandle, tos: u32) -> io::Result<()> {
-        let tos = checked_tos(tos)?;
-        self.udp_sock(h)?.tos = tos;
+        let u = self.udp_sock(h)?;
+        u.tos = checked_tos(tos)?;
         Ok(())
     }
 

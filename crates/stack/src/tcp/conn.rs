@@ -417,6 +417,10 @@ pub(crate) struct Tcb {
     pub ttl: u8,
     /// IP_TOS (see `ConnOpts::tos`).
     pub tos: u8,
+    /// The IPv6 flow label of its packets (RFC 6437; 0 for IPv4, or with
+    /// `Config::ipv6_flow_labels` off). The stack sets it when the
+    /// connection is made; a retransmission timeout moves it to another.
+    pub flow_label: u32,
     /// SO_LINGER (see `ConnOpts::linger`).
     pub linger: Option<Duration>,
     /// TCP_USER_TIMEOUT in milliseconds (0: off; see `set_user_timeout`).
@@ -450,6 +454,19 @@ pub(crate) struct Tcb {
     cfg_msl: Duration,
     cfg_delayed_ack: Duration,
     cfg_fin_timeout: Duration,
+}
+
+/// Another 20-bit flow label after `label`: never 0, never `label`.
+pub(crate) fn next_flow_label(label: u32) -> u32 {
+    const MASK: u32 = 0xF_FFFF;
+    // A bijection of the 20-bit values (odd multiplier, xor-shift, add).
+    let mut x = (label & MASK).wrapping_mul(0x9_E3B5) & MASK;
+    x ^= x >> 11;
+    x = x.wrapping_add(0x5_A5A5) & MASK;
+    if x == 0 || x == label {
+        x = label % MASK + 1;
+    }
+    x
 }
 
 pub(crate) fn wscale_for(buffer: usize) -> u8 {
@@ -573,6 +590,7 @@ impl Tcb {
             nodelay: p.opts.nodelay,
             ttl: p.opts.ttl,
             tos: p.opts.tos,
+            flow_label: 0,
             linger: p.opts.linger,
             user_timeout_ms: p.opts.user_timeout_ms,
             rcv_up: None,
@@ -2284,6 +2302,13 @@ impl Tcb {
             return;
         }
         self.counters.timeouts += 1;
+        // RFC 6437 §3 leaves the choice of label to the source. As Linux
+        // (net.core.txrehash), a timeout moves the flow to another label,
+        // so that a router choosing among paths by the label (ECMP, RFC
+        // 6438) may take it off a path that has stopped delivering.
+        if self.flow_label != 0 {
+            self.flow_label = next_flow_label(self.flow_label);
+        }
         self.rtt.back_off();
         self.rtt_sample = None;
         self.ts_rto_floor = Some(self.ts_now(now));
@@ -3152,5 +3177,23 @@ impl Tcb {
 
     pub fn rcv_nxt(&self) -> Seq {
         self.rcv_nxt
+    }
+}
+
+#[cfg(test)]
+mod flow_label_tests {
+    use super::next_flow_label;
+
+    #[test]
+    fn the_next_flow_label_is_another_non_zero_20_bit_value() {
+        let mut seen = vec![false; 1 << 20];
+        for l in 1..=0xF_FFFFu32 {
+            let n = next_flow_label(l);
+            assert!(n != 0 && n != l && n <= 0xF_FFFF, "{l:#x} -> {n:#x}");
+            seen[n as usize] = true;
+        }
+        // Spread over the values, not stuck in a few.
+        let hit = seen.iter().filter(|&&b| b).count();
+        assert!(hit > 1 << 19, "{hit}");
     }
 }
