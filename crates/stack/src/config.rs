@@ -67,6 +67,15 @@ pub struct TcpConfig {
     pub max_retries: u32,
     /// SYN / SYN-ACK retransmissions before giving up (Linux 6 / 5).
     pub syn_retries: u32,
+    /// Path MTU black-hole detection (RFC 4821 §3 and RFC 2923 §2.1, as
+    /// Linux's `net.ipv4.tcp_mtu_probing = 1`, off by default as there):
+    /// when a path drops large segments without an ICMP error, the third
+    /// consecutive retransmission timeout of a connection lowers its MSS to
+    /// 1 024 bytes (Linux's `tcp_base_mss`), and each further one halves
+    /// it, down to the 552-byte IPv4 floor (then DF is cleared) or IPv6's
+    /// 1 280-byte minimum MTU. Unlike Linux, no probe searches back up:
+    /// the connection keeps the lowered MSS.
+    pub black_hole_detection: bool,
     /// Maximum segment lifetime; TIME_WAIT lasts 2·MSL (default 30 s → 60 s).
     pub msl: Duration,
     /// Delayed-ACK timeout (RFC 9293 §3.8.6.3; Linux 40 ms). Zero disables.
@@ -131,6 +140,7 @@ impl Default for TcpConfig {
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(120),
             max_retries: 15,
+            black_hole_detection: false,
             syn_retries: 6,
             msl: Duration::from_secs(30),
             delayed_ack: Duration::from_millis(40),

@@ -133,6 +133,9 @@ pub struct TcpCounters {
     pub zero_window_probes: u64,
     /// Tail loss probes sent (RFC 8985 §7).
     pub tail_loss_probes: u64,
+    /// MSS reductions by Path MTU black-hole detection
+    /// (`TcpConfig::black_hole_detection`).
+    pub black_hole_reductions: u64,
     /// Retransmission timeouts found spurious and undone (RFC 3522/4015).
     pub spurious_rtos: u64,
     /// D-SACK blocks received (RFC 2883), and fast recoveries undone
@@ -162,6 +165,7 @@ impl TcpCounters {
         self.dup_segments += o.dup_segments;
         self.zero_window_probes += o.zero_window_probes;
         self.tail_loss_probes += o.tail_loss_probes;
+        self.black_hole_reductions += o.black_hole_reductions;
         self.spurious_rtos += o.spurious_rtos;
         self.dsacks_received += o.dsacks_received;
         self.spurious_recoveries += o.spurious_recoveries;

@@ -3,7 +3,9 @@
 //! connection's MSS, what was too big is resent at once in pieces without
 //! a congestion reaction, the estimate serves new connections to that
 //! destination for ten minutes, and it is never raised by a message nor
-//! taken below 552 bytes (then DF is cleared instead).
+//! taken below 552 bytes (then DF is cleared instead). And black-hole
+//! detection (RFC 4821 §3, RFC 2923 §2.1) for paths that send no ICMP.
+mod common;
 mod scripted;
 
 use scripted::*;
@@ -276,4 +278,68 @@ fn a_report_below_552_bytes_sets_552_and_clears_df() {
     // At the floor, a second report changes nothing.
     feed(&mut h, &frag_needed(&re[0].bytes, 100));
     assert_eq!(h.stack.tcp_info(c.h).unwrap().counters.pmtu_reductions, 1);
+}
+
+/// Two stacks whose path silently drops packets longer than `limit`
+/// (a Path MTU black hole: no ICMP), A with black-hole detection
+/// `detect`; a connection A → B. Returns the pair and the handles.
+fn black_hole(
+    limit: usize,
+    detect: bool,
+) -> (common::Pair, ustack::SocketHandle, ustack::SocketHandle) {
+    use common::*;
+    let mut p = Pair::with(
+        stack_with(A, 81, |c| c.tcp.black_hole_detection = detect),
+        stack(B, 1081),
+    );
+    p.filter = Box::new(move |_, pkt, _| pkt.len() <= limit);
+    let server = std::net::SocketAddr::new(B.parse().expect("B"), 80);
+    let l = p.b.tcp_listen(server, 8).expect("listen");
+    let c = p.a.tcp_connect(server, None).expect("connect");
+    let mut s = None;
+    assert!(p.run_until(5, |p| {
+        s = s.or(p.b.tcp_accept(l).ok().map(|x| x.0));
+        s.is_some()
+    }));
+    (p, c, s.expect("accepted"))
+}
+
+#[test]
+fn a_black_hole_lowers_the_mss_to_1024_then_halves_it() {
+    let data: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+    // 1 100 bytes pass: the first step (MSS 1 024, 1 076-byte packets
+    // with timestamps) is enough.
+    let (mut p, c, s) = black_hole(1100, true);
+    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+    let info = p.a.tcp_info(c).expect("info");
+    assert_eq!(info.mss, 1024);
+    assert_eq!(info.counters.black_hole_reductions, 1);
+    assert!(info.counters.timeouts >= 3, "{:?}", info.counters);
+    // 600 bytes: two steps (1 024, then 512), after which A's segments
+    // are at most 512 + 52 bytes long and all arrive.
+    let (mut p, c, s) = black_hole(600, true);
+    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+    let info = p.a.tcp_info(c).expect("info");
+    assert_eq!((info.mss, info.counters.black_hole_reductions), (512, 2));
+    let to_b: Vec<&common::LogEntry> = p.log.iter().filter(|e| e.1).collect();
+    let last_lost = to_b.iter().rposition(|e| !e.3).expect("losses");
+    let after = &to_b[last_lost + 1..];
+    assert!(after.len() > 100 && after.iter().all(|e| e.2.len() <= 564));
+}
+
+#[test]
+fn without_detection_a_black_hole_stalls_the_connection() {
+    let (mut p, c, s) = black_hole(1100, false);
+    p.a.tcp_send(c, &[1u8; 5000]).expect("queued");
+    // 30 s: five timeouts at least, every retransmission full-size.
+    let mut got = 0;
+    let mut buf = [0u8; 8192];
+    assert!(!p.run_until(30, |p| {
+        got += p.b.tcp_recv(s, &mut buf).unwrap_or(0);
+        got == 5000
+    }));
+    let info = p.a.tcp_info(c).expect("info");
+    assert!(info.counters.timeouts >= 5, "{:?}", info.counters);
+    assert_eq!(info.counters.black_hole_reductions, 0);
+    assert_eq!(info.mss, 1448);
 }

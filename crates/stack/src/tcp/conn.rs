@@ -32,6 +32,11 @@ pub(crate) const MIN_PMTU: usize = 552;
 /// IPv6's minimum link MTU (RFC 8200 §5): a Packet Too Big below it is
 /// raised to it (RFC 8201 §4), and DF has no meaning in IPv6.
 pub(crate) const MIN_PMTU_V6: usize = 1280;
+/// Consecutive timeouts that suggest a Path MTU black hole (Linux's
+/// tcp_retries1, RFC 1122 §4.2.3.5's R1).
+const BLACK_HOLE_TIMEOUTS: u32 = 3;
+/// The MSS a suspected black hole first falls to (Linux's tcp_base_mss).
+const BASE_MSS: usize = 1024;
 
 /// IP and TCP headers without options in front of a segment's data: 40
 /// bytes over IPv4, 60 over IPv6 (RFC 8200 §3).
@@ -451,6 +456,8 @@ pub(crate) struct Tcb {
     pub counters: TcpCounters,
     cfg_syn_retries: u32,
     cfg_max_retries: u32,
+    /// `TcpConfig::black_hole_detection`.
+    cfg_black_hole: bool,
     cfg_msl: Duration,
     cfg_delayed_ack: Duration,
     cfg_fin_timeout: Duration,
@@ -606,6 +613,7 @@ impl Tcb {
             counters: TcpCounters::default(),
             cfg_syn_retries: cfg.syn_retries,
             cfg_max_retries: cfg.max_retries,
+            cfg_black_hole: cfg.black_hole_detection,
             cfg_msl: cfg.msl,
             cfg_delayed_ack: cfg.delayed_ack,
             cfg_fin_timeout: cfg.fin_timeout,
@@ -2330,6 +2338,9 @@ impl Tcb {
             // RFC 6675 §5.1 / RFC 8985 §6.3: everything not SACKed is lost
             // and is resent in order as the (reset) window allows.
             self.rtxq.mark_all_lost();
+            if self.cfg_black_hole && self.retries >= BLACK_HOLE_TIMEOUTS {
+                self.black_hole_step();
+            }
             if let Some(ut) = user_timeout {
                 // The next timeout comes no later than the user timeout
                 // (Linux's tcp_clamp_rto_to_user_timeout); the
@@ -3137,6 +3148,27 @@ impl Tcb {
     fn quotes_in_flight(&self, quoted_seq: u32) -> bool {
         let s = Seq(quoted_seq);
         s.ge(self.snd_una) && s.lt(self.snd_max.max(self.snd_una + 1u32))
+    }
+
+    /// RFC 4821 §3 / RFC 2923 §2.1 (Linux's tcp_mtu_probing = 1): repeated
+    /// timeouts may mean a path that drops our large segments and tells
+    /// us nothing. The first time, the MSS falls to `BASE_MSS`; each time
+    /// after, to half. `lower_path_mtu` keeps the floors (552 bytes for
+    /// IPv4, with DF then cleared; 1 280 for IPv6).
+    fn black_hole_step(&mut self) {
+        let target = if self.smss > BASE_MSS {
+            BASE_MSS
+        } else {
+            self.smss / 2
+        };
+        let mut mtu = target + tcp_ip_headers(&self.local);
+        if self.ts_enabled {
+            mtu += TS_OPTION_LEN;
+        }
+        if self.lower_path_mtu(mtu).is_some() {
+            self.counters.black_hole_reductions += 1;
+            tracing::debug!(local = %self.local, remote = %self.remote, mss = self.smss, "tcp pmtu black hole: mss lowered");
+        }
     }
 
     fn lower_path_mtu(&mut self, mtu: usize) -> Option<PathMtu> {
