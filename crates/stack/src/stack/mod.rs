@@ -1050,7 +1050,10 @@ impl Stack {
     }
 
     /// `tcb` in an allocation of the pool if there is one.
-    fn boxed_tcb(&mut self, tcb: Tcb) -> Box<Tcb> {
+    /// A connection's box (from the pool when one is free), with the flow
+    /// label of its 4-tuple (every connection is made through here).
+    fn boxed_tcb(&mut self, mut tcb: Tcb) -> Box<Tcb> {
+        tcb.flow_label = self.tcp_flow_label(tcb.local, tcb.remote);
         match self.tcb_pool.pop() {
             Some(mut b) => {
                 *b = tcb;
@@ -1066,8 +1069,7 @@ impl Stack {
     fn expand_time_wait(&mut self, index: u32) -> Option<SocketHandle> {
         let tw = self.tw_records.get(index as usize)?;
         let key = FlowKey(tw.record.local, tw.record.remote);
-        let mut tcb = Tcb::from_time_wait(&tw.record, &self.config.tcp, self.config.ttl);
-        tcb.flow_label = self.tcp_flow_label(key.0, key.1);
+        let tcb = Tcb::from_time_wait(&tw.record, &self.config.tcp, self.config.ttl);
         self.release_time_wait(index);
         let tcb = self.boxed_tcb(tcb);
         // Already counted in `live` as the record.
@@ -1783,8 +1785,7 @@ impl Stack {
             path: self.path_to(remote.ip()),
             now: self.now,
         };
-        let mut tcb = Tcb::new_passive(&params, seg);
-        tcb.flow_label = self.tcp_flow_label(local, remote);
+        let tcb = Tcb::new_passive(&params, seg);
         let sock = TcpSock {
             tcb: self.boxed_tcb(tcb),
             parent: Some(lh),
@@ -1958,8 +1959,7 @@ impl Stack {
             path: self.path_to(remote.ip()),
             now: self.now,
         };
-        let mut tcb = Tcb::new_from_cookie(&params, seg, c);
-        tcb.flow_label = self.tcp_flow_label(local, remote);
+        let tcb = Tcb::new_from_cookie(&params, seg, c);
         let sock = TcpSock {
             tcb: self.boxed_tcb(tcb),
             parent: Some(lh),
@@ -3237,8 +3237,7 @@ impl Stack {
             path: self.path_to(remote.ip()),
             now: self.now,
         };
-        let mut tcb = Tcb::new_active(&params);
-        tcb.flow_label = self.tcp_flow_label(local, remote);
+        let tcb = Tcb::new_active(&params);
         let sock = TcpSock {
             tcb: self.boxed_tcb(tcb),
             parent: None,
