@@ -1,5 +1,6 @@
 //! Command-line value parsers shared by the subcommands that describe a
-//! link (`sim`, `impair`): probabilities, milliseconds, rates.
+//! link (`sim`, `impair`): probabilities, milliseconds, rates; and TCP's
+//! path MTU probing mode.
 use std::time::Duration;
 use ustack_devices::sim::link::duration_from_ms;
 
@@ -38,4 +39,18 @@ pub(crate) fn parse_rate(s: &str) -> Result<f64, String> {
         ));
     }
     Ok(r)
+}
+
+/// A `TcpConfig::mtu_probing` mode: off, black-hole or always (Linux's
+/// `net.ipv4.tcp_mtu_probing` 0, 1, 2, which are accepted too).
+pub(crate) fn parse_mtu_probing(s: &str) -> Result<ustack::MtuProbing, String> {
+    use ustack::MtuProbing;
+    match s.trim() {
+        "off" | "0" => Ok(MtuProbing::Off),
+        "black-hole" | "1" => Ok(MtuProbing::BlackHole),
+        "always" | "2" => Ok(MtuProbing::Always),
+        _ => Err(format!(
+            "'{s}' is not a probing mode: expected off, black-hole or always (0, 1, 2 as Linux's tcp_mtu_probing)"
+        )),
+    }
 }

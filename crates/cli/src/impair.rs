@@ -1,7 +1,8 @@
 //! `ustack impair`: a user-space impairment forwarder between two TUN
 //! devices, for machines without netem. Every packet the kernel routes
 //! into one TUN device goes through the simulator's link model (rate,
-//! drop-tail queue, delay, jitter, loss, reordering, duplication; see
+//! drop-tail queue, delay, jitter, loss, reordering, duplication, an MTU
+//! answered with ICMP or, with `--black-hole`, not answered; see
 //! `ustack_devices::sim::link`) and comes out of the other one, in wall
 //! clock time. Both directions get the same impairments, each with its own
 //! random stream derived from `--seed`.
@@ -65,6 +66,12 @@ pub struct ImpairArgs {
     /// discovery [default: no limit].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(68..))]
     pub mtu: Option<u16>,
+    /// Make the --mtu limit a Path MTU black hole: what is too big is
+    /// dropped without the ICMP answer (as behind a firewall that filters
+    /// ICMP), so that only TCP's black-hole detection and probing get
+    /// through (Linux: net.ipv4.tcp_mtu_probing).
+    #[arg(long)]
+    pub black_hole: bool,
     /// Seed of the impairments' random streams.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub seed: u64,
@@ -82,6 +89,7 @@ impl ImpairArgs {
             reorder: self.reorder,
             duplicate: self.duplicate,
             mtu: self.mtu.map(usize::from),
+            black_hole: self.black_hole,
             ..LinkConfig::default()
         }
     }
@@ -91,7 +99,14 @@ fn describe(cfg: &LinkConfig) -> String {
     let rate = cfg
         .rate_mbps
         .map_or("unlimited".to_string(), |r| format!("{r} Mbit/s"));
-    let mtu = cfg.mtu.map_or(String::new(), |m| format!(", mtu {m}"));
+    let mtu = cfg.mtu.map_or(String::new(), |m| {
+        let hole = if cfg.black_hole {
+            " (black hole: no ICMP)"
+        } else {
+            ""
+        };
+        format!(", mtu {m}{hole}")
+    });
     format!(
         "rate {rate}, delay {} ms ± {} ms, loss {}, reorder {}, duplicate {}, queue {} packets{mtu}",
         cfg.delay.as_secs_f64() * 1e3,
@@ -105,13 +120,18 @@ fn describe(cfg: &LinkConfig) -> String {
 
 fn counters_line(dir: &str, c: &LinkCounters, send_errors: u64) -> String {
     format!(
-        "  {dir}: {} in, {} out, dropped {} (loss {}, queue {}, mtu {}), reordered {}, duplicated {}, send errors {}",
+        "  {dir}: {} in, {} out, dropped {} (loss {}, queue {}, mtu {}{}), reordered {}, duplicated {}, send errors {}",
         c.sent,
         c.delivered,
         c.dropped(),
         c.dropped_loss,
         c.dropped_queue,
         c.dropped_mtu,
+        if c.black_holed > 0 {
+            format!(" of which {} unanswered", c.black_holed)
+        } else {
+            String::new()
+        },
         c.reordered,
         c.duplicated,
         send_errors
@@ -129,6 +149,9 @@ pub fn run(args: ImpairArgs) -> Result<(), String> {
             "--tun-a and --tun-b are both {}: the forwarder needs two different devices",
             args.tun_a
         ));
+    }
+    if args.black_hole && args.mtu.is_none() {
+        return Err("--black-hole needs --mtu (the limit above which packets vanish)".to_string());
     }
     let cfg = args.link();
     cfg.validate()

@@ -1,5 +1,5 @@
 //! `ustack sim`: a TCP transfer over a simulated link, or a campaign.
-use crate::args::{parse_ms, parse_prob, parse_rate};
+use crate::args::{parse_ms, parse_mtu_probing, parse_prob, parse_rate};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +14,7 @@ use ustack_devices::sim::transfer::{
 
 /// Options that describe a single run (rejected together with --campaign,
 /// which draws them per seed).
-const SINGLE_RUN_OPTIONS: [&str; 15] = [
+const SINGLE_RUN_OPTIONS: [&str; 17] = [
     "bytes",
     "reverse_bytes",
     "rate",
@@ -27,6 +27,8 @@ const SINGLE_RUN_OPTIONS: [&str; 15] = [
     "corrupt",
     "mtu",
     "link_mtu",
+    "black_hole",
+    "mtu_probing",
     "queue",
     "nodelay",
     "ipv6",
@@ -76,6 +78,18 @@ pub struct SimArgs {
     /// does), which the simulated link does not.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(552..))]
     pub link_mtu: Option<u16>,
+    /// Make the --link-mtu hop a Path MTU black hole (RFC 2923 §2.1): it
+    /// drops what is too big for it without the ICMP answer, as behind a
+    /// firewall that filters ICMP, so that only --mtu-probing gets TCP
+    /// through.
+    #[arg(long)]
+    pub black_hole: bool,
+    /// Packetization-layer path MTU discovery of both sides (RFC 4821;
+    /// Linux's net.ipv4.tcp_mtu_probing 0/1/2): off; black-hole (the third
+    /// timeout in a row lowers the MSS to 1024, then probes search back
+    /// up); always (start at 1024 and probe up from the beginning).
+    #[arg(long, value_name = "MODE", default_value = "off", value_parser = parse_mtu_probing)]
+    pub mtu_probing: ustack::MtuProbing,
     /// Run over IPv6 (client 2001:2::1, server 2001:2::2) instead of
     /// IPv4; --mtu and --link-mtu must then be at least 1280 (RFC 8200
     /// §5), and a narrower hop answers with ICMPv6 Packet Too Big.
@@ -150,6 +164,7 @@ impl SimArgs {
                 reorder: self.reorder,
                 corrupt: self.corrupt,
                 mtu: self.link_mtu.map(usize::from),
+                black_hole: self.black_hole,
             },
             mtu: usize::from(self.mtu),
             ipv6: self.ipv6,
@@ -164,6 +179,7 @@ impl SimArgs {
                 tlp: !self.no_rack,
                 hystart: !self.no_hystart,
                 hystart_ack_train: self.ack_train,
+                mtu_probing: self.mtu_probing,
                 ..ustack::TcpConfig::default()
             }),
             time_limit: Duration::from_secs(self.time_limit),
@@ -210,6 +226,12 @@ pub fn run(args: SimArgs) -> ExitCode {
             ExitCode::FAILURE
         };
     }
+    if args.black_hole && args.link_mtu.is_none() {
+        eprintln!(
+            "error: --black-hole needs --link-mtu (the hop that drops what is too big for it)"
+        );
+        return ExitCode::from(2);
+    }
     if args.ipv6 {
         let too_small = [("--mtu", Some(args.mtu)), ("--link-mtu", args.link_mtu)]
             .into_iter()
@@ -227,6 +249,12 @@ pub fn run(args: SimArgs) -> ExitCode {
         print_json(&report);
     } else {
         print_report(&cfg, &report);
+    }
+    if !report.intact && cfg.link.black_hole && args.mtu_probing == ustack::MtuProbing::Off {
+        eprintln!(
+            "hint: the --black-hole hop drops packets too big for it without telling the sender; \
+             try --mtu-probing black-hole"
+        );
     }
     if report.intact {
         ExitCode::SUCCESS
@@ -276,8 +304,46 @@ fn describe_link(l: &LinkConfig) -> String {
     parts.push(format!("queue {} pkts", l.queue_pkts));
     if let Some(m) = l.mtu {
         parts.push(format!("path mtu {m}"));
+        if l.black_hole {
+            parts.push("black hole (no ICMP)".to_string());
+        }
     }
     parts.join(", ")
+}
+
+/// The path MTU probing mode and what happened, if anything: packets the
+/// black hole swallowed, black-hole reductions, probes, the final MSS.
+fn describe_probing(r: &TransferReport) -> String {
+    let mut parts = Vec::new();
+    if r.black_holed > 0 {
+        parts.push(format!(
+            "{} packet(s) dropped unanswered by the black hole",
+            r.black_holed
+        ));
+    }
+    if r.black_hole_reductions > 0 {
+        parts.push(format!(
+            "MSS lowered {} time(s) by black-hole detection",
+            r.black_hole_reductions
+        ));
+    }
+    if r.mtu_probes > 0 {
+        parts.push(format!(
+            "{} probe(s) sent, {} got through",
+            r.mtu_probes, r.mtu_probe_successes
+        ));
+    }
+    if parts.is_empty() {
+        return r.mtu_probing.clone();
+    }
+    let mss = |m: Option<usize>| m.map_or("-".to_string(), |m| m.to_string());
+    format!(
+        "{}; {}; final MSS {} →, {} ←",
+        r.mtu_probing,
+        parts.join(", "),
+        mss(r.client_final_mss),
+        mss(r.server_final_mss)
+    )
 }
 
 fn print_report(cfg: &TransferConfig, r: &TransferReport) {
@@ -321,15 +387,19 @@ fn print_report(cfg: &TransferConfig, r: &TransferReport) {
         r.spurious_recoveries, r.spurious_rtos, r.dsacks_received
     );
     if r.pmtu_reductions > 0 {
+        let icmp = if cfg.ipv6 {
+            "Packet Too Big"
+        } else {
+            "fragmentation needed"
+        };
+        let how = format!("by ICMP ({icmp})");
         println!(
-            "  path MTU:        lowered {} time(s) by ICMP ({})",
-            r.pmtu_reductions,
-            if cfg.ipv6 {
-                "Packet Too Big"
-            } else {
-                "fragmentation needed"
-            }
+            "  path MTU:        lowered {} time(s) {how}",
+            r.pmtu_reductions
         );
+    }
+    if r.mtu_probing != "off" || r.black_holed > 0 {
+        println!("  mtu probing:     {}", describe_probing(r));
     }
     println!(
         "  link packets:    {} sent, {} delivered, {} dropped (loss {}, queue {}, mtu {}), {} duplicated, {} reordered, {} corrupted",
@@ -428,6 +498,17 @@ mod tests {
         assert_eq!(parse_rate("100"), Ok(100.0));
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn mtu_probing_modes_round_trip() {
+        use ustack::MtuProbing;
+        use ustack_devices::sim::transfer::mtu_probing_name;
+        for m in [MtuProbing::Off, MtuProbing::BlackHole, MtuProbing::Always] {
+            assert_eq!(parse_mtu_probing(mtu_probing_name(m)), Ok(m));
+        }
+        assert_eq!(parse_mtu_probing("1"), Ok(MtuProbing::BlackHole));
+        assert!(parse_mtu_probing("on").is_err_and(|e| e.contains("black-hole")));
     }
 
     #[test]

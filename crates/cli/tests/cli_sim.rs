@@ -196,3 +196,135 @@ fn sim_over_ipv6() {
         );
     }
 }
+
+/// Runs `ustack sim` with `args` (split at spaces) and parses its JSON.
+fn sim_json(args: &str) -> (std::process::Output, serde_json::Value) {
+    let out = ustack()
+        .arg("sim")
+        .args(args.split(' '))
+        .arg("--json")
+        .output()
+        .expect("run ustack");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "exactly one JSON line expected: {out:?}"
+    );
+    let v = serde_json::from_str(stdout.trim()).expect("valid JSON");
+    (out, v)
+}
+
+/// A 1 100-byte hop that drops bigger packets without an ICMP answer:
+/// black-hole detection lowers the MSS after three timeouts in a row, then
+/// probes search back up; the transfer completes at an MSS that fits.
+#[test]
+fn sim_through_a_black_hole_with_mtu_probing() {
+    let (out, v) =
+        sim_json("--link-mtu 1100 --black-hole --mtu-probing black-hole --bytes 2000000 --seed 1");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(v["intact"], true, "{v}");
+    assert_eq!(v["bytes_delivered"], 2_000_000, "{v}");
+    assert_eq!(v["forward_hash_ok"], true, "{v}");
+    // The settings in effect.
+    assert_eq!(v["black_hole"], true, "{v}");
+    assert_eq!(v["mtu_probing"], "black-hole", "{v}");
+    // The hole swallowed the full-size segments and answered none.
+    assert!(v["black_holed"].as_u64() >= Some(1), "{v}");
+    assert_eq!(v["black_holed"], v["dropped_mtu"], "{v}");
+    assert!(v["black_hole_reductions"].as_u64() >= Some(1), "{v}");
+    assert!(v["mtu_probes"].as_u64() >= Some(1), "{v}");
+    // The sender's final segments fit the hop: MSS + 20 (IP) + 20 (TCP)
+    // + 12 (timestamps).
+    let mss = v["client_final_mss"].as_u64().expect("client MSS");
+    assert!(mss + 40 + 12 <= 1100, "{v}");
+    if v["mtu_probe_successes"].as_u64() > Some(0) {
+        assert!(mss > 1024, "a probe got through, the MSS rose: {v}");
+    }
+    // The human-readable summary says what happened.
+    let out = ustack()
+        .args(
+            "sim --link-mtu 1100 --black-hole --mtu-probing black-hole --bytes 300000 --seed 1"
+                .split(' '),
+        )
+        .output()
+        .expect("run ustack");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("black hole (no ICMP)"), "{stdout}");
+    assert!(
+        stdout.contains("mtu probing:     black-hole;")
+            && stdout.contains("by black-hole detection"),
+        "{stdout}"
+    );
+}
+
+/// Without probing, the same black hole stalls the connection: every
+/// full-size segment vanishes and nothing says why. The run fails at its
+/// time limit, and the CLI suggests --mtu-probing.
+#[test]
+fn sim_black_hole_without_mtu_probing_stalls() {
+    let (out, v) = sim_json("--link-mtu 1100 --black-hole --bytes 200000 --time-limit 30");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(v["intact"], false, "{v}");
+    assert_eq!(v["mtu_probing"], "off", "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("time limit")),
+        "{v}"
+    );
+    assert_eq!(v["bytes_delivered"], 0, "{v}");
+    assert_eq!(v["black_hole_reductions"], 0, "{v}");
+    assert!(v["black_holed"].as_u64() >= Some(3), "{v}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--mtu-probing black-hole"), "{stderr}");
+}
+
+#[test]
+fn black_hole_needs_a_narrow_link() {
+    let out = ustack()
+        .args(["sim", "--black-hole"])
+        .output()
+        .expect("run ustack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--black-hole needs --link-mtu"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    // The same for the TUN forwarder (checked before any device is opened).
+    let out = ustack()
+        .args([
+            "impair",
+            "--tun-a",
+            "ustk-x",
+            "--tun-b",
+            "ustk-y",
+            "--black-hole",
+        ])
+        .output()
+        .expect("run ustack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--black-hole needs --mtu"), "{stderr}");
+    // A mode that does not exist is refused clearly.
+    let out = ustack()
+        .args(["sim", "--mtu-probing", "on"])
+        .output()
+        .expect("run ustack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("invalid value") && stderr.contains("black-hole"),
+        "{stderr}"
+    );
+    // Neither belongs with a campaign, which draws each seed's profile.
+    let out = ustack()
+        .args(["sim", "--campaign", "1", "--mtu-probing", "always"])
+        .output()
+        .expect("run ustack");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with"),
+        "{out:?}"
+    );
+}

@@ -22,7 +22,11 @@
 //! sent back to where the packet came from, from the packet's
 //! destination address (the forwarder has none of its own, and a source
 //! the sender routes through this path passes its reverse-path filter).
-//! That is what path MTU discovery (RFC 1191) needs.
+//! That is what path MTU discovery (RFC 1191) needs. A black-hole link
+//! ([`LinkConfig::black_hole`]) sends no such answer: the packet is just
+//! dropped (and counted in [`LinkCounters::black_holed`]), as behind a
+//! firewall that filters ICMP. A too-big IPv4 packet without DF is
+//! dropped silently in both cases (the link does not fragment).
 //!
 //! The loop is generic over two [`Device`]s, so it joins any two packet
 //! endpoints: [`emulated_pair`] uses it between two in-process devices for
@@ -199,8 +203,9 @@ fn ingest<D: Device>(from: &D, link: &mut Link, buf: &mut [u8], epoch: std::time
 
 /// Answers `pkt`, too big for `link`, with ICMP "fragmentation needed"
 /// (IPv4) or ICMPv6 Packet Too Big back to `from`, sent in the name of
-/// the packet's destination (see the module documentation).
-fn refuse_too_big<D: Device>(from: &D, link: &Link, pkt: &[u8]) {
+/// the packet's destination (see the module documentation); on a black
+/// hole, only counts it.
+fn refuse_too_big<D: Device>(from: &D, link: &mut Link, pkt: &[u8]) {
     let Some(mtu) = link.config().mtu else {
         return;
     };
@@ -218,7 +223,7 @@ fn refuse_too_big<D: Device>(from: &D, link: &Link, pkt: &[u8]) {
         }
         _ => None,
     };
-    if let Some(reply) = reply {
+    if let Some(reply) = reply.filter(|_| link.answer_too_big()) {
         if let Err(e) = from.send(&reply) {
             tracing::debug!("emulated link: cannot send the too-big answer: {e}");
         }
@@ -449,6 +454,31 @@ mod tests {
     }
 
     /// Receives one packet, waiting up to `timeout`.
+    /// A TCP-protocol IPv4 datagram of `len` bytes, DF as given.
+    fn ipv4_datagram(
+        src: std::net::Ipv4Addr,
+        dst: std::net::Ipv4Addr,
+        len: usize,
+        df: bool,
+    ) -> Vec<u8> {
+        use ustack::wire::ipv4::{self, Ipv4Repr};
+        let mut p = vec![7u8; len];
+        Ipv4Repr {
+            src,
+            dst,
+            protocol: ipv4::PROTO_TCP,
+            payload_len: len - ipv4::HEADER_LEN,
+            ttl: 64,
+            ident: 1,
+            dont_frag: df,
+            more_frags: false,
+            frag_offset: 0,
+            dscp_ecn: 0,
+        }
+        .emit(&mut p[..ipv4::HEADER_LEN]);
+        p
+    }
+
     fn recv_wait(d: &EmulatedDevice, buf: &mut [u8], timeout: Duration) -> Option<usize> {
         let until = WallInstant::now() + timeout;
         loop {
@@ -611,7 +641,6 @@ mod tests {
 
     #[test]
     fn a_too_big_df_packet_is_answered_with_fragmentation_needed() {
-        use ustack::wire::ipv4::{self, Ipv4Repr};
         let cfg = LinkConfig {
             mtu: Some(1280),
             ..Default::default()
@@ -621,23 +650,7 @@ mod tests {
             std::net::Ipv4Addr::new(198, 18, 0, 1),
             std::net::Ipv4Addr::new(198, 18, 0, 2),
         );
-        let datagram = |len: usize, df: bool| {
-            let mut p = vec![7u8; len];
-            Ipv4Repr {
-                src,
-                dst,
-                protocol: ipv4::PROTO_TCP,
-                payload_len: len - ipv4::HEADER_LEN,
-                ttl: 64,
-                ident: 1,
-                dont_frag: df,
-                more_frags: false,
-                frag_offset: 0,
-                dscp_ecn: 0,
-            }
-            .emit(&mut p[..ipv4::HEADER_LEN]);
-            p
-        };
+        let datagram = |len: usize, df: bool| ipv4_datagram(src, dst, len, df);
         let mut buf = vec![0u8; 1500];
         // Without DF a router would fragment; the link drops it silently.
         a.send(&datagram(1500, false)).expect("send");
@@ -655,6 +668,7 @@ mod tests {
         assert_eq!(recv_wait(&b, &mut buf, Duration::from_millis(50)), None);
         assert_eq!(recv_wait(&a, &mut buf, Duration::from_millis(50)), None);
         assert_eq!(a.stats().tx.dropped_mtu, 2);
+        assert_eq!(a.stats().tx.black_holed, 0);
     }
 
     #[test]
@@ -690,6 +704,57 @@ mod tests {
         assert_eq!(recv_wait(&b, &mut buf, Duration::from_secs(2)), Some(1400));
         assert_eq!(recv_wait(&b, &mut buf, Duration::from_millis(50)), None);
         assert_eq!(a.stats().tx.dropped_mtu, 1);
+        assert_eq!(a.stats().tx.black_holed, 0);
+    }
+
+    #[test]
+    fn a_black_hole_answers_nothing_and_counts_what_it_drops() {
+        use ustack::wire::ipv6::{self, Ipv6Repr};
+        let cfg = LinkConfig {
+            mtu: Some(1280),
+            black_hole: true,
+            ..Default::default()
+        };
+        let (a, b) = emulated_pair(cfg.clone(), cfg, 10, 1500).expect("pair");
+        let v4 = |len: usize, df: bool| {
+            let (src, dst) = (
+                std::net::Ipv4Addr::new(198, 18, 0, 1),
+                std::net::Ipv4Addr::new(198, 18, 0, 2),
+            );
+            ipv4_datagram(src, dst, len, df)
+        };
+        let v6 = |len: usize| {
+            let mut p = vec![7u8; len];
+            Ipv6Repr {
+                src: "2001:2::1".parse().expect("address"),
+                dst: "2001:2::2".parse().expect("address"),
+                next_header: ipv6::PROTO_TCP,
+                payload_len: len - ipv6::HEADER_LEN,
+                hop_limit: 64,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut p[..ipv6::HEADER_LEN]);
+            p
+        };
+        // Too big with DF, too big over IPv6, too big without DF: all
+        // dropped, none answered; the first two would have been.
+        a.send(&v4(1500, true)).expect("send");
+        a.send(&v6(1500)).expect("send");
+        a.send(&v4(1500, false)).expect("send");
+        // What fits still goes through, after them (the link keeps order).
+        a.send(&v4(1280, true)).expect("send");
+        a.send(&v6(1280)).expect("send");
+        let mut buf = vec![0u8; 1500];
+        assert_eq!(recv_wait(&b, &mut buf, Duration::from_secs(2)), Some(1280));
+        assert_eq!(buf[0] >> 4, 4);
+        assert_eq!(recv_wait(&b, &mut buf, Duration::from_secs(2)), Some(1280));
+        assert_eq!(buf[0] >> 4, 6);
+        assert_eq!(recv_wait(&b, &mut buf, Duration::from_millis(50)), None);
+        assert_eq!(recv_wait(&a, &mut buf, Duration::from_millis(50)), None);
+        let s = a.stats().tx;
+        assert_eq!((s.sent, s.delivered), (5, 2));
+        assert_eq!((s.dropped_mtu, s.black_holed), (3, 2));
     }
 
     #[test]

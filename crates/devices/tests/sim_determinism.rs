@@ -21,6 +21,7 @@ fn impaired(seed: u64, pcap: Option<PathBuf>) -> TransferConfig {
             reorder: 0.03,
             corrupt: 0.01,
             mtu: None,
+            black_hole: false,
         },
         mtu: 1500,
         seed,

@@ -431,6 +431,7 @@ fn soak_one_hour_lossy_reordering() {
         reorder: 0.01,
         corrupt: 0.002,
         mtu: None,
+        black_hole: false,
     };
     // A third client sits behind a much worse path.
     let bad = LinkConfig {

@@ -5,6 +5,31 @@ use crate::tcp::cc::CongestionKind;
 use crate::time::Duration;
 use std::net::IpAddr;
 
+/// Packetization-layer path MTU discovery for TCP (RFC 4821), as Linux's
+/// `net.ipv4.tcp_mtu_probing` (0, 1, 2). It finds the path's MTU without
+/// ICMP, for paths that drop large packets and say nothing (a "black
+/// hole", RFC 2923 §2.1: tunnels behind filters that drop ICMP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MtuProbing {
+    /// Off (Linux's 0, the default): the path MTU comes from the interface
+    /// and from ICMP "fragmentation needed" / Packet Too Big only.
+    #[default]
+    Off,
+    /// Black-hole detection (Linux's 1): a connection's third consecutive
+    /// retransmission timeout lowers its MSS to 1 024 bytes (Linux's
+    /// `tcp_base_mss`), each further one halves it, down to the 552-byte
+    /// IPv4 floor (DF then cleared) or IPv6's 1 280-byte minimum MTU. Then
+    /// probes (RFC 4821 §7: one segment larger than the MSS, sent with DF;
+    /// its loss is not a congestion signal) search back up by halving the
+    /// interval between the largest size that got through and the
+    /// smallest that did not, to within 8 bytes; the search starts again
+    /// after 10 minutes (Linux's `tcp_probe_interval`).
+    BlackHole,
+    /// Always (Linux's 2): every connection starts at the 1 024-byte MSS
+    /// and probes up from the start, as well as detecting black holes.
+    Always,
+}
+
 /// TCP keepalive (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6): after `idle`
 /// without hearing from the peer, and with nothing in flight, send a probe
 /// every `interval`; after `retries` unanswered probes the connection is
@@ -67,15 +92,10 @@ pub struct TcpConfig {
     pub max_retries: u32,
     /// SYN / SYN-ACK retransmissions before giving up (Linux 6 / 5).
     pub syn_retries: u32,
-    /// Path MTU black-hole detection (RFC 4821 §3 and RFC 2923 §2.1, as
-    /// Linux's `net.ipv4.tcp_mtu_probing = 1`, off by default as there):
-    /// when a path drops large segments without an ICMP error, the third
-    /// consecutive retransmission timeout of a connection lowers its MSS to
-    /// 1 024 bytes (Linux's `tcp_base_mss`), and each further one halves
-    /// it, down to the 552-byte IPv4 floor (then DF is cleared) or IPv6's
-    /// 1 280-byte minimum MTU. Unlike Linux, no probe searches back up:
-    /// the connection keeps the lowered MSS.
-    pub black_hole_detection: bool,
+    /// Packetization-layer path MTU discovery (RFC 4821; Linux's
+    /// `net.ipv4.tcp_mtu_probing`, off by default as there). See
+    /// `MtuProbing`.
+    pub mtu_probing: MtuProbing,
     /// Maximum segment lifetime; TIME_WAIT lasts 2·MSL (default 30 s → 60 s).
     pub msl: Duration,
     /// Delayed-ACK timeout (RFC 9293 §3.8.6.3; Linux 40 ms). Zero disables.
@@ -140,7 +160,7 @@ impl Default for TcpConfig {
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(120),
             max_retries: 15,
-            black_hole_detection: false,
+            mtu_probing: MtuProbing::Off,
             syn_retries: 6,
             msl: Duration::from_secs(30),
             delayed_ack: Duration::from_millis(40),

@@ -134,8 +134,13 @@ pub struct TcpCounters {
     /// Tail loss probes sent (RFC 8985 §7).
     pub tail_loss_probes: u64,
     /// MSS reductions by Path MTU black-hole detection
-    /// (`TcpConfig::black_hole_detection`).
+    /// (`TcpConfig::mtu_probing`).
     pub black_hole_reductions: u64,
+    /// Path MTU probes sent (RFC 4821 §7), and those that got through and
+    /// raised the MSS (Linux's TCPMTUPSuccess; the others failed or are in
+    /// flight).
+    pub mtu_probes: u64,
+    pub mtu_probe_successes: u64,
     /// Retransmission timeouts found spurious and undone (RFC 3522/4015).
     pub spurious_rtos: u64,
     /// D-SACK blocks received (RFC 2883), and fast recoveries undone
@@ -144,8 +149,9 @@ pub struct TcpCounters {
     pub spurious_recoveries: u64,
     pub rsts_in: u64,
     pub rsts_out: u64,
-    /// Path MTU reductions taken from ICMP "fragmentation needed"
-    /// (RFC 1191).
+    /// Path MTU reductions taken from ICMP "fragmentation needed" (RFC
+    /// 1191) or Packet Too Big (RFC 8201); black-hole detection's are
+    /// `black_hole_reductions`.
     pub pmtu_reductions: u64,
     /// Keepalive probes sent (RFC 9293 §3.8.4).
     pub keepalive_probes: u64,
@@ -166,6 +172,8 @@ impl TcpCounters {
         self.zero_window_probes += o.zero_window_probes;
         self.tail_loss_probes += o.tail_loss_probes;
         self.black_hole_reductions += o.black_hole_reductions;
+        self.mtu_probes += o.mtu_probes;
+        self.mtu_probe_successes += o.mtu_probe_successes;
         self.spurious_rtos += o.spurious_rtos;
         self.dsacks_received += o.dsacks_received;
         self.spurious_recoveries += o.spurious_recoveries;

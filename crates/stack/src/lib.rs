@@ -17,7 +17,7 @@ pub mod tcp;
 pub mod time;
 pub mod udp;
 
-pub use config::{BindOptions, Config, Keepalive, TcpConfig, MAX_SOCKET_BUFFER};
+pub use config::{BindOptions, Config, Keepalive, MtuProbing, TcpConfig, MAX_SOCKET_BUFFER};
 pub use counters::{Counters, DropReason, TcpCounters};
 pub use ip::route::Cidr;
 pub use stack::{SocketHandle, Stack, TcpInfo, UdpRecv};

@@ -1126,3 +1126,46 @@ fn udp_flow_labels_and_switching_them_off() {
         assert_eq!(repr.flow_label, 0);
     }
 }
+
+/// A → B over IPv6 through a path that silently drops packets above
+/// `limit` bytes, A probing as `mode` says; 4 MB sent, checked intact.
+/// Returns A's connection info.
+fn probe_v6_black_hole(limit: usize, mode: ustack::MtuProbing) -> ustack::TcpInfo {
+    let mut p = Pair::with(
+        stack6(A, A6, 71, |c| c.tcp.mtu_probing = mode),
+        stack6(B, B6, 1071, |_| {}),
+    );
+    p.filter = Box::new(move |_, pkt, _| pkt.len() <= limit);
+    let server = sa(B6, 80);
+    let l = p.b.tcp_listen(server, 8).expect("listen");
+    let (c, s, _) = connect_accepted(&mut p, server, l);
+    if mode == ustack::MtuProbing::Always {
+        // RFC 8200 §5: never below 1 280 bytes (1 208 with timestamps).
+        assert_eq!(p.a.tcp_info(c).expect("info").mss, 1208);
+    }
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+    assert_eq!(transfer(&mut p, c, s, &data), data);
+    p.a.tcp_info(c).expect("info")
+}
+
+#[test]
+fn mtu_probing_over_ipv6_keeps_to_1280_and_finds_the_path() {
+    // IPv6 headers: 40 + 20 + 12 (timestamps).
+    let info = probe_v6_black_hole(1400, ustack::MtuProbing::Always);
+    let n = info.counters;
+    assert!(
+        info.mss + 72 <= 1400 && info.mss + 72 > 1392,
+        "{} {n:?}",
+        info.mss
+    );
+    assert_eq!((n.timeouts, n.fast_retransmits), (0, 0), "{n:?}");
+    // Black-hole detection falls to IPv6's minimum, not to 1 024 bytes.
+    let info = probe_v6_black_hole(1300, ustack::MtuProbing::BlackHole);
+    let n = info.counters;
+    assert_eq!(n.black_hole_reductions, 1, "{n:?}");
+    assert!(
+        info.mss + 72 <= 1300 && info.mss + 72 > 1292,
+        "{} {n:?}",
+        info.mss
+    );
+}

@@ -4,17 +4,21 @@
 //! a congestion reaction, the estimate serves new connections to that
 //! destination for ten minutes, and it is never raised by a message nor
 //! taken below 552 bytes (then DF is cleared instead). And black-hole
-//! detection (RFC 4821 §3, RFC 2923 §2.1) for paths that send no ICMP.
+//! detection (RFC 4821 §3, RFC 2923 §2.1) for paths that send no ICMP,
+//! and the probes that search for the path's MTU (RFC 4821 §7).
 mod common;
 mod scripted;
 
 use scripted::*;
+use std::cell::Cell;
 use std::net::Ipv4Addr;
+use std::rc::Rc;
 use std::time::Duration;
 use ustack::wire::icmpv4::{unreachable, Icmpv4Repr};
 use ustack::wire::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use ustack::wire::tcp::TcpPacket;
 use ustack::DropReason;
+use ustack::MtuProbing;
 
 /// A router between the stack and its peer.
 const ROUTER_IP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 254);
@@ -281,18 +285,27 @@ fn a_report_below_552_bytes_sets_552_and_clears_df() {
 }
 
 /// Two stacks whose path silently drops packets longer than `limit`
-/// (a Path MTU black hole: no ICMP), A with black-hole detection
-/// `detect`; a connection A → B. Returns the pair and the handles.
+/// (a Path MTU black hole: no ICMP), A with `mode` of MTU probing; a
+/// connection A → B. Returns the pair and the handles.
 fn black_hole(
     limit: usize,
-    detect: bool,
+    mode: MtuProbing,
+) -> (common::Pair, ustack::SocketHandle, ustack::SocketHandle) {
+    let limit = Rc::new(Cell::new(limit));
+    black_hole_with(limit, mode)
+}
+
+/// `black_hole` with a limit the test may change as it goes.
+fn black_hole_with(
+    limit: Rc<Cell<usize>>,
+    mode: MtuProbing,
 ) -> (common::Pair, ustack::SocketHandle, ustack::SocketHandle) {
     use common::*;
     let mut p = Pair::with(
-        stack_with(A, 81, |c| c.tcp.black_hole_detection = detect),
+        stack_with(A, 81, |c| c.tcp.mtu_probing = mode),
         stack(B, 1081),
     );
-    p.filter = Box::new(move |_, pkt, _| pkt.len() <= limit);
+    p.filter = Box::new(move |_, pkt, _| pkt.len() <= limit.get());
     let server = std::net::SocketAddr::new(B.parse().expect("B"), 80);
     let l = p.b.tcp_listen(server, 8).expect("listen");
     let c = p.a.tcp_connect(server, None).expect("connect");
@@ -304,32 +317,225 @@ fn black_hole(
     (p, c, s.expect("accepted"))
 }
 
-#[test]
-fn a_black_hole_lowers_the_mss_to_1024_then_halves_it() {
-    let data: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
-    // 1 100 bytes pass: the first step (MSS 1 024, 1 076-byte packets
-    // with timestamps) is enough.
-    let (mut p, c, s) = black_hole(1100, true);
-    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+fn pattern(n: u32) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// A's packets to B: (length, passed), in order.
+fn a_to_b(p: &common::Pair) -> Vec<(usize, bool)> {
+    p.log
+        .iter()
+        .filter(|e| e.1)
+        .map(|e| (e.2.len(), e.3))
+        .collect()
+}
+
+/// Checks that probing ended within the search's 8-byte threshold below
+/// `limit`: A's MSS fills a packet (with timestamps, 52 bytes of
+/// headers) of more than `limit` - 8 bytes and at most `limit`; after
+/// the last loss, every packet got through.
+fn settled_below(p: &common::Pair, c: ustack::SocketHandle, limit: usize) {
     let info = p.a.tcp_info(c).expect("info");
-    assert_eq!(info.mss, 1024);
-    assert_eq!(info.counters.black_hole_reductions, 1);
-    assert!(info.counters.timeouts >= 3, "{:?}", info.counters);
-    // 600 bytes: two steps (1 024, then 512), after which A's segments
-    // are at most 512 + 52 bytes long and all arrive.
-    let (mut p, c, s) = black_hole(600, true);
-    assert_eq!(common::transfer(&mut p, c, s, &data), data);
-    let info = p.a.tcp_info(c).expect("info");
-    assert_eq!((info.mss, info.counters.black_hole_reductions), (512, 2));
-    let to_b: Vec<&common::LogEntry> = p.log.iter().filter(|e| e.1).collect();
-    let last_lost = to_b.iter().rposition(|e| !e.3).expect("losses");
-    let after = &to_b[last_lost + 1..];
-    assert!(after.len() > 100 && after.iter().all(|e| e.2.len() <= 564));
+    let mtu = info.mss + 52;
+    assert!(
+        mtu <= limit && mtu > limit - 8,
+        "mss {} for a {limit}-byte path: {:?}",
+        info.mss,
+        info.counters
+    );
+    let log = a_to_b(p);
+    let last_lost = log.iter().rposition(|e| !e.1).expect("losses");
+    let after = &log[last_lost + 1..];
+    assert!(
+        after.len() > 100 && after.iter().any(|e| e.0 == mtu),
+        "{} packets after the last loss",
+        after.len()
+    );
 }
 
 #[test]
-fn without_detection_a_black_hole_stalls_the_connection() {
-    let (mut p, c, s) = black_hole(1100, false);
+fn a_black_hole_lowers_the_mss_to_1024_then_probes_find_the_path_mtu() {
+    let data = pattern(4_000_000);
+    // 1 100 bytes pass: the first step (MSS 1 024, 1 076-byte packets
+    // with timestamps) is enough; then probes search between 1 076 and
+    // 1 500 bytes.
+    let (mut p, c, s) = black_hole(1100, MtuProbing::BlackHole);
+    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+    let info = p.a.tcp_info(c).expect("info");
+    let n = info.counters;
+    assert_eq!(n.black_hole_reductions, 1);
+    assert_eq!(n.pmtu_reductions, 0, "no ICMP came: {n:?}");
+    assert!(n.timeouts >= 3, "{n:?}");
+    assert!(n.mtu_probes >= 4 && n.mtu_probe_successes >= 1, "{n:?}");
+    assert!(n.mtu_probes > n.mtu_probe_successes, "some are lost: {n:?}");
+    // RFC 4821 §7.6.2: a lost probe is not a congestion signal.
+    assert_eq!(n.fast_retransmits, 0, "{n:?}");
+    settled_below(&p, c, 1100);
+    // 600 bytes: two steps (1 024, then 512), then the search.
+    let (mut p, c, s) = black_hole(600, MtuProbing::BlackHole);
+    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+    let n = p.a.tcp_info(c).expect("info").counters;
+    assert_eq!(n.black_hole_reductions, 2, "{n:?}");
+    assert!(n.mtu_probe_successes >= 1, "{n:?}");
+    settled_below(&p, c, 600);
+    // 560 bytes: three steps, the last to the 552-byte floor, where DF is
+    // cleared; the probes above it still carry DF (RFC 4821 §7.5), and
+    // the size they find has it again.
+    let (mut p, c, s) = black_hole(560, MtuProbing::BlackHole);
+    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+    let n = p.a.tcp_info(c).expect("info").counters;
+    assert_eq!(n.black_hole_reductions, 3, "{n:?}");
+    settled_below(&p, c, 560);
+    let df = |pkt: &[u8]| pkt[6] & 0x40 != 0;
+    let to_b: Vec<&common::LogEntry> = p.log.iter().filter(|e| e.1).collect();
+    assert!(
+        to_b.iter().any(|e| e.2.len() == 552 && !df(&e.2)),
+        "DF cleared at the floor"
+    );
+    assert!(
+        to_b.iter().filter(|e| e.2.len() > 552).all(|e| df(&e.2)),
+        "probes carry DF"
+    );
+    assert!(
+        df(&to_b.last().expect("packets").2),
+        "the path found is sent with DF"
+    );
+}
+
+#[test]
+fn always_probing_climbs_to_the_full_mss_on_a_clean_path() {
+    let data = pattern(4_000_000);
+    let (mut p, c, s) = black_hole(1500, MtuProbing::Always);
+    // Linux's tcp_mtu_probing = 2: it starts at the base MSS.
+    assert_eq!(p.a.tcp_info(c).expect("info").mss, 1024);
+    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+    let info = p.a.tcp_info(c).expect("info");
+    // Up to the interface's 1 500 bytes exactly (the ceiling is tried last).
+    assert_eq!(info.mss, 1448, "{:?}", info.counters);
+    let n = info.counters;
+    assert_eq!(n.mtu_probes, n.mtu_probe_successes, "{n:?}");
+    assert!(n.mtu_probes >= 2, "{n:?}");
+    assert_eq!(n.retransmits, 0, "{n:?}");
+}
+
+#[test]
+fn always_probing_finds_a_black_hole_without_a_timeout() {
+    let data = pattern(4_000_000);
+    let (mut p, c, s) = black_hole(1100, MtuProbing::Always);
+    assert_eq!(common::transfer(&mut p, c, s, &data), data);
+    let n = p.a.tcp_info(c).expect("info").counters;
+    // Only probes were lost, each found from the ACKs of the segments
+    // after it, without a timeout or a window reduction.
+    assert_eq!(
+        (n.timeouts, n.fast_retransmits, n.black_hole_reductions),
+        (0, 0, 0),
+        "{n:?}"
+    );
+    assert!(n.mtu_probes > n.mtu_probe_successes, "{n:?}");
+    let lost = a_to_b(&p).iter().filter(|e| !e.1).count() as u64;
+    assert_eq!(
+        lost,
+        n.mtu_probes - n.mtu_probe_successes,
+        "only probes were lost"
+    );
+    settled_below(&p, c, 1100);
+}
+
+#[test]
+fn the_search_starts_again_after_ten_minutes() {
+    // RFC 4821 §7.7 (Linux's tcp_probe_interval): a path that got wider
+    // is found by the next search.
+    let limit = Rc::new(Cell::new(1100));
+    let (mut p, c, s) = black_hole_with(limit.clone(), MtuProbing::Always);
+    let mut buf = vec![0u8; 65536];
+    let mut push = |p: &mut common::Pair, data: &[u8]| {
+        let (mut sent, mut got) = (0, 0);
+        let done = p.run_until(60, |p| {
+            sent += p.a.tcp_send(c, &data[sent..]).unwrap_or(0);
+            while let Ok(n @ 1..) = p.b.tcp_recv(s, &mut buf) {
+                got += n;
+            }
+            // All of it acknowledged, before the clock jumps.
+            got == data.len() && p.a.tcp_info(c).is_ok_and(|i| i.bytes_in_flight == 0)
+        });
+        assert!(done, "{sent} sent, {got} received: {:?}", p.a.tcp_info(c));
+    };
+    let data = pattern(4_000_000);
+    push(&mut p, &data);
+    let mss = p.a.tcp_info(c).expect("info").mss;
+    assert!(mss + 52 <= 1100 && mss + 52 > 1092, "{mss}");
+    limit.set(1500);
+    // Within ten minutes nothing is probed.
+    p.now += Duration::from_secs(300);
+    push(&mut p, &data);
+    assert_eq!(p.a.tcp_info(c).expect("info").mss, mss);
+    p.now += Duration::from_secs(301);
+    // One probe per round trip at most: here, where nothing limits the
+    // rate, a window is soon the whole 4 MB.
+    for _ in 0..8 {
+        push(&mut p, &data);
+    }
+    let n = p.a.tcp_info(c).expect("info");
+    assert_eq!(n.mss, 1448, "{:?}", n.counters);
+    assert_eq!(n.counters.timeouts, 0, "{:?}", n.counters);
+}
+
+#[test]
+fn a_probe_refused_with_fragmentation_needed_bounds_the_search() {
+    // A router on a 1 300-byte link answers what it cannot carry (RFC
+    // 1191). A probe it refuses is not lowered below (the path MTU in use
+    // is already smaller), but the search keeps under the reported MTU
+    // and the probe's data is resent at once, so only one probe is lost.
+    let refused = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (mut p, c, s) = black_hole(1500, MtuProbing::Always);
+    let r = refused.clone();
+    p.filter = Box::new(move |_, pkt, _| {
+        let pass = pkt.len() <= 1300;
+        if !pass {
+            r.borrow_mut().push(pkt.to_vec());
+        }
+        pass
+    });
+    let data = pattern(4_000_000);
+    let (mut sent, mut got) = (0, 0);
+    let mut buf = vec![0u8; 65536];
+    assert!(p.run_until(60, |p| {
+        for pkt in refused.borrow_mut().drain(..) {
+            p.a.receive(p.now, &frag_needed(&pkt, 1300));
+        }
+        sent += p.a.tcp_send(c, &data[sent..]).unwrap_or(0);
+        while let Ok(n @ 1..) = p.b.tcp_recv(s, &mut buf) {
+            got += n;
+        }
+        got == data.len()
+    }));
+    let info = p.a.tcp_info(c).expect("info");
+    let n = info.counters;
+    assert_eq!(a_to_b(&p).iter().filter(|e| !e.1).count(), 1, "{n:?}");
+    // The refused probe's data went again at the moment of the ICMP.
+    let seq = |pkt: &[u8]| u32::from_be_bytes([pkt[24], pkt[25], pkt[26], pkt[27]]);
+    let to_b: Vec<&common::LogEntry> = p.log.iter().filter(|e| e.1).collect();
+    let lost = to_b.iter().position(|e| !e.3).expect("the refused probe");
+    let again = to_b[lost + 1..]
+        .iter()
+        .find(|e| seq(&e.2) == seq(&to_b[lost].2))
+        .expect("resent");
+    assert_eq!(again.0, to_b[lost].0, "resent at once");
+    assert_eq!(
+        (n.timeouts, n.fast_retransmits, n.pmtu_reductions),
+        (0, 0, 0),
+        "{n:?}"
+    );
+    assert!(
+        info.mss + 52 <= 1300 && info.mss + 52 > 1292,
+        "{}",
+        info.mss
+    );
+}
+
+#[test]
+fn without_probing_a_black_hole_stalls_the_connection() {
+    let (mut p, c, s) = black_hole(1100, MtuProbing::Off);
     p.a.tcp_send(c, &[1u8; 5000]).expect("queued");
     // 30 s: five timeouts at least, every retransmission full-size.
     let mut got = 0;
@@ -341,5 +547,6 @@ fn without_detection_a_black_hole_stalls_the_connection() {
     let info = p.a.tcp_info(c).expect("info");
     assert!(info.counters.timeouts >= 5, "{:?}", info.counters);
     assert_eq!(info.counters.black_hole_reductions, 0);
+    assert_eq!(info.counters.mtu_probes, 0);
     assert_eq!(info.mss, 1448);
 }

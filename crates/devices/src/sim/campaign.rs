@@ -154,6 +154,8 @@ pub fn profile_for_seed(seed: u64) -> CampaignProfile {
             reorder,
             corrupt,
             mtu: link_mtu,
+            // Not drawn: every seed keeps the profile it always had.
+            black_hole: false,
         },
         mtu,
         bytes,

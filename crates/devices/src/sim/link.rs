@@ -6,6 +6,13 @@
 //! A packet offered at `now` goes through, in order:
 //!
 //! 1. **MTU**: a packet longer than `mtu` is dropped (`dropped_mtu`).
+//!    Whoever drives the link (a simulated [`Network`](super::Network),
+//!    the emulated [`Forwarder`](crate::Forwarder)) then answers it as a
+//!    router would, with ICMP "fragmentation needed" (DF IPv4) or ICMPv6
+//!    Packet Too Big, unless the link is a Path MTU black hole
+//!    (`black_hole`): it then says nothing ([`Link::answer_too_big`],
+//!    counted in `black_holed`). A too-big IPv4 packet without DF is
+//!    dropped silently either way (the link never fragments).
 //! 2. **Queue**: occupancy is the number of accepted packets whose
 //!    serialization has not finished at `now`. If it is `queue_pkts` or more
 //!    the packet is dropped (`dropped_queue`, drop-tail).
@@ -184,8 +191,15 @@ pub struct LinkConfig {
     pub corrupt: f64,
     /// Largest packet carried; larger ones are dropped. `None` = no limit.
     /// In a simulated [`Network`](super::Network) the link then answers
-    /// one with DF set as a router would: ICMP "fragmentation needed".
+    /// one with DF set as a router would: ICMP "fragmentation needed"
+    /// (unless it is a `black_hole`).
     pub mtu: Option<usize>,
+    /// A Path MTU black hole (RFC 2923 §2.1, RFC 4821 §1): packets too big
+    /// for `mtu` are dropped without the ICMP "fragmentation needed" /
+    /// Packet Too Big a router would send, as behind a firewall that
+    /// filters ICMP. Only TCP's black-hole detection and probing
+    /// (`TcpConfig::mtu_probing`) get a connection through. Needs `mtu`.
+    pub black_hole: bool,
 }
 
 impl Default for LinkConfig {
@@ -201,6 +215,7 @@ impl Default for LinkConfig {
             reorder: 0.0,
             corrupt: 0.0,
             mtu: None,
+            black_hole: false,
         }
     }
 }
@@ -231,6 +246,11 @@ impl LinkConfig {
         if self.mtu == Some(0) {
             return Err("link mtu must be positive".to_string());
         }
+        if self.black_hole && self.mtu.is_none() {
+            return Err(
+                "a black hole needs a link mtu (it drops what is too big for it)".to_string(),
+            );
+        }
         Ok(())
     }
 }
@@ -245,6 +265,11 @@ pub struct LinkCounters {
     pub dropped_loss: u64,
     pub dropped_queue: u64,
     pub dropped_mtu: u64,
+    /// Of `dropped_mtu`, the packets a router would have answered (DF
+    /// IPv4, IPv6; not ICMP errors) that a black-hole link
+    /// ([`LinkConfig::black_hole`]) dropped without a word.
+    #[serde(default)]
+    pub black_holed: u64,
     pub duplicated: u64,
     pub reordered: u64,
     pub corrupted: u64,
@@ -261,6 +286,7 @@ impl LinkCounters {
         self.dropped_loss += o.dropped_loss;
         self.dropped_queue += o.dropped_queue;
         self.dropped_mtu += o.dropped_mtu;
+        self.black_holed += o.black_holed;
         self.duplicated += o.duplicated;
         self.reordered += o.reordered;
         self.corrupted += o.corrupted;
@@ -432,6 +458,21 @@ impl Link {
         }
         self.push(at, data);
         LinkVerdict::Scheduled { at }
+    }
+
+    /// For a packet [`send`](Link::send) dropped as too big
+    /// ([`LinkVerdict::DroppedMtu`]) that a router would answer (ICMP
+    /// "fragmentation needed" for DF IPv4, Packet Too Big for IPv6):
+    /// whether the answer goes out. A black-hole link
+    /// ([`LinkConfig::black_hole`]) keeps quiet and counts the packet in
+    /// [`LinkCounters::black_holed`].
+    pub fn answer_too_big(&mut self) -> bool {
+        if self.cfg.black_hole {
+            self.counters.black_holed += 1;
+            false
+        } else {
+            true
+        }
     }
 
     fn push(&mut self, at: Instant, data: Vec<u8>) {
@@ -749,6 +790,7 @@ mod tests {
             reorder: 0.05,
             corrupt: 0.02,
             mtu: Some(1000),
+            black_hole: false,
         };
         let run = |seed| {
             let mut l = Link::new(cfg.clone(), Rng::new(seed));
@@ -806,5 +848,43 @@ mod tests {
         assert_eq!(partial.loss, 0.5);
         assert_eq!(partial.queue_pkts, 1000);
         assert!(serde_json::from_str::<LinkConfig>("{\"delay_ms\":-1}").is_err());
+        assert!(!partial.black_hole);
+    }
+
+    #[test]
+    fn a_black_hole_needs_an_mtu_and_withholds_the_answer() {
+        let e = LinkConfig {
+            black_hole: true,
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("no mtu");
+        assert!(e.contains("black hole") && e.contains("mtu"), "{e}");
+        let cfg = LinkConfig {
+            mtu: Some(1000),
+            black_hole: true,
+            ..Default::default()
+        };
+        assert!(cfg.validate().is_ok());
+        let mut l = Link::new(cfg, Rng::new(1));
+        assert_eq!(l.send(Instant::ZERO, &[0; 1001]), LinkVerdict::DroppedMtu);
+        assert!(!l.answer_too_big());
+        let c = l.counters();
+        assert_eq!((c.dropped_mtu, c.black_holed, c.dropped()), (1, 1, 1));
+        // An ordinary narrow link lets the answer go.
+        let mut l = Link::new(
+            LinkConfig {
+                mtu: Some(1000),
+                ..Default::default()
+            },
+            Rng::new(1),
+        );
+        assert_eq!(l.send(Instant::ZERO, &[0; 1001]), LinkVerdict::DroppedMtu);
+        assert!(l.answer_too_big());
+        assert_eq!(l.counters().black_holed, 0);
+        // Counters from before the field existed still parse.
+        let old = r#"{"sent":1,"delivered":1,"dropped_loss":0,"dropped_queue":0,"dropped_mtu":0,"duplicated":0,"reordered":0,"corrupted":0}"#;
+        let c: LinkCounters = serde_json::from_str(old).expect("de");
+        assert_eq!(c.black_holed, 0);
     }
 }

@@ -369,7 +369,10 @@ impl Network {
     /// would (RFC 1191 §4, RFC 1812 §5.2.7.1): ICMP
     /// "fragmentation needed" with the link's MTU, from [`ROUTER_ADDR`],
     /// sent back over the reverse link (if there is one). That is what
-    /// Path MTU discovery needs from the path.
+    /// Path MTU discovery needs from the path. A black-hole link
+    /// ([`LinkConfig::black_hole`]) sends nothing and counts the packet in
+    /// [`LinkCounters::black_holed`]. (A too-big IPv4 packet without DF is
+    /// dropped silently in both cases: the link does not fragment.)
     fn refuse_too_big(
         &mut self,
         li: usize,
@@ -385,6 +388,10 @@ impl Network {
         let Some(reply) = reply else {
             return Ok(());
         };
+        if !self.links[li].link.answer_too_big() {
+            tracing::debug!(link = li, mtu, "sim: too big, black hole: no answer");
+            return Ok(());
+        }
         let (from, to) = (self.links[li].from, self.links[li].to);
         let Some(back) = self.links.iter().position(|l| l.from == to && l.to == from) else {
             return Ok(());
@@ -552,24 +559,10 @@ mod tests {
     #[test]
     fn a_too_big_ipv6_packet_is_answered_with_packet_too_big() {
         use ustack::wire::icmpv6::Icmpv6Repr;
-        use ustack::wire::ipv6::{Ipv6Packet, Ipv6Repr, PROTO_ICMPV6, PROTO_TCP};
-        let (a, b): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-            ("2001:2::1".parse().unwrap(), "2001:2::2".parse().unwrap());
-        let packet = |next_header: u8, body: &[u8]| {
-            let mut p = vec![0u8; 40 + body.len()];
-            Ipv6Repr {
-                src: a,
-                dst: b,
-                next_header,
-                payload_len: body.len(),
-                hop_limit: 64,
-                traffic_class: 0,
-                flow_label: 0,
-            }
-            .emit(&mut p[..40]);
-            p[40..].copy_from_slice(body);
-            p
-        };
+        use ustack::wire::ipv6::{Ipv6Packet, PROTO_ICMPV6, PROTO_TCP};
+        // From 2001:2::1 (a) to 2001:2::2.
+        let a: std::net::Ipv6Addr = "2001:2::1".parse().unwrap();
+        let packet = ipv6_packet;
         let pkt = packet(PROTO_TCP, &[0xab; 1460]);
         let reply = link::packet_too_big_reply(&pkt, 1400, ROUTER_ADDR_V6).expect("an answer");
         let ip = Ipv6Packet::new_checked(&reply[..]).expect("IPv6");
@@ -603,6 +596,143 @@ mod tests {
             ROUTER_ADDR_V6
         )
         .is_none());
+    }
+
+    /// Two hosts joined both ways by links of `cfg`; returns the network
+    /// and the index of the a → b link (b → a is the other one).
+    fn two_hosts(cfg: LinkConfig) -> (Network, usize) {
+        let mut net = Network::new();
+        let mut host = |name: &str, addr: &str| {
+            let addr: IpAddr = addr.parse().expect("address");
+            let stack = Stack::new(ustack::Config {
+                addresses: vec![ustack::Cidr {
+                    addr,
+                    prefix_len: 24,
+                }],
+                ..ustack::Config::default()
+            })
+            .expect("stack");
+            net.add_host(name, stack, vec![addr])
+        };
+        let (a, b) = (host("a", "198.18.0.1"), host("b", "198.18.0.2"));
+        let (ab, _) = net.connect(a, b, cfg, &mut Rng::new(1));
+        (net, ab.0)
+    }
+
+    fn ipv6_packet(next_header: u8, body: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; 40 + body.len()];
+        ustack::wire::ipv6::Ipv6Repr {
+            src: "2001:2::1".parse().expect("address"),
+            dst: "2001:2::2".parse().expect("address"),
+            next_header,
+            payload_len: body.len(),
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut p[..40]);
+        p[40..].copy_from_slice(body);
+        p
+    }
+
+    /// Offers `pkt` to link `li` as a host's transmission would be; returns
+    /// the packets then waiting on the reverse link (the answers).
+    fn offer(net: &mut Network, li: usize, pkt: &[u8]) -> usize {
+        let now = net.now();
+        if net.links[li].link.send(now, pkt) == LinkVerdict::DroppedMtu {
+            net.refuse_too_big(li, now, pkt, false).expect("no pcap");
+        }
+        net.links[1 - li].link.in_flight()
+    }
+
+    #[test]
+    fn a_black_hole_drops_what_is_too_big_without_a_word() {
+        use ustack::wire::ipv4::PROTO_TCP;
+        let v4 = datagram(PROTO_TCP, true, &[0xab; 1480]);
+        let v6 = ipv6_packet(ustack::wire::ipv6::PROTO_TCP, &[0xab; 1460]);
+        let narrow = LinkConfig {
+            mtu: Some(1280),
+            ..LinkConfig::default()
+        };
+        // A router's link answers both (what Path MTU discovery needs).
+        let (mut net, ab) = two_hosts(narrow.clone());
+        assert_eq!(offer(&mut net, ab, &v4), 1);
+        assert_eq!(offer(&mut net, ab, &v6), 2);
+        let c = net.links[ab].link.counters();
+        assert_eq!((c.dropped_mtu, c.black_holed), (2, 0));
+        // A black hole answers neither, and counts them.
+        let (mut net, ab) = two_hosts(LinkConfig {
+            black_hole: true,
+            ..narrow
+        });
+        assert_eq!(offer(&mut net, ab, &v4), 0);
+        assert_eq!(offer(&mut net, ab, &v6), 0);
+        // Without DF: dropped silently by both kinds of link, and not
+        // counted as black-holed (no answer was due).
+        assert_eq!(
+            offer(&mut net, ab, &datagram(PROTO_TCP, false, &[0; 1480])),
+            0
+        );
+        // What fits goes through.
+        assert_eq!(
+            offer(&mut net, ab, &datagram(PROTO_TCP, true, &[0; 1000])),
+            0
+        );
+        assert_eq!(net.links[ab].link.in_flight(), 1);
+        let c = net.links[ab].link.counters();
+        assert_eq!((c.sent, c.dropped_mtu, c.black_holed), (4, 3, 2));
+        assert_eq!(net.link_counters().black_holed, 2);
+    }
+
+    /// A 1 100-byte hop that drops what is bigger without a word: TCP gets
+    /// through only by black-hole detection (RFC 4821 §3), at an MSS whose
+    /// packets fit; without it the connection stalls.
+    #[test]
+    fn tcp_gets_through_a_black_hole_only_with_mtu_probing() {
+        use super::transfer::{run_transfer, TransferConfig};
+        let cfg = |mtu_probing| TransferConfig {
+            bytes: 300_000,
+            reverse_bytes: 100_000,
+            link: LinkConfig {
+                delay: ustack::Duration::from_millis(5),
+                mtu: Some(1100),
+                black_hole: true,
+                ..LinkConfig::default()
+            },
+            mtu: 1500,
+            seed: 3,
+            tcp: Some(ustack::TcpConfig {
+                mtu_probing,
+                ..ustack::TcpConfig::default()
+            }),
+            time_limit: ustack::Duration::from_secs(120),
+            ..TransferConfig::default()
+        };
+        let r = run_transfer(&cfg(ustack::MtuProbing::BlackHole));
+        assert!(r.intact, "{r:?}");
+        assert!(r.black_hole && r.mtu_probing == "black-hole", "{r:?}");
+        // Both directions ran into the hole and found their way through.
+        assert!(r.black_hole_reductions >= 2, "{r:?}");
+        // Every packet the hop refused went unanswered.
+        assert!(
+            r.black_holed >= 2 && r.black_holed == r.dropped_mtu,
+            "{r:?}"
+        );
+        for mss in [r.client_final_mss, r.server_final_mss] {
+            // 20 + 20 bytes of headers, 12 of timestamps.
+            assert!(mss.is_some_and(|m| m + 52 <= 1100), "{r:?}");
+        }
+        let r = run_transfer(&cfg(ustack::MtuProbing::Off));
+        assert!(!r.intact, "{r:?}");
+        assert!(
+            r.error.as_deref().is_some_and(|e| e.contains("time limit")),
+            "{r:?}"
+        );
+        assert_eq!(r.black_hole_reductions, 0, "{r:?}");
+        assert_eq!(
+            r.bytes_delivered, 0,
+            "no full-size segment got through: {r:?}"
+        );
     }
 
     #[test]

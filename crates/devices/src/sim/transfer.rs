@@ -23,7 +23,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
 use std::path::PathBuf;
 use ustack::rng::Rng;
-use ustack::{Cidr, Config, Duration, Instant, SocketHandle, Stack, TcpConfig, TcpState};
+use ustack::{
+    Cidr, Config, Duration, Instant, MtuProbing, SocketHandle, Stack, TcpConfig, TcpState,
+};
 
 /// Client address.
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
@@ -132,8 +134,19 @@ pub struct TransferReport {
     pub spurious_recoveries: u64,
     pub spurious_rtos: u64,
     pub dsacks_received: u64,
-    /// Path MTU reductions from ICMP "fragmentation needed" (RFC 1191).
+    /// Path MTU reductions (`TcpCounters::pmtu_reductions`): from ICMP
+    /// "fragmentation needed" or Packet Too Big (RFC 1191, RFC 8201) only;
+    /// black-hole detection's are `black_hole_reductions`.
     pub pmtu_reductions: u64,
+    /// MSS reductions by Path MTU black-hole detection, Path MTU probes
+    /// sent and those that got through (RFC 4821; `TcpConfig::mtu_probing`).
+    pub black_hole_reductions: u64,
+    pub mtu_probes: u64,
+    pub mtu_probe_successes: u64,
+    /// Each side's effective send MSS (payload bytes per full segment) as
+    /// last seen while its connection was open; the client sends `bytes`.
+    pub client_final_mss: Option<usize>,
+    pub server_final_mss: Option<usize>,
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
@@ -142,6 +155,12 @@ pub struct TransferReport {
     pub hystart: bool,
     /// HyStart's ACK-train exit (`TcpConfig::hystart_ack_train`).
     pub hystart_ack_train: bool,
+    /// Packetization-layer path MTU discovery (`TcpConfig::mtu_probing`):
+    /// "off", "black-hole" or "always".
+    pub mtu_probing: String,
+    /// The link is a Path MTU black hole (`LinkConfig::black_hole`): what
+    /// is too big for it is dropped without an ICMP answer.
+    pub black_hole: bool,
     pub client_final_state: String,
     pub server_final_state: String,
     /// Packets offered to the links (both directions).
@@ -151,6 +170,9 @@ pub struct TransferReport {
     pub dropped_loss: u64,
     pub dropped_queue: u64,
     pub dropped_mtu: u64,
+    /// Of `dropped_mtu`, those a black-hole link dropped without the ICMP
+    /// answer a router would have sent.
+    pub black_holed: u64,
     pub duplicated: u64,
     pub reordered: u64,
     pub corrupted: u64,
@@ -184,6 +206,8 @@ struct App {
     shut: bool,
     eof: bool,
     state: Option<TcpState>,
+    /// The connection's send MSS, last seen.
+    mss: Option<usize>,
 }
 
 const CHUNK: usize = 16 * 1024;
@@ -205,6 +229,7 @@ impl App {
             shut: false,
             eof: false,
             state: None,
+            mss: None,
         }
     }
 
@@ -233,6 +258,9 @@ impl App {
             TcpState::SynSent | TcpState::SynReceived | TcpState::Listen
         ) {
             return Ok(0);
+        }
+        if let Ok(info) = stack.tcp_info(h) {
+            self.mss = Some(info.mss);
         }
         // Write.
         while self.sent < self.to_send && !self.shut {
@@ -307,6 +335,15 @@ fn make_stack(addr: IpAddr, cfg: &TransferConfig, seed: u64) -> io::Result<Stack
         tcp: tcp_config(cfg),
         ..Config::default()
     })
+}
+
+/// The name of an `MtuProbing` mode, as `ustack sim --mtu-probing` takes it.
+pub fn mtu_probing_name(m: MtuProbing) -> &'static str {
+    match m {
+        MtuProbing::Off => "off",
+        MtuProbing::BlackHole => "black-hole",
+        MtuProbing::Always => "always",
+    }
 }
 
 fn hex(x: u64) -> String {
@@ -567,6 +604,11 @@ impl Run {
         report.spurious_rtos = t.spurious_rtos;
         report.dsacks_received = t.dsacks_received;
         report.pmtu_reductions = t.pmtu_reductions;
+        report.black_hole_reductions = t.black_hole_reductions;
+        report.mtu_probes = t.mtu_probes;
+        report.mtu_probe_successes = t.mtu_probe_successes;
+        report.client_final_mss = self.client.mss;
+        report.server_final_mss = self.server.mss;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;
         let tcp = tcp_config(cfg);
@@ -576,6 +618,8 @@ impl Run {
         report.rack = tcp.sack && tcp.rack;
         report.hystart = tcp.hystart && tcp.congestion == ustack::tcp::cc::CongestionKind::Cubic;
         report.hystart_ack_train = report.hystart && tcp.hystart_ack_train;
+        report.mtu_probing = mtu_probing_name(tcp.mtu_probing).to_string();
+        report.black_hole = cfg.link.black_hole;
         report.client_final_state = self.client.state_name();
         report.server_final_state = self.server.state_name();
         let l = self.net.link_counters();
@@ -585,6 +629,7 @@ impl Run {
         report.dropped_loss = l.dropped_loss;
         report.dropped_queue = l.dropped_queue;
         report.dropped_mtu = l.dropped_mtu;
+        report.black_holed = l.black_holed;
         report.duplicated = l.duplicated;
         report.reordered = l.reordered;
         report.corrupted = l.corrupted;

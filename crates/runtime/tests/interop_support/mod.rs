@@ -50,8 +50,20 @@ fn package_of(program: &str) -> &'static str {
         "ping" => "iputils-ping",
         "python3" => "python3",
         "socat" => "socat",
+        "iptables" => "iptables",
         _ => "?",
     }
+}
+
+/// How `Env::setup_gated` sets a test up: alone (no other interop test at
+/// once), on an offloaded TUN, with the kernel end as ustack's gateway,
+/// with IPv6.
+#[derive(Default)]
+struct Setup {
+    exclusive: bool,
+    offload: bool,
+    routed: bool,
+    v6: bool,
 }
 
 /// `program` found in PATH (an executable file).
@@ -263,43 +275,104 @@ impl Env {
     /// printing "skipping: ..." (a panic under `USTACK_REQUIRE_TUN=1`).
     /// `programs` are the kernel-side programs the test runs.
     pub fn setup(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, false, false, false, false)
+        Self::setup_gated(test, x, programs, Setup::default(), &|_| {})
     }
 
     /// As [`Env::setup`], with IPv6 too: the kernel end also has
     /// 2001:2:0:X::1/64 and ustack 2001:2:0:X::2/64 (2001:2::/48 is IPv6's
     /// benchmarking range, RFC 5180).
     pub fn setup_v6(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, false, false, false, true)
+        Self::setup_gated(
+            test,
+            x,
+            programs,
+            Setup {
+                v6: true,
+                ..Setup::default()
+            },
+            &|_| {},
+        )
     }
 
     /// As [`Env::setup`], with the kernel end (198.18.X.1) as ustack's
     /// default gateway, for tests that route through the namespace.
     pub fn setup_routed(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, false, false, true, false)
+        Self::setup_gated(
+            test,
+            x,
+            programs,
+            Setup {
+                routed: true,
+                ..Setup::default()
+            },
+            &|_| {},
+        )
+    }
+
+    /// As [`Env::setup_routed`], with `tune` applied to the stack's
+    /// configuration.
+    pub fn setup_routed_with(
+        test: &str,
+        x: u8,
+        programs: &[&str],
+        tune: &dyn Fn(&mut Config),
+    ) -> Option<Env> {
+        Self::setup_gated(
+            test,
+            x,
+            programs,
+            Setup {
+                routed: true,
+                ..Setup::default()
+            },
+            tune,
+        )
     }
 
     /// As [`Env::setup`], running alone (no other interop test at once):
     /// for throughput measurements.
     pub fn setup_exclusive(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, true, false, false, false)
+        Self::setup_gated(
+            test,
+            x,
+            programs,
+            Setup {
+                exclusive: true,
+                ..Setup::default()
+            },
+            &|_| {},
+        )
     }
 
     /// As [`Env::setup_exclusive`], on a TUN with the kernel's checksum
     /// and TSO offloads on (`TunDevice::open_offload`).
     pub fn setup_offload(test: &str, x: u8, programs: &[&str]) -> Option<Env> {
-        Self::setup_gated(test, x, programs, true, true, false, false)
+        Self::setup_gated(
+            test,
+            x,
+            programs,
+            Setup {
+                exclusive: true,
+                offload: true,
+                ..Setup::default()
+            },
+            &|_| {},
+        )
     }
 
     fn setup_gated(
         test: &str,
         x: u8,
         programs: &[&str],
-        exclusive: bool,
-        offload: bool,
-        routed: bool,
-        v6: bool,
+        setup: Setup,
+        tune: &dyn Fn(&mut Config),
     ) -> Option<Env> {
+        let Setup {
+            exclusive,
+            offload,
+            routed,
+            v6,
+        } = setup;
         if let Some(reason) = missing_prerequisite(programs) {
             return skip(test, &reason);
         }
@@ -364,6 +437,8 @@ impl Env {
             gateway: routed.then(|| IpAddr::V4(Ipv4Addr::new(198, 18, x, 1))),
             ..Default::default()
         };
+        let mut config = config;
+        tune(&mut config);
         let stack = match std::env::var_os(PCAP_ENV) {
             Some(dir) => {
                 let path = PathBuf::from(dir).join(format!("{test}.pcap"));

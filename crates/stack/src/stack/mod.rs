@@ -2253,9 +2253,11 @@ impl Stack {
         };
         if let Some(path) = lowered {
             self.remember_path(remote.ip(), path);
-            self.mark_dirty(h);
-            self.after_tcp(h);
         }
+        // What was refused is resent at once (a path MTU probe too, when
+        // the estimate did not fall).
+        self.mark_dirty(h);
+        self.after_tcp(h);
         true
     }
 
@@ -2675,8 +2677,8 @@ impl Stack {
             );
             let dst = remote.ip();
             // Cut to the path MTU (never above the MTU): SACK blocks ride
-            // in what room is left.
-            let end = path.mtu();
+            // in what room is left. A path MTU probe may be larger.
+            let end = t.tcb.out_mtu().min(buf.len());
             let hl = match remote {
                 SocketAddr::V4(_) => ipv4::HEADER_LEN,
                 SocketAddr::V6(_) => ipv6::HEADER_LEN,
@@ -2694,7 +2696,10 @@ impl Stack {
                     slot.dirty = true;
                     self.dirty.push_back(h);
                     self.after_tcp(h);
-                    let n = self.finish_ip(buf, src, dst, n, path.df, ip);
+                    // A probe larger than the path MTU always carries DF
+                    // (RFC 4821 §7.5), even where the path's is cleared.
+                    let df = path.df || hl + n > path.mtu();
+                    let n = self.finish_ip(buf, src, dst, n, df, ip);
                     let stays = match remote {
                         SocketAddr::V4(a) => self.stays_in_host(u32::from(*a.ip())),
                         SocketAddr::V6(a) => self.stays_in_host_v6(*a.ip()),

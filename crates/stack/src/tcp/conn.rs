@@ -9,14 +9,16 @@ use super::rtt::RttEstimator;
 use super::rtx_queue::{Delivered, RtxQueue};
 use super::seq::Seq;
 use super::TcpState;
-use crate::config::{Keepalive, TcpConfig};
+use crate::config::{Keepalive, MtuProbing, TcpConfig};
 use crate::counters::{DropReason, TcpCounters};
 use crate::time::{Duration, Instant};
 use std::io;
 use std::net::SocketAddr;
 use ustack_wire::tcp::{TcpFlags, TcpOptions, TcpRepr};
 
+mod mtu_probe;
 mod time_wait;
+use mtu_probe::{MtuSearch, ProbePlan};
 pub(crate) use time_wait::TimeWait;
 
 /// Bytes of a timestamps option as sent (NOP NOP TS).
@@ -456,8 +458,10 @@ pub(crate) struct Tcb {
     pub counters: TcpCounters,
     cfg_syn_retries: u32,
     cfg_max_retries: u32,
-    /// `TcpConfig::black_hole_detection`.
-    cfg_black_hole: bool,
+    /// `TcpConfig::mtu_probing`.
+    cfg_mtu_probing: MtuProbing,
+    /// Packetization-layer PMTUD's search (RFC 4821 §7), once begun.
+    mtu_search: Option<Box<MtuSearch>>,
     cfg_msl: Duration,
     cfg_delayed_ack: Duration,
     cfg_fin_timeout: Duration,
@@ -613,7 +617,8 @@ impl Tcb {
             counters: TcpCounters::default(),
             cfg_syn_retries: cfg.syn_retries,
             cfg_max_retries: cfg.max_retries,
-            cfg_black_hole: cfg.black_hole_detection,
+            cfg_mtu_probing: cfg.mtu_probing,
+            mtu_search: None,
             cfg_msl: cfg.msl,
             cfg_delayed_ack: cfg.delayed_ack,
             cfg_fin_timeout: cfg.fin_timeout,
@@ -683,6 +688,7 @@ impl Tcb {
         t.snd_wl1 = Seq(seg.seq);
         t.snd_wl2 = Seq(seg.ack);
         t.update_smss();
+        t.mtu_probing_start();
         t
     }
 
@@ -761,6 +767,16 @@ impl Tcb {
     /// (Path MTU discovery, RFC 1191).
     pub fn path(&self) -> PathMtu {
         self.path
+    }
+    /// The largest IP packet `poll_segment` may write: the path MTU, or
+    /// while Packetization-layer PMTUD searches (RFC 4821 §7), the largest
+    /// size it may probe.
+    #[inline]
+    pub fn out_mtu(&self) -> usize {
+        match &self.mtu_search {
+            None => self.path.mtu(),
+            Some(s) => self.path.mtu().max(s.high()),
+        }
     }
     pub fn cwnd(&self) -> u32 {
         self.cc.cwnd()
@@ -1074,6 +1090,7 @@ impl Tcb {
     fn establish(&mut self, now: Instant) {
         self.set_state(TcpState::Established);
         self.arm_keepalive(now);
+        self.mtu_probing_start();
         // The handshake counts as received (Linux's `lrcvtime`): a client
         // that sends its request at once is interactive from the start.
         self.last_data_in = now;
@@ -1466,6 +1483,9 @@ impl Tcb {
         let rack = &mut self.rack;
         self.rtxq.ack(ack, |d| rack.update(d, now));
         self.tlp_outstanding = false;
+        if self.mtu_search.is_some() {
+            self.probe_check_acked();
+        }
 
         // RTT measurement: RFC 7323 §4.1 (TSecr) or RFC 6298 §3 (Karn).
         let mut sample = None;
@@ -1555,6 +1575,10 @@ impl Tcb {
             marked += 1;
         }
         if marked > 0 {
+            if self.mtu_search.is_some() && self.probe_loss_only(marked) {
+                // RFC 4821 §7.6.2: a lost probe is not congestion.
+                return;
+            }
             self.enter_recovery(now);
         }
     }
@@ -2338,7 +2362,9 @@ impl Tcb {
             // RFC 6675 §5.1 / RFC 8985 §6.3: everything not SACKed is lost
             // and is resent in order as the (reset) window allows.
             self.rtxq.mark_all_lost();
-            if self.cfg_black_hole && self.retries >= BLACK_HOLE_TIMEOUTS {
+            // RFC 4821 §7.6.2: a probe outstanding at a timeout failed.
+            self.probe_failed("timeout");
+            if self.cfg_mtu_probing != MtuProbing::Off && self.retries >= BLACK_HOLE_TIMEOUTS {
                 self.black_hole_step();
             }
             if let Some(ut) = user_timeout {
@@ -2365,6 +2391,10 @@ impl Tcb {
 
     /// Writes the next segment (TCP header + payload, checksum left zero)
     /// into `buf` and returns its length, or None.
+    ///
+    /// `buf` may be larger than the path MTU allows (see `out_mtu`): only
+    /// a path MTU probe uses the room beyond it (segments without data
+    /// fit any path; `send_data` cuts the others to the path MTU).
     pub fn poll_segment(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.arm_buffer_shrink(now);
         if self.rst_pending {
@@ -2469,6 +2499,9 @@ impl Tcb {
 
     /// Lost segments first (RFC 6675 NextSeg rule 1), then new data and
     /// the FIN.
+    /// `buf` may hold more than the path MTU only while a path MTU search
+    /// is on (RFC 4821 §7): probes use it, other segments are cut to the
+    /// path MTU, so that SACK blocks do not make them larger.
     fn send_data(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         if !matches!(
             self.state,
@@ -2480,6 +2513,13 @@ impl Tcb {
         ) {
             return None;
         }
+        let normal = if self.mtu_search.is_none() {
+            buf.len()
+        } else {
+            (self.path.mtu() + 20)
+                .saturating_sub(tcp_ip_headers(&self.local))
+                .min(buf.len())
+        };
         let base = self.tx_base();
         if let Some(i) = self.rtxq.first_lost() {
             let mut r = *self.rtxq.get(i)?;
@@ -2502,7 +2542,7 @@ impl Tcb {
                     flags |= TcpFlags::FIN;
                 }
                 let offset = r.start.since(base) as usize;
-                let n = self.emit(now, buf, r.start, flags, offset, len);
+                let n = self.emit(now, &mut buf[..normal], r.start, flags, offset, len);
                 self.rtxq.retransmitted(i, now);
                 if self.recovery_undo.is_some() {
                     self.undo_retrans += 1;
@@ -2530,15 +2570,26 @@ impl Tcb {
         // The FIN still has to be sent when SND.NXT has not passed it.
         let fin_pending = self.fin_queued && self.snd_nxt.le(data_end);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt) as usize;
+        let flight = self.snd_max.since(self.snd_una);
+        let mut probe = None;
+        if self.mtu_search.is_some() {
+            match self.probe_plan(now, unsent, wnd_room, flight, buf.len()) {
+                ProbePlan::No => {}
+                ProbePlan::Wait => return None,
+                ProbePlan::Send { len, mtu } => probe = Some((len, mtu)),
+            }
+        }
         let allowance = if self.tlp_fire {
             self.smss
         } else {
             self.send_allowance()
         };
-        let len = self.smss.min(unsent).min(allowance).min(wnd_room);
+        let len = match probe {
+            Some((len, _)) => len,
+            None => self.smss.min(unsent).min(allowance).min(wnd_room),
+        };
         // A FIN alone needs no window; with data it rides on the last segment.
         let fin = fin_pending && len == unsent;
-        let flight = self.snd_max.since(self.snd_una);
         if len == 0 && !fin {
             if unsent > 0 && flight == 0 {
                 self.arm_persist(now);
@@ -2576,8 +2627,19 @@ impl Tcb {
             // Data answers data within the delayed-ACK time: interactive.
             self.pingpong = true;
         }
-        let n = self.emit(now, buf, seq, flags, offset, len);
+        let n = match probe {
+            // RFC 4821 §7.5: the probe fills its MTU, so it gets no SACK
+            // blocks the size was not planned for.
+            Some((_, mtu)) => {
+                let room = (mtu + 20).saturating_sub(tcp_ip_headers(&self.local));
+                self.emit(now, &mut buf[..room], seq, flags, offset, len)
+            }
+            None => self.emit(now, &mut buf[..normal], seq, flags, offset, len),
+        };
         let seg_end = seq + len + usize::from(fin);
+        if let Some((_, mtu)) = probe {
+            self.probe_sent(seq, seg_end, mtu);
+        }
         if self.rtt_sample.is_none() && !self.ts_enabled {
             self.rtt_sample = Some((seg_end, now));
         }
@@ -3140,7 +3202,12 @@ impl Tcb {
         if !self.quotes_in_flight(quoted_seq) {
             return None;
         }
-        Some(self.lower_path_mtu(mtu))
+        self.probe_on_too_big(mtu);
+        let lowered = self.lower_path_mtu(mtu);
+        if lowered.is_some() {
+            self.counters.pmtu_reductions += 1;
+        }
+        Some(lowered)
     }
 
     /// RFC 5927 §4.1: an ICMP error is believed only if the sequence
@@ -3148,27 +3215,6 @@ impl Tcb {
     fn quotes_in_flight(&self, quoted_seq: u32) -> bool {
         let s = Seq(quoted_seq);
         s.ge(self.snd_una) && s.lt(self.snd_max.max(self.snd_una + 1u32))
-    }
-
-    /// RFC 4821 §3 / RFC 2923 §2.1 (Linux's tcp_mtu_probing = 1): repeated
-    /// timeouts may mean a path that drops our large segments and tells
-    /// us nothing. The first time, the MSS falls to `BASE_MSS`; each time
-    /// after, to half. `lower_path_mtu` keeps the floors (552 bytes for
-    /// IPv4, with DF then cleared; 1 280 for IPv6).
-    fn black_hole_step(&mut self) {
-        let target = if self.smss > BASE_MSS {
-            BASE_MSS
-        } else {
-            self.smss / 2
-        };
-        let mut mtu = target + tcp_ip_headers(&self.local);
-        if self.ts_enabled {
-            mtu += TS_OPTION_LEN;
-        }
-        if self.lower_path_mtu(mtu).is_some() {
-            self.counters.black_hole_reductions += 1;
-            tracing::debug!(local = %self.local, remote = %self.remote, mss = self.smss, "tcp pmtu black hole: mss lowered");
-        }
     }
 
     fn lower_path_mtu(&mut self, mtu: usize) -> Option<PathMtu> {
@@ -3186,7 +3232,6 @@ impl Tcb {
             return None;
         }
         self.path = path;
-        self.counters.pmtu_reductions += 1;
         let old = self.smss;
         self.update_smss();
         if self.smss < old {
