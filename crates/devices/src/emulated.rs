@@ -479,6 +479,23 @@ mod tests {
         p
     }
 
+    /// A TCP-protocol IPv6 packet of `len` bytes, 2001:2::1 → 2001:2::2.
+    fn ipv6_datagram(len: usize) -> Vec<u8> {
+        use ustack::wire::ipv6::{self, Ipv6Repr};
+        let mut p = vec![7u8; len];
+        Ipv6Repr {
+            src: "2001:2::1".parse().expect("address"),
+            dst: "2001:2::2".parse().expect("address"),
+            next_header: ipv6::PROTO_TCP,
+            payload_len: len - ipv6::HEADER_LEN,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut p[..ipv6::HEADER_LEN]);
+        p
+    }
+
     fn recv_wait(d: &EmulatedDevice, buf: &mut [u8], timeout: Duration) -> Option<usize> {
         let until = WallInstant::now() + timeout;
         loop {
@@ -673,27 +690,13 @@ mod tests {
 
     #[test]
     fn a_too_big_ipv6_packet_is_answered_with_packet_too_big() {
-        use ustack::wire::ipv6::{self, Ipv6Repr};
         let cfg = LinkConfig {
             mtu: Some(1400),
             ..Default::default()
         };
         let (a, b) = emulated_pair(cfg.clone(), cfg, 9, 1500).expect("pair");
         let dst: std::net::Ipv6Addr = "2001:2::2".parse().expect("address");
-        let datagram = |len: usize| {
-            let mut p = vec![7u8; len];
-            Ipv6Repr {
-                src: "2001:2::1".parse().expect("address"),
-                dst,
-                next_header: ipv6::PROTO_TCP,
-                payload_len: len - ipv6::HEADER_LEN,
-                hop_limit: 64,
-                traffic_class: 0,
-                flow_label: 0,
-            }
-            .emit(&mut p[..ipv6::HEADER_LEN]);
-            p
-        };
+        let datagram = ipv6_datagram;
         let big = datagram(1500);
         a.send(&big).expect("send");
         let mut buf = vec![0u8; 1500];
@@ -709,34 +712,18 @@ mod tests {
 
     #[test]
     fn a_black_hole_answers_nothing_and_counts_what_it_drops() {
-        use ustack::wire::ipv6::{self, Ipv6Repr};
         let cfg = LinkConfig {
             mtu: Some(1280),
             black_hole: true,
             ..Default::default()
         };
         let (a, b) = emulated_pair(cfg.clone(), cfg, 10, 1500).expect("pair");
-        let v4 = |len: usize, df: bool| {
-            let (src, dst) = (
-                std::net::Ipv4Addr::new(198, 18, 0, 1),
-                std::net::Ipv4Addr::new(198, 18, 0, 2),
-            );
-            ipv4_datagram(src, dst, len, df)
-        };
-        let v6 = |len: usize| {
-            let mut p = vec![7u8; len];
-            Ipv6Repr {
-                src: "2001:2::1".parse().expect("address"),
-                dst: "2001:2::2".parse().expect("address"),
-                next_header: ipv6::PROTO_TCP,
-                payload_len: len - ipv6::HEADER_LEN,
-                hop_limit: 64,
-                traffic_class: 0,
-                flow_label: 0,
-            }
-            .emit(&mut p[..ipv6::HEADER_LEN]);
-            p
-        };
+        let (src, dst) = (
+            std::net::Ipv4Addr::new(198, 18, 0, 1),
+            std::net::Ipv4Addr::new(198, 18, 0, 2),
+        );
+        let v4 = |len: usize, df: bool| ipv4_datagram(src, dst, len, df);
+        let v6 = ipv6_datagram;
         // Too big with DF, too big over IPv6, too big without DF: all
         // dropped, none answered; the first two would have been.
         a.send(&v4(1500, true)).expect("send");
