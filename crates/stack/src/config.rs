@@ -133,6 +133,12 @@ pub struct TcpConfig {
     pub hystart_ack_train: bool,
     /// Initial window in segments (RFC 6928: 10).
     pub initial_window: u32,
+    /// RFC 5681 §4.1: after more than an RTO without sending, cwnd
+    /// restarts from at most the initial window (halved once per RTO of
+    /// idleness, as Linux's `net.ipv4.tcp_slow_start_after_idle`, on by
+    /// default as there). Off: a connection keeps its cwnd through idle
+    /// periods.
+    pub slow_start_after_idle: bool,
     /// Out-of-order ranges kept per connection (bounds reassembly state).
     /// Drop-tail overflow in slow start can leave a hole every other
     /// segment across a whole window (a 4 MiB window holds ~2900
@@ -175,6 +181,7 @@ impl Default for TcpConfig {
             hystart_ack_train: false,
             congestion: CongestionKind::Cubic,
             initial_window: 10,
+            slow_start_after_idle: true,
             max_ooo_ranges: 2048,
             fin_timeout: Duration::from_secs(60),
             max_backlog: 4096,

@@ -141,6 +141,9 @@ pub struct TcpCounters {
     /// flight).
     pub mtu_probes: u64,
     pub mtu_probe_successes: u64,
+    /// Congestion windows restarted after an idle period longer than the
+    /// RTO (RFC 5681 §4.1, `TcpConfig::slow_start_after_idle`).
+    pub idle_restarts: u64,
     /// Retransmission timeouts found spurious and undone (RFC 3522/4015).
     pub spurious_rtos: u64,
     /// D-SACK blocks received (RFC 2883), and fast recoveries undone
@@ -174,6 +177,7 @@ impl TcpCounters {
         self.black_hole_reductions += o.black_hole_reductions;
         self.mtu_probes += o.mtu_probes;
         self.mtu_probe_successes += o.mtu_probe_successes;
+        self.idle_restarts += o.idle_restarts;
         self.spurious_rtos += o.spurious_rtos;
         self.dsacks_received += o.dsacks_received;
         self.spurious_recoveries += o.spurious_recoveries;

@@ -814,13 +814,15 @@ fn eifel_undoes_a_fast_recovery_the_original_made_needless() {
 }
 
 /// A slow start held at the peer's receive window (65 535 bytes, no
-/// scaling) or at our own send buffer grows cwnd far beyond what it can
-/// send; the loss that ends it reduces from that limit (RFC 9438 §4.6
-/// reduces cwnd, which presumes cwnd was used): 0.7·cwnd would overshoot
-/// the path again. HyStart off, so that slow start runs until the loss
-/// (its ACK-train test would end it near the limit). Returns (cwnd before,
-/// ssthresh after).
-fn slow_start_held(send_buffer: Option<usize>) -> (u32, u32) {
+/// scaling) or at our own send buffer grows cwnd up to twice what it can
+/// send, and no further (congestion-window validation: in slow start,
+/// cwnd grows while below twice the largest flight, as Linux's
+/// `tcp_is_cwnd_limited`); the loss that ends it reduces from that limit
+/// (RFC 9438 §4.6 reduces cwnd, which presumes cwnd was used): 0.7·cwnd
+/// would overshoot the path again. HyStart off, so that slow start runs
+/// until the loss (its ACK-train test would end it near the limit).
+/// Returns (cwnd before, largest flight, ssthresh after).
+fn slow_start_held(send_buffer: Option<usize>) -> (u32, u32, u32) {
     let mut h = Harness::with(|c| c.tcp.hystart = false);
     let c = open_with_sack(&mut h);
     h.stack.tcp_set_nodelay(c.h, true).unwrap();
@@ -850,26 +852,34 @@ fn slow_start_held(send_buffer: Option<usize>) -> (u32, u32) {
         "the application kept the buffer full"
     );
     assert!(
-        before.bytes_in_flight <= 65535 && before.bytes_in_flight * 2 < before.cwnd,
+        before.bytes_in_flight <= 65535 && before.bytes_in_flight < before.cwnd,
         "cwnd grew past what could be sent: {before:?}"
     );
     assert_eq!(fast_retransmit(&mut h, &c, MSS, 100), 1);
     let after = h.stack.tcp_info(c.h).unwrap();
     assert!(after.in_recovery);
-    (before.cwnd, after.ssthresh)
+    (before.cwnd, before.bytes_in_flight, after.ssthresh)
 }
 
 #[test]
 fn slow_start_held_at_the_peer_window_reduces_from_that_window() {
-    let (cwnd, ssthresh) = slow_start_held(None);
-    assert!(cwnd >= 100 * MSS);
+    let (cwnd, flight, ssthresh) = slow_start_held(None);
+    assert!(cwnd > 65535, "slow start went past the window: {cwnd}");
+    assert!(
+        cwnd <= 2 * (flight + MSS),
+        "but not past twice the flight: {cwnd} (flight {flight})"
+    );
     assert_eq!(ssthresh, 65535 * 7 / 10, "β times the peer window");
 }
 
 #[test]
 fn slow_start_held_at_the_send_buffer_reduces_from_the_buffer() {
-    let (cwnd, ssthresh) = slow_start_held(Some(40_000));
-    assert!(cwnd >= 100 * MSS);
+    let (cwnd, flight, ssthresh) = slow_start_held(Some(40_000));
+    assert!(cwnd > 40_000, "slow start went past the buffer: {cwnd}");
+    assert!(
+        cwnd <= 2 * (flight + MSS),
+        "but not past twice the flight: {cwnd} (flight {flight})"
+    );
     assert_eq!(ssthresh, 40_000 * 7 / 10, "β times the send buffer");
 }
 

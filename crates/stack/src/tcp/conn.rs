@@ -387,6 +387,22 @@ pub(crate) struct Tcb {
     cfg_rack: bool,
     cfg_tlp: bool,
     force_send: bool,
+    /// Congestion-window validation (Linux's `tcp_cwnd_validate`): the
+    /// flight filled cwnd at some send in the current window of data,
+    /// the largest flight in it, and the sequence number that ends it.
+    cwnd_limited: bool,
+    max_flight: u32,
+    cwnd_usage_end: Seq,
+    /// RFC 2861 §3 (Linux's `snd_cwnd_used`, `snd_cwnd_stamp`): the
+    /// largest flight since cwnd was last full or decayed, and when; and
+    /// an RTO after that, once a send has left cwnd unfilled.
+    cwnd_used: u32,
+    cwnd_stamp: Instant,
+    cwnd_check_at: Option<Instant>,
+    /// When data was last sent, and `TcpConfig::slow_start_after_idle`
+    /// (RFC 5681 §4.1).
+    last_data_sent: Instant,
+    cfg_ss_after_idle: bool,
 
     // ---- output flags ----
     ack_now: bool,
@@ -587,6 +603,14 @@ impl Tcb {
             cfg_rack: cfg.rack,
             cfg_tlp: cfg.tlp,
             force_send: false,
+            cwnd_limited: false,
+            max_flight: 0,
+            cwnd_usage_end: iss,
+            cwnd_used: 0,
+            cwnd_stamp: p.now,
+            cwnd_check_at: None,
+            last_data_sent: p.now,
+            cfg_ss_after_idle: cfg.slow_start_after_idle,
             ack_now: false,
             extra_acks: 0,
             quickacks: 0,
@@ -1743,8 +1767,8 @@ impl Tcb {
                 self.round_end = Some(self.snd_max);
                 self.cc.on_round_start(now);
             }
-            let flight = self.snd_max.since(self.snd_una);
-            self.cc.on_ack(now, acked, flight, sample);
+            let limited = self.is_cwnd_limited();
+            self.cc.on_ack(now, acked, limited, sample);
         } else if delivered > 0 {
             self.cc.on_sack_delivery(now);
         }
@@ -1766,6 +1790,106 @@ impl Tcb {
     /// RFC 6675 §4 pipe: bytes believed in the network.
     fn pipe(&self) -> u32 {
         self.rtxq.pipe(self.snd_max.since(self.snd_una))
+    }
+
+    /// Records how much of cwnd a send used (Linux's `tcp_cwnd_validate`):
+    /// a window of data that once filled cwnd counts as cwnd-limited until
+    /// it is acknowledged; otherwise its largest flight is kept.
+    fn note_cwnd_use(&mut self, now: Instant, limited: bool) {
+        let flight = self.snd_max.since(self.snd_una);
+        if self.snd_una.ge(self.cwnd_usage_end)
+            || limited
+            || (!self.cwnd_limited && flight > self.max_flight)
+        {
+            self.cwnd_limited = limited;
+            self.max_flight = flight;
+            self.cwnd_usage_end = self.snd_max;
+        }
+        if self.cwnd_limited {
+            self.cwnd_used = 0;
+            self.cwnd_stamp = now;
+            self.cwnd_check_at = None;
+            return;
+        }
+        self.cwnd_used = self.cwnd_used.max(flight);
+        match self.cwnd_check_at {
+            Some(at) if now < at => {}
+            Some(_) => self.decay_unused_cwnd(now),
+            None => self.cwnd_check_at = Some(self.cwnd_stamp + self.rtt.rto()),
+        }
+    }
+
+    /// RFC 2861 §3, as Linux's `tcp_cwnd_application_limited`: a window
+    /// left partly unused for an RTO falls halfway to what was used (at
+    /// least the initial window), ssthresh kept at least ¾ of it; not in
+    /// recovery, nor when a full send buffer, not the application, held
+    /// the data back.
+    #[cold]
+    #[inline(never)]
+    fn decay_unused_cwnd(&mut self, now: Instant) {
+        if self.is_cwnd_limited() {
+            // Slow start using more than half of cwnd counts as full.
+            self.cwnd_used = 0;
+        } else if self.cfg_ss_after_idle && !self.in_recovery && self.tx.len() < self.tx.capacity()
+        {
+            let cwnd = self.cc.cwnd();
+            let used = self.cwnd_used.max(self.cc.initial_window());
+            if used < cwnd {
+                let ssthresh = self.cc.ssthresh().max(cwnd / 2 + cwnd / 4);
+                self.cc.restore(cwnd - (cwnd - used) / 2, ssthresh);
+            }
+            self.cwnd_used = 0;
+        }
+        self.cwnd_stamp = now;
+        self.cwnd_check_at = Some(now + self.rtt.rto());
+    }
+
+    /// Whether an ACK may grow cwnd: RFC 9438 §5.8 and Linux's
+    /// `tcp_is_cwnd_limited` (for Reno too): the data was sent
+    /// cwnd-limited, or in slow start cwnd is below twice the largest
+    /// flight (a doubling per round trip is what slow start would give).
+    fn is_cwnd_limited(&self) -> bool {
+        if self.cwnd_limited {
+            return true;
+        }
+        let cwnd = self.cc.cwnd();
+        cwnd / 2 < self.max_flight && cwnd < self.cc.ssthresh()
+    }
+
+    /// New data is about to go with nothing in flight. RFC 5681 §4.1:
+    /// after more than an RTO without sending, cwnd restarts from no more
+    /// than the restart window min(IW, cwnd); as Linux's
+    /// `tcp_cwnd_restart` (net.ipv4.tcp_slow_start_after_idle), halved
+    /// once per further RTO of idleness down to it, ssthresh kept at
+    /// least ¾ of the old cwnd.
+    fn restart_after_idle(&mut self, now: Instant) {
+        self.cc.on_tx_start(now);
+        let cwnd = self.cc.cwnd();
+        let restart = self.cc.initial_window();
+        if !self.cfg_ss_after_idle || cwnd <= restart || self.in_recovery {
+            return;
+        }
+        let idle = now.saturating_since(self.last_data_sent);
+        let rto = self.rtt.rto();
+        if idle <= rto {
+            return;
+        }
+        let mut new = cwnd;
+        let mut left = idle;
+        while left > rto && new > restart {
+            left -= rto;
+            new >>= 1;
+        }
+        let new = new.max(restart);
+        let ssthresh = self.cc.ssthresh().max(cwnd / 2 + cwnd / 4);
+        if new < cwnd {
+            self.cc.restore(new, ssthresh);
+            self.counters.idle_restarts += 1;
+        }
+        self.last_data_sent = now;
+        self.cwnd_stamp = now;
+        self.cwnd_check_at = None;
+        self.cwnd_used = 0;
     }
 
     /// RFC 8985 §7.2: arm the probe timeout after new data was sent or
@@ -2544,6 +2668,7 @@ impl Tcb {
                 let offset = r.start.since(base) as usize;
                 let n = self.emit(now, &mut buf[..normal], r.start, flags, offset, len);
                 self.rtxq.retransmitted(i, now);
+                self.last_data_sent = now;
                 if self.recovery_undo.is_some() {
                     self.undo_retrans += 1;
                 }
@@ -2571,6 +2696,9 @@ impl Tcb {
         let fin_pending = self.fin_queued && self.snd_nxt.le(data_end);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt) as usize;
         let flight = self.snd_max.since(self.snd_una);
+        if flight == 0 && unsent > 0 {
+            self.restart_after_idle(now);
+        }
         let mut probe = None;
         if self.mtu_search.is_some() {
             match self.probe_plan(now, unsent, wnd_room, flight, buf.len()) {
@@ -2588,6 +2716,7 @@ impl Tcb {
             Some((len, _)) => len,
             None => self.smss.min(unsent).min(allowance).min(wnd_room),
         };
+        let tlp = self.tlp_fire;
         // A FIN alone needs no window; with data it rides on the last segment.
         let fin = fin_pending && len == unsent;
         if len == 0 && !fin {
@@ -2647,6 +2776,12 @@ impl Tcb {
         self.spend_allowance(len.max(1));
         self.snd_nxt = seg_end;
         self.snd_max = self.snd_max.max(seg_end);
+        self.last_data_sent = now;
+        if !tlp {
+            // Less than a segment of cwnd left: the network is fed fully
+            // (Linux: in flight ≥ cwnd after tcp_write_xmit).
+            self.note_cwnd_use(now, allowance.saturating_sub(len) < self.smss);
+        }
         self.persist_deadline = None;
         // RFC 6298 §5.1: start the timer if it is not running.
         if self.rtx_deadline.is_none() {

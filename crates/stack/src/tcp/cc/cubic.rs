@@ -90,6 +90,9 @@ pub struct Cubic {
     cwnd_prior: u64,
     /// RFC 9438 §4.3: raise α_cubic to 1 once W_est ≥ cwnd_prior.
     reno_alpha_one: bool,
+    /// When the epoch's clock last ran: the last ACK, or the end of an
+    /// idle period (§5.8 keeps application-limited time out of t).
+    last_ack: Option<Instant>,
 }
 
 /// Integer cube root (floor) of `x`.
@@ -145,6 +148,7 @@ impl Cubic {
             initial_window,
             cwnd_prior: 0,
             reno_alpha_one: true,
+            last_ack: None,
         }
     }
 
@@ -355,9 +359,10 @@ impl Cubic {
     fn reduce(&mut self, flight: u32, peer_window: u32) {
         // §4.6 reduces from cwnd (as Linux), which requires that cwnd does
         // not grow beyond what is sent. Slow start held at the peer's
-        // receive window (or at our send buffer) keeps doubling a cwnd that
-        // never reaches the network, and 0.7 of that overshoots the path a
-        // second time: the window the loss happened at is at most that
+        // receive window (or at our send buffer) still grows cwnd to twice
+        // the flight (the sender's cwnd validation allows that much), and
+        // 0.7 of that overshoots the path a second time: the window the
+        // loss happened at is at most that
         // limit (or what was in flight, if the peer shrank its window
         // since), so W_max, cwnd_prior and ssthresh come from it.
         let used = self.cwnd.min(peer_window.max(flight).max(self.mss));
@@ -387,17 +392,28 @@ impl CongestionControl for Cubic {
     fn ssthresh(&self) -> u32 {
         self.ssthresh
     }
-    fn on_ack(&mut self, now: Instant, acked: u32, _flight: u32, rtt: Option<Duration>) {
+    fn on_ack(&mut self, now: Instant, acked: u32, cwnd_limited: bool, rtt: Option<Duration>) {
         if let Some(r) = rtt {
             let r = r.as_millis().max(1) as u64;
             self.srtt_ms = (7 * self.srtt_ms + r) / 8;
         }
-        let mut acked = acked;
+        let last = self.last_ack.replace(now);
+        // RFC 9438 §5.8: no growth while application-limited (the
+        // slow-start exit tests still see the ACK, as Linux's HyStart).
+        let mut acked = if cwnd_limited { acked } else { 0 };
         if self.cwnd < self.ssthresh {
             acked = self.slow_start(now, acked, rtt);
             if acked == 0 {
                 return;
             }
+        }
+        if !cwnd_limited {
+            // §5.8: t MUST NOT include the time the flow was
+            // application-limited: the epoch moves with it.
+            if let (Some(start), Some(last)) = (self.epoch_start, last) {
+                self.epoch_start = Some((start + now.saturating_since(last)).min(now));
+            }
+            return;
         }
         let start = match self.epoch_start {
             Some(s) => s,
@@ -429,6 +445,17 @@ impl CongestionControl for Cubic {
     }
     fn set_send_buffer(&mut self, bytes: u32) {
         self.send_buffer = bytes;
+    }
+    fn on_tx_start(&mut self, now: Instant) {
+        // §5.8: the idle time since the last ACK is not part of t (as
+        // Linux's cubictcp_cwnd_event shifts epoch_start on TX_START).
+        if let (Some(start), Some(last)) = (self.epoch_start, self.last_ack) {
+            self.epoch_start = Some((start + now.saturating_since(last)).min(now));
+        }
+        self.last_ack = Some(now);
+    }
+    fn initial_window(&self) -> u32 {
+        super::newreno::initial_window(self.mss, self.initial_window)
     }
     fn on_sack_delivery(&mut self, now: Instant) {
         // Only the ACK-train test (RTT samples and growth come with the
@@ -566,7 +593,7 @@ mod tests {
         for _round in 0..120 {
             let acks = c.cwnd() / mss;
             for _ in 0..acks {
-                c.on_ack(now, mss, 0, Some(rtt));
+                c.on_ack(now, mss, true, Some(rtt));
             }
             now += rtt;
             samples.push((
@@ -620,7 +647,7 @@ mod reno_friendly_tests {
         let mut now = t0;
         for _ in 0..rounds {
             for _ in 0..c.cwnd() / mss {
-                c.on_ack(now, mss, 0, Some(rtt));
+                c.on_ack(now, mss, true, Some(rtt));
             }
             now += rtt;
         }
@@ -660,7 +687,7 @@ mod hystart_tests {
         for round in 0..rounds {
             windows.push(c.cwnd() / mss);
             for _ in 0..c.cwnd() / mss {
-                c.on_ack(t, mss, 0, Some(Duration::from_millis(rtt_of(round))));
+                c.on_ack(t, mss, true, Some(Duration::from_millis(rtt_of(round))));
                 if exit.is_none() && c.ssthresh() != u32::MAX {
                     exit = Some(round);
                 }
@@ -731,7 +758,7 @@ mod hystart_tests {
         let mut now = t;
         while c.cwnd() < c.ssthresh() {
             for _ in 0..c.cwnd() / mss {
-                c.on_ack(now, mss, 0, Some(Duration::from_millis(rtt)));
+                c.on_ack(now, mss, true, Some(Duration::from_millis(rtt)));
             }
             rtt += 30; // a rising RTT every round
             now += Duration::from_millis(rtt);
@@ -759,7 +786,7 @@ mod hystart_tests {
         for _ in 0..8 {
             let acks = c.cwnd() / mss;
             for _ in 0..acks {
-                c.on_ack(t, mss, 0, Some(Duration::from_millis(100)));
+                c.on_ack(t, mss, true, Some(Duration::from_millis(100)));
                 if c.ssthresh() != u32::MAX {
                     return Some(c.ssthresh() / mss);
                 }
@@ -784,7 +811,7 @@ mod hystart_tests {
         let mut t = Instant::from_secs(1);
         // The first RTT sample sets the minimum (100 ms).
         c.on_round_start(t);
-        c.on_ack(t, mss, 0, Some(Duration::from_millis(100)));
+        c.on_ack(t, mss, true, Some(Duration::from_millis(100)));
         // A long idle gap, then back-to-back ACKs 1 ms apart, two in every
         // four SACK-only.
         t += Duration::from_millis(90);
@@ -792,7 +819,7 @@ mod hystart_tests {
             if i % 4 >= 2 {
                 c.on_sack_delivery(t);
             } else {
-                c.on_ack(t, mss, 0, Some(Duration::from_millis(100)));
+                c.on_ack(t, mss, true, Some(Duration::from_millis(100)));
             }
             if c.ssthresh() != u32::MAX {
                 // Half the minimum RTT (50 ms) into the run.
@@ -826,5 +853,90 @@ mod hystart_tests {
         // A limit far beyond the path: no exit (random-loss paths keep
         // their slow start).
         assert_eq!(slow_start_exit_limited(false, 100_000_000), None);
+    }
+
+    /// A controller in congestion avoidance after a loss at 100 segments
+    /// (W_max = 100, cwnd = 70, K ≈ 4.2 s), its epoch begun at `t`.
+    fn after_loss(t: Instant) -> Cubic {
+        let mss = 1000u32;
+        let mut c = Cubic::new(mss, 10);
+        c.cwnd = 100 * mss;
+        c.on_congestion_event(t, 100 * mss, u32::MAX);
+        c.on_recovery_exit(t, 70 * mss);
+        c.on_ack(t, mss, true, Some(Duration::from_millis(100)));
+        c
+    }
+
+    /// `acks` cwnd-limited ACKs of one segment, 10 ms apart from `t`.
+    fn limited_acks(c: &mut Cubic, mut t: Instant, acks: u32) -> Instant {
+        for _ in 0..acks {
+            c.on_ack(t, 1000, true, Some(Duration::from_millis(100)));
+            t += Duration::from_millis(10);
+        }
+        t
+    }
+
+    /// RFC 9438 §5.8: no growth while application-limited, and t leaves
+    /// that time out: after 60 s of ACKs of a flow that does not fill its
+    /// window, cwnd grows exactly as if those 60 s had not been. Without
+    /// the rule, t − K would be ≈ 56 s and the window would leap by half
+    /// of itself per round trip.
+    #[test]
+    fn application_limited_time_is_not_in_t() {
+        let t0 = Instant::from_secs(10);
+        let mut quiet = after_loss(t0);
+        let base = quiet.cwnd();
+        let mut t = t0 + Duration::from_millis(10);
+        for _ in 0..600 {
+            quiet.on_ack(t, 1000, false, Some(Duration::from_millis(100)));
+            t += Duration::from_millis(100);
+        }
+        assert_eq!(quiet.cwnd(), base, "grew while application-limited");
+        let mut busy = after_loss(t0);
+        limited_acks(&mut busy, t0 + Duration::from_millis(10), 200);
+        // The quiet flow's first limited ACK comes 10 ms after its last
+        // quiet one, as the busy flow's first after its epoch began.
+        limited_acks(&mut quiet, t - Duration::from_millis(90), 200);
+        assert_eq!(quiet.cwnd(), busy.cwnd());
+        // 2 s into the epoch, K ≈ 4.2 s: still below W_max.
+        assert!(
+            busy.cwnd() > 80_000 && busy.cwnd() < 100_000,
+            "{}",
+            busy.cwnd()
+        );
+    }
+
+    /// §5.8 for idleness (Linux's CA_EVENT_TX_START): the time between the
+    /// last ACK and the next transmission is not in t.
+    #[test]
+    fn idle_time_is_not_in_t() {
+        let t0 = Instant::from_secs(10);
+        let mut idle = after_loss(t0);
+        let mut busy = after_loss(t0);
+        idle.on_tx_start(t0 + Duration::from_secs(60));
+        limited_acks(&mut idle, t0 + Duration::from_millis(60_010), 200);
+        limited_acks(&mut busy, t0 + Duration::from_millis(10), 200);
+        assert_eq!(idle.cwnd(), busy.cwnd());
+        // Without the shift the curve is far past K: cwnd leaps.
+        let mut leap = after_loss(t0);
+        limited_acks(&mut leap, t0 + Duration::from_millis(60_010), 200);
+        assert!(
+            leap.cwnd() > busy.cwnd() * 3 / 2,
+            "{} vs {}",
+            leap.cwnd(),
+            busy.cwnd()
+        );
+    }
+
+    /// In slow start too, an application-limited ACK grows nothing (the
+    /// sender decides, from its largest flight, what counts as limited).
+    #[test]
+    fn slow_start_grows_only_when_limited() {
+        let mut c = Cubic::new(1000, 10);
+        let t = Instant::from_secs(1);
+        c.on_ack(t, 5000, false, Some(Duration::from_millis(100)));
+        assert_eq!(c.cwnd(), 10_000);
+        c.on_ack(t, 5000, true, Some(Duration::from_millis(100)));
+        assert_eq!(c.cwnd(), 15_000);
     }
 }

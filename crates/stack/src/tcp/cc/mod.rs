@@ -48,8 +48,10 @@ pub trait CongestionControl {
     fn cwnd(&self) -> u32;
     /// Slow-start threshold in bytes.
     fn ssthresh(&self) -> u32;
-    /// New data acknowledged outside recovery.
-    fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>);
+    /// New data acknowledged outside recovery. `cwnd_limited`: the flight
+    /// filled cwnd while this data was sent; if not, cwnd does not grow
+    /// (RFC 9438 §5.8; Linux's `tcp_is_cwnd_limited`).
+    fn on_ack(&mut self, now: Instant, acked: u32, cwnd_limited: bool, rtt: Option<Duration>);
     /// Loss detected by duplicate ACKs (or SACK/RACK later): reduce.
     /// `flight`: bytes outstanding; `peer_window`: the most that could
     /// have been in flight whatever cwnd says (the peer's receive window,
@@ -64,6 +66,12 @@ pub trait CongestionControl {
     /// An ACK outside recovery newly SACKed data without moving SND.UNA
     /// (a reordering or loss hole): no growth, but a delivery signal.
     fn on_sack_delivery(&mut self, _now: Instant) {}
+    /// New data is about to be sent with nothing in flight, after an idle
+    /// period (Linux's `CA_EVENT_TX_START`).
+    fn on_tx_start(&mut self, _now: Instant) {}
+    /// The initial window in bytes (RFC 6928), the restart window's bound
+    /// after idleness (RFC 5681 §4.1).
+    fn initial_window(&self) -> u32;
     /// Fast recovery finished (full ACK); `flight` after the ACK.
     fn on_recovery_exit(&mut self, now: Instant, flight: u32);
     /// Retransmission timeout: loss window (arguments as for
@@ -129,8 +137,14 @@ impl CongestionControl for Controller {
     fn ssthresh(&self) -> u32 {
         self.inner().ssthresh()
     }
-    fn on_ack(&mut self, now: Instant, acked: u32, flight: u32, rtt: Option<Duration>) {
-        self.inner_mut().on_ack(now, acked, flight, rtt)
+    fn on_ack(&mut self, now: Instant, acked: u32, cwnd_limited: bool, rtt: Option<Duration>) {
+        self.inner_mut().on_ack(now, acked, cwnd_limited, rtt)
+    }
+    fn on_tx_start(&mut self, now: Instant) {
+        self.inner_mut().on_tx_start(now)
+    }
+    fn initial_window(&self) -> u32 {
+        self.inner().initial_window()
     }
     fn on_congestion_event(&mut self, now: Instant, flight: u32, peer_window: u32) {
         self.inner_mut()

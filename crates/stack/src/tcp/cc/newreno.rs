@@ -48,7 +48,13 @@ impl CongestionControl for NewReno {
     fn ssthresh(&self) -> u32 {
         self.ssthresh
     }
-    fn on_ack(&mut self, _now: Instant, acked: u32, _flight: u32, _rtt: Option<Duration>) {
+    fn on_ack(&mut self, _now: Instant, acked: u32, cwnd_limited: bool, _rtt: Option<Duration>) {
+        if !cwnd_limited {
+            // A window the sender does not fill says nothing about the
+            // path: no growth (Linux's tcp_is_cwnd_limited in
+            // tcp_reno_cong_avoid).
+            return;
+        }
         let mut acked = acked;
         if self.cwnd < self.ssthresh {
             // RFC 5681 §3.1 slow start with RFC 3465 byte counting. Like
@@ -95,6 +101,9 @@ impl CongestionControl for NewReno {
         self.cwnd = self.mss;
         self.acked_accum = 0;
     }
+    fn initial_window(&self) -> u32 {
+        Self::iw(self.mss, self.initial_window)
+    }
     fn restore(&mut self, cwnd: u32, ssthresh: u32) {
         self.cwnd = cwnd;
         self.ssthresh = ssthresh;
@@ -117,17 +126,17 @@ mod tests {
         let t = Instant::ZERO;
         let mut c = NewReno::new(1000, 10);
         assert_eq!(c.cwnd(), 10_000);
-        c.on_ack(t, 1000, 0, None);
+        c.on_ack(t, 1000, true, None);
         assert_eq!(c.cwnd(), 11_000);
         c.on_congestion_event(t, 20_000, u32::MAX);
         assert_eq!(c.ssthresh(), 10_000);
         assert_eq!(c.cwnd(), 10_000);
         // Avoidance: one MSS per cwnd acknowledged.
         for _ in 0..9 {
-            c.on_ack(t, 1000, 0, None);
+            c.on_ack(t, 1000, true, None);
         }
         assert_eq!(c.cwnd(), 10_000);
-        c.on_ack(t, 1000, 0, None);
+        c.on_ack(t, 1000, true, None);
         assert_eq!(c.cwnd(), 11_000);
         c.on_rto(t, 8_000, u32::MAX);
         assert_eq!(c.cwnd(), 1000);
@@ -140,19 +149,38 @@ mod tests {
         let t = Instant::ZERO;
         let mut c = NewReno::new(1000, 10);
         // One ACK covering 10 segments doubles the window.
-        c.on_ack(t, 10_000, 0, None);
+        c.on_ack(t, 10_000, true, None);
         assert_eq!(c.cwnd(), 20_000);
         c.on_congestion_event(t, 20_000, u32::MAX);
         c.on_recovery_exit(t, 0);
         assert!(c.cwnd() <= c.ssthresh());
         let before = c.cwnd();
-        c.on_ack(t, 100_000, 0, None);
+        c.on_ack(t, 100_000, true, None);
         assert!(c.cwnd() >= c.ssthresh(), "reaches ssthresh");
         assert!(
             c.cwnd() <= c.ssthresh() + 1000,
             "then grows by at most 1 MSS per cwnd in avoidance"
         );
         assert!(c.cwnd() > before);
+    }
+
+    /// An ACK of data not sent cwnd-limited grows nothing, in slow start
+    /// or in avoidance.
+    #[test]
+    fn no_growth_when_application_limited() {
+        let t = Instant::ZERO;
+        let mut c = NewReno::new(1000, 10);
+        c.on_ack(t, 5000, false, None);
+        assert_eq!(c.cwnd(), 10_000);
+        c.on_congestion_event(t, 20_000, u32::MAX);
+        for _ in 0..50 {
+            c.on_ack(t, 1000, false, None);
+        }
+        assert_eq!(c.cwnd(), 10_000);
+        for _ in 0..10 {
+            c.on_ack(t, 1000, true, None);
+        }
+        assert_eq!(c.cwnd(), 11_000);
     }
 
     #[test]
