@@ -1880,12 +1880,10 @@ impl Tcb {
             left -= rto;
             new >>= 1;
         }
-        let new = new.max(restart);
+        // cwnd > restart here, so the new window is always smaller.
         let ssthresh = self.cc.ssthresh().max(cwnd / 2 + cwnd / 4);
-        if new < cwnd {
-            self.cc.restore(new, ssthresh);
-            self.counters.idle_restarts += 1;
-        }
+        self.cc.restore(new.max(restart), ssthresh);
+        self.counters.idle_restarts += 1;
         self.last_data_sent = now;
         self.cwnd_stamp = now;
         self.cwnd_check_at = None;
