@@ -126,6 +126,11 @@ pub struct SimArgs {
     /// applies once cwnd is within a doubling of the send buffer).
     #[arg(long, conflicts_with = "no_hystart")]
     pub ack_train: bool,
+    /// A fixed receive buffer of this many bytes on both sides, as SO_RCVBUF
+    /// sets it (no auto-tuning). Default: 128 KiB, grown by auto-tuning
+    /// up to 6 MiB as the reader keeps up (as Linux).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=(1 << 30)))]
+    pub rcvbuf: Option<u32>,
     /// Write every transmitted packet to this pcap file (with --campaign:
     /// only for a campaign of 1, which then reports that run in full).
     #[arg(long, value_name = "FILE")]
@@ -180,6 +185,8 @@ impl SimArgs {
                 hystart: !self.no_hystart,
                 hystart_ack_train: self.ack_train,
                 mtu_probing: self.mtu_probing,
+                recv_buffer: self.rcvbuf.map_or(128 << 10, |b| b as usize),
+                recv_buffer_auto: self.rcvbuf.is_none(),
                 ..ustack::TcpConfig::default()
             }),
             time_limit: Duration::from_secs(self.time_limit),
@@ -400,6 +407,17 @@ fn print_report(cfg: &TransferConfig, r: &TransferReport) {
     }
     if r.mtu_probing != "off" || r.black_holed > 0 {
         println!("  mtu probing:     {}", describe_probing(r));
+    }
+    let rcvbuf = r
+        .server_final_recv_buffer
+        .map_or("-".to_string(), |b| format!("{b} bytes"));
+    if r.recv_buffer_auto {
+        println!(
+            "  receive buffer:  server's {rcvbuf} (auto-tuned from 128 KiB, {} growth(s))",
+            r.recv_buffer_grows
+        );
+    } else {
+        println!("  receive buffer:  server's {rcvbuf} (fixed)");
     }
     println!(
         "  link packets:    {} sent, {} delivered, {} dropped (loss {}, queue {}, mtu {}), {} duplicated, {} reordered, {} corrupted",

@@ -77,3 +77,56 @@ fn ten_megabytes_with_zero_delay_both_ways() {
         (10_000_000, 10_000_000)
     );
 }
+
+/// Receive-buffer auto-tuning on a long fat path (100 Mbit/s, 160 ms RTT:
+/// a 2 MB bandwidth-delay product): the buffer that starts at 128 KiB
+/// grows past the BDP and the transfer runs as fast as with a fixed 6 MiB
+/// buffer; a fixed 128 KiB buffer holds it to one window per round trip.
+#[test]
+fn auto_tuning_fills_a_long_fat_path_as_a_large_fixed_buffer_does() {
+    let run = |fixed: Option<usize>| {
+        let tcp = ustack::TcpConfig {
+            recv_buffer: fixed.unwrap_or(128 << 10),
+            recv_buffer_auto: fixed.is_none(),
+            ..ustack::TcpConfig::default()
+        };
+        let cfg = TransferConfig {
+            bytes: 20_000_000,
+            link: LinkConfig {
+                rate_mbps: Some(100.0),
+                delay: Duration::from_millis(80),
+                ..LinkConfig::default()
+            },
+            tcp: Some(tcp),
+            seed: 3,
+            ..TransferConfig::default()
+        };
+        let r = run_transfer(&cfg);
+        assert!(r.intact, "{r:?}");
+        eprintln!(
+            "receive buffer {fixed:?}: {:.2} Mbit/s, final {:?} bytes, {} growths",
+            r.goodput_mbps, r.server_final_recv_buffer, r.recv_buffer_grows
+        );
+        r
+    };
+    let auto = run(None);
+    let small = run(Some(128 << 10));
+    let large = run(Some(6 << 20));
+    assert!(auto.recv_buffer_auto && !small.recv_buffer_auto);
+    assert!(
+        auto.goodput_mbps >= 0.97 * large.goodput_mbps,
+        "auto-tuned {:.2} vs fixed 6 MiB {:.2} Mbit/s",
+        auto.goodput_mbps,
+        large.goodput_mbps
+    );
+    assert!(
+        auto.goodput_mbps >= 4.0 * small.goodput_mbps,
+        "auto-tuned {:.2} vs fixed 128 KiB {:.2} Mbit/s",
+        auto.goodput_mbps,
+        small.goodput_mbps
+    );
+    let grown = auto.server_final_recv_buffer.expect("seen");
+    assert!(grown >= 2_000_000, "grew to {grown} bytes only");
+    assert!(auto.recv_buffer_grows > 0);
+    assert_eq!((small.recv_buffer_grows, large.recv_buffer_grows), (0, 0));
+}

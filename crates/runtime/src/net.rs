@@ -370,8 +370,9 @@ impl TcpSocket {
         Ok(self.ns.shared.with(|s| self.pre.send_buffer(s)))
     }
 
-    /// SO_RCVBUF (clamped to 1 byte .. 1 GiB); it bounds the window and
-    /// sets the window scale offered in the handshake.
+    /// SO_RCVBUF (clamped to 1 byte .. 1 GiB); it bounds the window, sets
+    /// the window scale offered in the handshake and, as on Linux, turns
+    /// receive-buffer auto-tuning off for the socket.
     pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
         self.pre.set_recv_buffer(bytes);
         Ok(())
@@ -745,6 +746,7 @@ impl TcpStream {
     }
 
     /// SO_RCVBUF (grows the buffer; the window scale was fixed at connect).
+    /// The buffer is then fixed: no more auto-tuning, as on Linux.
     pub fn set_recv_buffer_size(&self, bytes: usize) -> io::Result<()> {
         let h = self.h();
         self.shared().with(|s| s.tcp_set_recv_buffer(h, bytes))

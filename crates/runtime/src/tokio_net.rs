@@ -90,8 +90,9 @@ impl TcpSocket {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// SO_RCVBUF (clamped to 1 byte .. 1 GiB): bounds the window and sets
-    /// the window scale offered in the handshake.
+    /// SO_RCVBUF (clamped to 1 byte .. 1 GiB): bounds the window, sets the
+    /// window scale offered in the handshake and, as on Linux, turns
+    /// receive-buffer auto-tuning off for the socket.
     pub fn set_recv_buffer_size(&self, bytes: u32) -> io::Result<()> {
         self.pre.set_recv_buffer(bytes as usize);
         Ok(())

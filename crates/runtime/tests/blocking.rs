@@ -275,8 +275,9 @@ fn tcp_socket_options_before_listen_and_connect() {
         retries: 4,
     };
     let ls = TcpSocket::new(&b);
-    // Before anything is set: the stack's defaults.
-    assert_eq!(ls.recv_buffer_size().unwrap(), 4 << 20);
+    // Before anything is set: the stack's defaults (the receive buffer's
+    // initial size: auto-tuning grows it).
+    assert_eq!(ls.recv_buffer_size().unwrap(), 128 << 10);
     assert!(!ls.nodelay().unwrap());
     assert!(ls.local_addr().is_err());
     assert_eq!(
@@ -428,7 +429,12 @@ fn read_nonblocking(s: &mut TcpStream) -> Result<Vec<u8>, (std::io::Error, usize
 fn linger_zero_resets_and_a_linger_time_waits_for_delivery() {
     use ustack_runtime::net::TcpSocket;
     let (a, b) = common::two_stacks();
-    let l = TcpListener::bind(&b, "198.18.0.2:7010").unwrap();
+    // A fixed 4 MiB receive buffer: the 2 MiB below must fit without the
+    // reader (auto-tuning grows a buffer only for data that is read).
+    let ls = ustack_runtime::net::TcpSocket::new(&b);
+    ls.set_recv_buffer_size(4 << 20).unwrap();
+    ls.bind("198.18.0.2:7010".parse().unwrap()).unwrap();
+    let l = ls.listen(16).unwrap();
 
     let mut c = TcpStream::connect(&a, "198.18.0.2:7010").unwrap();
     let (mut s, _) = l.accept().unwrap();

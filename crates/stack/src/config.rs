@@ -80,8 +80,20 @@ pub struct TcpConfig {
     /// Send buffer size in bytes (allocated lazily), 1..=`MAX_SOCKET_BUFFER`.
     pub send_buffer: usize,
     /// Receive buffer size in bytes (allocated lazily), 1..=`MAX_SOCKET_BUFFER`;
-    /// bounds the window.
+    /// bounds the window. With `recv_buffer_auto` the size a connection
+    /// starts with (Linux's `tcp_rmem[1]`, 128 KiB), else its fixed size.
     pub recv_buffer: usize,
+    /// Receive-buffer auto-tuning (Linux's `net.ipv4.tcp_moderate_rcvbuf`,
+    /// on by default as there): once per round trip a connection's buffer
+    /// grows to about twice what the application read in the last round
+    /// trip, and more while that doubles, up to `recv_buffer_max`; a slow
+    /// reader keeps it small. SO_RCVBUF (`Stack::tcp_set_recv_buffer`)
+    /// fixes a socket's buffer, as on Linux.
+    pub recv_buffer_auto: bool,
+    /// The most auto-tuning grows a receive buffer to (Linux's
+    /// `tcp_rmem[2]`, 6 MiB), 1..=`MAX_SOCKET_BUFFER`. The window scale
+    /// offered in the handshake is chosen for it (RFC 7323 §2.2).
+    pub recv_buffer_max: usize,
     /// RFC 6298 (2.1): initial RTO, 1 s.
     pub rto_initial: Duration,
     /// RFC 6298 (2.4) allows 1 s; Linux uses 200 ms.
@@ -142,7 +154,8 @@ pub struct TcpConfig {
     /// Out-of-order ranges kept per connection (bounds reassembly state).
     /// Drop-tail overflow in slow start can leave a hole every other
     /// segment across a whole window (a 4 MiB window holds ~2900
-    /// segments); data that would need one more range is dropped.
+    /// segments, auto-tuning's 6 MiB ceiling ~4300); data that would need
+    /// one more range is dropped.
     pub max_ooo_ranges: usize,
     /// How long an orphaned connection may sit in FIN_WAIT_2 (Linux 60 s).
     pub fin_timeout: Duration,
@@ -161,7 +174,9 @@ impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
             send_buffer: 4 << 20,
-            recv_buffer: 4 << 20,
+            recv_buffer: 128 << 10,
+            recv_buffer_auto: true,
+            recv_buffer_max: 6 << 20,
             rto_initial: Duration::from_secs(1),
             rto_min: Duration::from_millis(200),
             rto_max: Duration::from_secs(120),

@@ -144,6 +144,8 @@ pub struct TcpCounters {
     /// Congestion windows restarted after an idle period longer than the
     /// RTO (RFC 5681 §4.1, `TcpConfig::slow_start_after_idle`).
     pub idle_restarts: u64,
+    /// Receive-buffer growths by auto-tuning (`TcpConfig::recv_buffer_auto`).
+    pub recv_buffer_grows: u64,
     /// Retransmission timeouts found spurious and undone (RFC 3522/4015).
     pub spurious_rtos: u64,
     /// D-SACK blocks received (RFC 2883), and fast recoveries undone
@@ -178,6 +180,7 @@ impl TcpCounters {
         self.mtu_probes += o.mtu_probes;
         self.mtu_probe_successes += o.mtu_probe_successes;
         self.idle_restarts += o.idle_restarts;
+        self.recv_buffer_grows += o.recv_buffer_grows;
         self.spurious_rtos += o.spurious_rtos;
         self.dsacks_received += o.dsacks_received;
         self.spurious_recoveries += o.spurious_recoveries;

@@ -61,7 +61,7 @@ enum Op {
 /// The stack's defaults (`Config::default()`, which `config` keeps).
 const DEFAULTS: Inherited = Inherited {
     nodelay: false,
-    recv_buffer: 4 << 20,
+    recv_buffer: 128 << 10,
     ttl: 64,
     linger: None,
 };

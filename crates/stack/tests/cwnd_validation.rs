@@ -254,7 +254,10 @@ mod common;
 fn a_window_limited_transfer_keeps_cwnd_near_the_window() {
     const WINDOW: usize = 64 << 10;
     let a = common::stack(common::A, 3);
-    let b = common::stack_with(common::B, 4, |c| c.tcp.recv_buffer = WINDOW);
+    let b = common::stack_with(common::B, 4, |c| {
+        c.tcp.recv_buffer = WINDOW;
+        c.tcp.recv_buffer_auto = false;
+    });
     let mut p = common::Pair::with(a, b);
     let server: std::net::SocketAddr = format!("{}:80", common::B).parse().unwrap();
     let l = p.b.tcp_listen(server, 8).unwrap();

@@ -315,6 +315,8 @@ fn self_connect_is_a_simultaneous_open() {
 fn one_poll_transmit_call_loops_a_bounded_number_of_packets() {
     let mut h = Host::new();
     let l = h.s.tcp_listen(sa(US, 80), 8).unwrap();
+    // Room for what is sent below without reading it.
+    h.s.tcp_set_recv_buffer(l, 4 << 20).unwrap();
     let c = h.connect(sa(US, 80), None);
     let (_a, _) = h.accept(l);
     let before = h.s.counters().ip_looped;

@@ -604,7 +604,11 @@ fn open_scaled(h: &mut Harness, ts: bool) -> Conn {
 // retransmissions; 34.6 → 51.1 Mbit/s).
 #[test]
 fn data_after_a_large_hole_is_kept_and_sacked() {
-    let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
+    let mut h = Harness::with_defaults(|c| {
+        c.tcp.timestamps = false;
+        c.tcp.recv_buffer = 4 << 20;
+        c.tcp.recv_buffer_auto = false;
+    });
     let c = open_scaled(&mut h, false);
     let hole = 600_000usize;
     let rcvbuf = h.stack.config().tcp.recv_buffer;

@@ -68,8 +68,10 @@ fn cookie_synack_and_rst(h: &mut Harness, port: u16) -> (Seg, Seg) {
 fn accepted_connections_inherit_the_listeners_options() {
     let mut h = Harness::with_defaults(|c| c.tcp.timestamps = false);
     let l = h.listen(16);
-    // The defaults: 4 MiB buffers (window scale 7), Nagle on, no keepalive.
-    assert_eq!(h.stack.tcp_buffer_sizes(l).unwrap(), (4 << 20, 4 << 20));
+    // The defaults: a 4 MiB send buffer, a 128 KiB receive buffer that
+    // auto-tuning may grow to 6 MiB (window scale 7), Nagle on, no
+    // keepalive.
+    assert_eq!(h.stack.tcp_buffer_sizes(l).unwrap(), (4 << 20, 128 << 10));
     assert!(!h.stack.tcp_nodelay(l).unwrap());
     assert_eq!(h.stack.tcp_keepalive(l).unwrap(), None);
     let sa = h.peer_syn(65535, ws_opts(2));
@@ -86,7 +88,7 @@ fn accepted_connections_inherit_the_listeners_options() {
     // A connection accepted before keeps what it was made with.
     assert_eq!(
         h.stack.tcp_buffer_sizes(before.h).unwrap(),
-        (4 << 20, 4 << 20)
+        (4 << 20, 128 << 10)
     );
     assert!(!h.stack.tcp_nodelay(before.h).unwrap());
     assert_eq!(h.stack.tcp_keepalive(before.h).unwrap(), None);

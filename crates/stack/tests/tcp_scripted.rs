@@ -1810,6 +1810,7 @@ fn scaled_passive_open(sack: bool) -> (Harness, Conn) {
         c.tcp.timestamps = false;
         c.tcp.sack = sack;
         c.tcp.recv_buffer = 1 << 20;
+        c.tcp.recv_buffer_auto = false;
     });
     let l = h.listen(8);
     let opts = ustack::wire::tcp::TcpOptions {
@@ -1960,6 +1961,7 @@ fn window_scale_offered_on_active_open_but_unused_without_reply() {
     let mut h = Harness::with_defaults(|c| {
         c.tcp.timestamps = false;
         c.tcp.recv_buffer = 1 << 20;
+        c.tcp.recv_buffer_auto = false;
     });
     let c = h
         .stack
@@ -1999,6 +2001,7 @@ fn window_scale_negotiated_on_active_open() {
     let mut h = Harness::with_defaults(|c| {
         c.tcp.timestamps = false;
         c.tcp.recv_buffer = 1 << 20;
+        c.tcp.recv_buffer_auto = false;
     });
     let c = h
         .stack

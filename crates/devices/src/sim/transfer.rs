@@ -147,6 +147,12 @@ pub struct TransferReport {
     /// last seen while its connection was open; the client sends `bytes`.
     pub client_final_mss: Option<usize>,
     pub server_final_mss: Option<usize>,
+    /// Receive-buffer auto-tuning (`TcpConfig::recv_buffer_auto`): whether
+    /// it was on, the growths of both sides, and the server's receive
+    /// buffer (it receives `bytes`) as last seen while open.
+    pub recv_buffer_auto: bool,
+    pub recv_buffer_grows: u64,
+    pub server_final_recv_buffer: Option<usize>,
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
@@ -206,8 +212,9 @@ struct App {
     shut: bool,
     eof: bool,
     state: Option<TcpState>,
-    /// The connection's send MSS, last seen.
+    /// The connection's send MSS and receive buffer size, last seen.
     mss: Option<usize>,
+    recv_buffer: Option<usize>,
 }
 
 const CHUNK: usize = 16 * 1024;
@@ -230,6 +237,7 @@ impl App {
             eof: false,
             state: None,
             mss: None,
+            recv_buffer: None,
         }
     }
 
@@ -261,6 +269,9 @@ impl App {
         }
         if let Ok(info) = stack.tcp_info(h) {
             self.mss = Some(info.mss);
+        }
+        if let Ok((_, r)) = stack.tcp_buffer_sizes(h) {
+            self.recv_buffer = Some(r);
         }
         // Write.
         while self.sent < self.to_send && !self.shut {
@@ -609,6 +620,8 @@ impl Run {
         report.mtu_probe_successes = t.mtu_probe_successes;
         report.client_final_mss = self.client.mss;
         report.server_final_mss = self.server.mss;
+        report.recv_buffer_grows = t.recv_buffer_grows;
+        report.server_final_recv_buffer = self.server.recv_buffer;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;
         let tcp = tcp_config(cfg);
@@ -619,6 +632,7 @@ impl Run {
         report.hystart = tcp.hystart && tcp.congestion == ustack::tcp::cc::CongestionKind::Cubic;
         report.hystart_ack_train = report.hystart && tcp.hystart_ack_train;
         report.mtu_probing = mtu_probing_name(tcp.mtu_probing).to_string();
+        report.recv_buffer_auto = tcp.recv_buffer_auto;
         report.black_hole = cfg.link.black_hole;
         report.client_final_state = self.client.state_name();
         report.server_final_state = self.server.state_name();

@@ -66,6 +66,12 @@ pub struct TcpInfo {
     pub congestion: CongestionKind,
     pub bytes_in_flight: u32,
     pub in_recovery: bool,
+    /// Receive-buffer auto-tuning (`TcpConfig::recv_buffer_auto`): bytes
+    /// the application read in the last measured round trip, and the
+    /// receiver's RTT estimate (Linux's `tcpi_rcv_space`, `tcpi_rcv_rtt`;
+    /// measured until the buffer reaches its ceiling).
+    pub rcv_space: u32,
+    pub rcv_rtt: Option<Duration>,
     pub counters: TcpCounters,
 }
 
@@ -616,6 +622,7 @@ impl Stack {
         for (b, what) in [
             (config.tcp.send_buffer, "tcp.send_buffer"),
             (config.tcp.recv_buffer, "tcp.recv_buffer"),
+            (config.tcp.recv_buffer_max, "tcp.recv_buffer_max"),
         ] {
             if b == 0 || b > MAX_SOCKET_BUFFER {
                 return Err(io::Error::new(
@@ -1767,7 +1774,7 @@ impl Stack {
         if syn_full && !accept_full && self.config.tcp.syn_cookies {
             // RFC 4987 §3.6: answer statelessly with a SYN cookie.
             let opts = self.listener_opts(lh);
-            return self.send_cookie(local, remote, seg, opts.recv_buffer, (opts.ttl, opts.tos));
+            return self.send_cookie(local, remote, seg, &opts);
         }
         if syn_full || accept_full || self.live >= self.config.max_sockets {
             return self.counters.drop(DropReason::TcpListenOverflow);
@@ -1836,16 +1843,17 @@ impl Stack {
         h.finish() as u32
     }
 
-    /// `recv_buffer`: the listener's, which sets our window scale (the
-    /// connection made from the cookie's ACK gets the same buffer).
+    /// `opts`: the listener's, whose receive buffer sets our window and
+    /// window scale (the connection made from the cookie's ACK gets the
+    /// same buffer).
     fn send_cookie(
         &mut self,
         local: SocketAddr,
         remote: SocketAddr,
         seg: &TcpRepr<'_>,
-        recv_buffer: usize,
-        (ttl, tos): (u8, u8),
+        opts: &ConnOpts,
     ) {
+        let (recv_buffer, ttl, tos) = (opts.recv_buffer, opts.ttl, opts.tos);
         let peer_mss = seg.options.mss.unwrap_or(536);
         let mss_idx = COOKIE_MSS.iter().rposition(|m| *m <= peer_mss).unwrap_or(0) as u32;
         let cookie = self.syn_cookie(local, remote, seg.seq, self.cookie_slot(), mss_idx);
@@ -1866,7 +1874,7 @@ impl Stack {
             // permitted. Our own shift follows from the configuration.
             let ws = match seg.options.window_scale {
                 Some(peer) if cfg.window_scaling => {
-                    options.window_scale = Some(wscale_for(recv_buffer));
+                    options.window_scale = Some(wscale_for(opts.wscale_basis()));
                     u32::from(peer.min(14))
                 }
                 _ => 15,
@@ -3421,6 +3429,8 @@ impl Stack {
             congestion: t.congestion(),
             bytes_in_flight: t.bytes_in_flight(),
             in_recovery: t.in_recovery(),
+            rcv_space: t.rcv_tuning().0,
+            rcv_rtt: t.rcv_tuning().1,
             counters: t.counters,
         })
     }
@@ -3598,8 +3608,9 @@ impl Stack {
         Ok(())
     }
 
-    /// SO_RCVBUF. It sizes the window scale offered in the handshake
-    /// (RFC 7323 §2.2), so set it before: on a connection before its SYN
+    /// SO_RCVBUF. It fixes the buffer (no auto-tuning from then on, as
+    /// Linux's SOCK_RCVBUF_LOCK) and sizes the window scale offered in the
+    /// handshake (RFC 7323 §2.2), so set it before: on a connection before its SYN
     /// goes out (right after `tcp_connect`), on a listener for the
     /// connections it will accept. Afterwards it can only grow the buffer,
     /// within what the negotiated scale can advertise.
@@ -3607,6 +3618,8 @@ impl Stack {
         let bytes = bytes.clamp(1, MAX_SOCKET_BUFFER);
         if let Some(o) = self.listener_opts_mut(h) {
             o.recv_buffer = bytes;
+            // Fixed, as on Linux (SOCK_RCVBUF_LOCK): no auto-tuning.
+            o.recv_buffer_max = 0;
             return Ok(());
         }
         self.app_tcb_mut(h)?.set_recv_buffer(bytes);

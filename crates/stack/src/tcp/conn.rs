@@ -5,11 +5,12 @@
 use super::assembler::Assembler;
 use super::buffer::RingBuffer;
 use super::cc::{CongestionControl, CongestionKind, Controller};
+use super::rcvbuf::RcvTuner;
 use super::rtt::RttEstimator;
 use super::rtx_queue::{Delivered, RtxQueue};
 use super::seq::Seq;
 use super::TcpState;
-use crate::config::{Keepalive, MtuProbing, TcpConfig};
+use crate::config::{Keepalive, MtuProbing, TcpConfig, MAX_SOCKET_BUFFER};
 use crate::counters::{DropReason, TcpCounters};
 use crate::time::{Duration, Instant};
 use std::io;
@@ -165,6 +166,9 @@ pub(crate) struct ConnParams<'a> {
 pub(crate) struct ConnOpts {
     pub send_buffer: usize,
     pub recv_buffer: usize,
+    /// What receive-buffer auto-tuning may grow `recv_buffer` to; 0 when
+    /// the buffer is fixed (auto-tuning off, or SO_RCVBUF set).
+    pub recv_buffer_max: usize,
     pub nodelay: bool,
     pub keepalive: Option<Keepalive>,
     pub congestion: CongestionKind,
@@ -191,6 +195,11 @@ impl ConnOpts {
         ConnOpts {
             send_buffer: cfg.send_buffer.max(1),
             recv_buffer: cfg.recv_buffer.max(1),
+            recv_buffer_max: if cfg.recv_buffer_auto {
+                cfg.recv_buffer_max.max(cfg.recv_buffer).max(1)
+            } else {
+                0
+            },
             nodelay: cfg.nodelay,
             keepalive: cfg.keepalive,
             congestion: cfg.congestion,
@@ -199,6 +208,14 @@ impl ConnOpts {
             linger: None,
             user_timeout_ms: 0,
         }
+    }
+}
+
+impl ConnOpts {
+    /// The buffer size the window scale is chosen for (RFC 7323 §2.2: the
+    /// shift is fixed at the handshake): the most the buffer may become.
+    pub fn wscale_basis(&self) -> usize {
+        self.recv_buffer.max(self.recv_buffer_max)
     }
 }
 
@@ -270,6 +287,8 @@ pub(crate) struct Tcb {
     /// Our window shift.
     rcv_wscale: u8,
     rx: RingBuffer,
+    /// Receive-buffer auto-tuning (see `rcvbuf`).
+    rcv_tune: RcvTuner,
     ooo: Assembler,
     /// Out-of-order segments beyond the receive ring's reach (see
     /// `receive_data`), with their first sequence number; and the memory
@@ -531,6 +550,7 @@ impl Tcb {
             rcv_adv: Seq(0),
             rcv_wscale: 0,
             rx: RingBuffer::new(p.opts.recv_buffer),
+            rcv_tune: RcvTuner::new(p.opts.recv_buffer_max),
             ooo: Assembler::new(cfg.max_ooo_ranges.max(1)),
             spill: Vec::new(),
             spill_bytes: 0,
@@ -658,7 +678,7 @@ impl Tcb {
         let mut t = Tcb::new(p, TcpState::SynSent);
         tracing::debug!(local = %p.local, remote = %p.remote, from = %TcpState::Closed, to = %TcpState::SynSent, "tcp state");
         if t.offer_wscale {
-            t.rcv_wscale = wscale_for(p.opts.recv_buffer);
+            t.rcv_wscale = wscale_for(p.opts.wscale_basis());
         }
         t
     }
@@ -689,7 +709,7 @@ impl Tcb {
         match c.window_scale {
             Some(ws) if t.offer_wscale => {
                 t.snd_wscale = ws.min(MAX_WSCALE);
-                t.rcv_wscale = wscale_for(t.rx.capacity());
+                t.rcv_wscale = wscale_for(t.rcv_wscale_basis());
             }
             _ => {
                 t.snd_wscale = 0;
@@ -713,6 +733,7 @@ impl Tcb {
         t.snd_wl2 = Seq(seg.ack);
         t.update_smss();
         t.mtu_probing_start();
+        t.start_rcv_tuning(p.now);
         t
     }
 
@@ -747,7 +768,7 @@ impl Tcb {
         match o.window_scale {
             Some(ws) if self.offer_wscale => {
                 self.snd_wscale = ws.min(MAX_WSCALE);
-                self.rcv_wscale = wscale_for(self.rx.capacity());
+                self.rcv_wscale = wscale_for(self.rcv_wscale_basis());
             }
             _ => {
                 self.snd_wscale = 0;
@@ -1115,6 +1136,7 @@ impl Tcb {
         self.set_state(TcpState::Established);
         self.arm_keepalive(now);
         self.mtu_probing_start();
+        self.start_rcv_tuning(now);
         // The handshake counts as received (Linux's `lrcvtime`): a client
         // that sends its request at once is interactive from the start.
         self.last_data_in = now;
@@ -1980,6 +2002,9 @@ impl Tcb {
                         // §3.9 PUSH; a short segment ends one too)?
                         self.ack_pushed = seg.flags.psh() || payload.len() < self.rcv_mss;
                         self.last_data_in = now;
+                        if self.rcv_tune.is_on() {
+                            self.tune_receive_buffer(now, seg, payload.len());
+                        }
                     }
                 }
                 // CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: the peer sent
@@ -1999,6 +2024,54 @@ impl Tcb {
             }
         }
         self.consume_fin(now);
+    }
+
+    /// The shift is fixed at the handshake (RFC 7323 §2.2), so it is
+    /// chosen for the largest size the receive buffer may reach.
+    fn rcv_wscale_basis(&self) -> usize {
+        self.rx.capacity().max(self.rcv_tune.max())
+    }
+
+    fn start_rcv_tuning(&mut self, now: Instant) {
+        if self.rcv_tune.is_on() {
+            let read = self.read_seq();
+            self.rcv_tune
+                .start(now, read, self.rx.capacity(), self.link_mss);
+        }
+    }
+
+    /// Receive-buffer auto-tuning (`rcvbuf`), after in-order data of `len`
+    /// bytes: the receiver's RTT samples, then once per RTT the growth.
+    #[inline]
+    fn tune_receive_buffer(&mut self, now: Instant, seg: &TcpRepr<'_>, len: usize) {
+        if !self.rcv_tune.has_rtt() {
+            if let Some(rtt) = self.rtt.srtt() {
+                self.rcv_tune.seed_rtt(rtt);
+            }
+        }
+        let window = self.rcv_offer();
+        self.rcv_tune.on_data(now, self.rcv_nxt, window);
+        if self.ts_enabled && len >= self.rcv_mss {
+            if let Some((_, tsecr)) = seg.options.timestamp {
+                let ts = self.ts_now(now);
+                self.rcv_tune.on_tsecr(tsecr, ts);
+            }
+        }
+        if self.rcv_tune.due(now) {
+            self.adjust_receive_buffer(now);
+        }
+    }
+
+    #[inline(never)]
+    fn adjust_receive_buffer(&mut self, now: Instant) {
+        // The window field can offer at most 65 535 << shift bytes.
+        let limit = (65535usize << self.rcv_wscale).min(MAX_SOCKET_BUFFER);
+        let read = self.read_seq();
+        let cap = self.rx.capacity();
+        if let Some(n) = self.rcv_tune.adjust(now, read, cap, self.link_mss, limit) {
+            self.rx.set_capacity(n);
+            self.counters.recv_buffer_grows += 1;
+        }
     }
 
     /// Receive fast path: copies the payload of a segment that will most
@@ -3083,6 +3156,9 @@ impl Tcb {
     /// chosen from it); afterwards it can grow the buffer only.
     pub fn set_recv_buffer(&mut self, n: usize) {
         let n = n.max(1);
+        // The size is the application's from now on (Linux's
+        // SOCK_RCVBUF_LOCK): no auto-tuning.
+        self.rcv_tune.stop();
         if self.state == TcpState::SynSent && self.snd_nxt == self.iss {
             self.rx.set_capacity(n);
             if self.offer_wscale {
@@ -3133,6 +3209,12 @@ impl Tcb {
 
     pub fn recv_buffer(&self) -> usize {
         self.rx.capacity()
+    }
+
+    /// Auto-tuning's last measured reading rate (bytes per round trip) and
+    /// the receiver's RTT estimate.
+    pub fn rcv_tuning(&self) -> (u32, Option<Duration>) {
+        (self.rcv_tune.space(), self.rcv_tune.rtt())
     }
 
     fn take_error(&mut self) -> Option<io::Error> {

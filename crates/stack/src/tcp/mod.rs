@@ -5,6 +5,7 @@ pub mod buffer;
 pub mod cc;
 pub(crate) mod conn;
 pub(crate) mod listener;
+pub(crate) mod rcvbuf;
 pub mod rtt;
 pub mod rtx_queue;
 pub mod seq;
