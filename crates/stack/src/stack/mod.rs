@@ -3412,6 +3412,7 @@ impl Stack {
 
     pub fn tcp_info(&self, h: SocketHandle) -> io::Result<TcpInfo> {
         let t = self.app_tcb(h)?;
+        let (rcv_space, rcv_rtt) = t.rcv_tuning();
         Ok(TcpInfo {
             state: t.state,
             local: t.local,
@@ -3429,8 +3430,8 @@ impl Stack {
             congestion: t.congestion(),
             bytes_in_flight: t.bytes_in_flight(),
             in_recovery: t.in_recovery(),
-            rcv_space: t.rcv_tuning().0,
-            rcv_rtt: t.rcv_tuning().1,
+            rcv_space,
+            rcv_rtt,
             counters: t.counters,
         })
     }
@@ -3610,8 +3611,8 @@ impl Stack {
 
     /// SO_RCVBUF. It fixes the buffer (no auto-tuning from then on, as
     /// Linux's SOCK_RCVBUF_LOCK) and sizes the window scale offered in the
-    /// handshake (RFC 7323 §2.2), so set it before: on a connection before its SYN
-    /// goes out (right after `tcp_connect`), on a listener for the
+    /// handshake (RFC 7323 §2.2), so set it before: on a connection before
+    /// its SYN goes out (right after `tcp_connect`), on a listener for the
     /// connections it will accept. Afterwards it can only grow the buffer,
     /// within what the negotiated scale can advertise.
     pub fn tcp_set_recv_buffer(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {

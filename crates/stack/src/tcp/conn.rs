@@ -209,9 +209,7 @@ impl ConnOpts {
             user_timeout_ms: 0,
         }
     }
-}
 
-impl ConnOpts {
     /// The buffer size the window scale is chosen for (RFC 7323 §2.2: the
     /// shift is fixed at the handshake): the most the buffer may become.
     pub fn wscale_basis(&self) -> usize {
