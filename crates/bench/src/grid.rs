@@ -213,9 +213,10 @@ pub fn run_one(c: Contender, p: &Point, bytes: u64, cap_secs: f64, seed: u64) ->
 
 fn run_ustack(c: Contender, p: &Point, bytes: u64, cap_secs: f64, seed: u64) -> Run {
     // The same socket buffers as smoltcp's, fixed as smoltcp's are (no
-    // receive-buffer auto-tuning).
+    // buffer auto-tuning).
     let base = ustack::TcpConfig {
         send_buffer: BUFFER,
+        send_buffer_auto: false,
         recv_buffer: BUFFER,
         recv_buffer_auto: false,
         ..ustack::TcpConfig::default()

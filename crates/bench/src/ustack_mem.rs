@@ -23,7 +23,8 @@ pub fn config(addr: Ipv4Addr, mtu: usize, buffer: usize, seed: u64) -> Config {
     c.seed = seed;
     c.tcp.send_buffer = buffer;
     c.tcp.recv_buffer = buffer;
-    // The anchors' buffers are fixed: so is ours (no auto-tuning).
+    // The anchors' buffers are fixed: so are ours (no auto-tuning).
+    c.tcp.send_buffer_auto = false;
     c.tcp.recv_buffer_auto = false;
     c
 }

@@ -131,6 +131,12 @@ pub struct SimArgs {
     /// up to 6 MiB as the reader keeps up (as Linux).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=(1 << 30)))]
     pub rcvbuf: Option<u32>,
+    /// A fixed send buffer of this many bytes on both sides, as SO_SNDBUF
+    /// sets it (no auto-tuning). Default: 16 KiB, sized for twice the
+    /// initial window at the handshake and grown by auto-tuning to twice
+    /// the congestion window, up to 4 MiB (as Linux).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..=(1 << 30)))]
+    pub sndbuf: Option<u32>,
     /// Write every transmitted packet to this pcap file (with --campaign:
     /// only for a campaign of 1, which then reports that run in full).
     #[arg(long, value_name = "FILE")]
@@ -187,6 +193,8 @@ impl SimArgs {
                 mtu_probing: self.mtu_probing,
                 recv_buffer: self.rcvbuf.map_or(128 << 10, |b| b as usize),
                 recv_buffer_auto: self.rcvbuf.is_none(),
+                send_buffer: self.sndbuf.map_or(16 << 10, |b| b as usize),
+                send_buffer_auto: self.sndbuf.is_none(),
                 ..ustack::TcpConfig::default()
             }),
             time_limit: Duration::from_secs(self.time_limit),
@@ -418,6 +426,17 @@ fn print_report(cfg: &TransferConfig, r: &TransferReport) {
         );
     } else {
         println!("  receive buffer:  server's {rcvbuf} (fixed)");
+    }
+    let sndbuf = r
+        .client_final_send_buffer
+        .map_or("-".to_string(), |b| format!("{b} bytes"));
+    if r.send_buffer_auto {
+        println!(
+            "  send buffer:     client's {sndbuf} (auto-tuned from 16 KiB, {} growth(s))",
+            r.send_buffer_grows
+        );
+    } else {
+        println!("  send buffer:     client's {sndbuf} (fixed)");
     }
     println!(
         "  link packets:    {} sent, {} delivered, {} dropped (loss {}, queue {}, mtu {}), {} duplicated, {} reordered, {} corrupted",

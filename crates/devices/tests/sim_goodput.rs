@@ -130,3 +130,73 @@ fn auto_tuning_fills_a_long_fat_path_as_a_large_fixed_buffer_does() {
     assert!(auto.recv_buffer_grows > 0);
     assert_eq!((small.recv_buffer_grows, large.recv_buffer_grows), (0, 0));
 }
+
+/// Send-buffer auto-tuning: a writer with more to send than the path
+/// carries. On a slow path (2 Mbit/s, 40 ms RTT, a 100-packet queue) the
+/// buffer stays at twice cwnd (which the queue lets reach ~100 segments:
+/// 2 × 94 × 2 304 = 433 152 bytes, what Linux would hold) instead of
+/// 4 MiB, 17 s of this path's time, at the same goodput as a fixed 4 MiB;
+/// on a long fat path (100 Mbit/s, 160 ms RTT, a 1 000-packet queue:
+/// a 2 MB bandwidth-delay product) it grows to the 4 MiB
+/// ceiling and runs as fast as the fixed 4 MiB, where the initial size
+/// fixed (46 080 bytes, SO_SNDBUF) holds it to that much per round trip.
+#[test]
+fn send_buffer_auto_tuning_queues_little_on_slow_paths_and_fills_fast_ones() {
+    let run = |rate: f64, delay_ms: u64, queue: usize, bytes: u64, fixed: Option<usize>| {
+        let tcp = ustack::TcpConfig {
+            send_buffer: fixed.unwrap_or(16 << 10),
+            send_buffer_auto: fixed.is_none(),
+            ..ustack::TcpConfig::default()
+        };
+        let cfg = TransferConfig {
+            bytes,
+            link: LinkConfig {
+                rate_mbps: Some(rate),
+                delay: Duration::from_millis(delay_ms),
+                queue_pkts: queue,
+                ..LinkConfig::default()
+            },
+            tcp: Some(tcp),
+            seed: 5,
+            ..TransferConfig::default()
+        };
+        let r = run_transfer(&cfg);
+        assert!(r.intact, "{r:?}");
+        eprintln!(
+            "{rate} Mbit/s, {delay_ms} ms, send buffer {fixed:?}: {:.2} Mbit/s, final {:?} bytes, {} growths",
+            r.goodput_mbps, r.client_final_send_buffer, r.send_buffer_grows
+        );
+        r
+    };
+    let auto = run(2.0, 20, 100, 2_000_000, None);
+    let large = run(2.0, 20, 100, 2_000_000, Some(4 << 20));
+    assert!(auto.send_buffer_auto && !large.send_buffer_auto);
+    let held = auto.client_final_send_buffer.expect("seen");
+    // At most twice the ~107 segments path and queue hold, in Linux's
+    // 2 304 bytes per segment: under an eighth of the fixed 4 MiB.
+    assert!(held <= 2 * 107 * 2304, "auto-tuned to {held} bytes");
+    assert!(auto.send_buffer_grows > 0 && large.send_buffer_grows == 0);
+    assert!(
+        auto.goodput_mbps >= 0.97 * large.goodput_mbps,
+        "auto-tuned {:.2} vs fixed 4 MiB {:.2} Mbit/s",
+        auto.goodput_mbps,
+        large.goodput_mbps
+    );
+
+    let auto = run(100.0, 80, 1000, 20_000_000, None);
+    let large = run(100.0, 80, 1000, 20_000_000, Some(4 << 20));
+    let small = run(100.0, 80, 1000, 20_000_000, Some(46_080));
+    assert_eq!(auto.client_final_send_buffer, Some(4 << 20));
+    assert!(
+        auto.goodput_mbps >= 0.97 * large.goodput_mbps,
+        "auto-tuned {:.2} vs fixed 4 MiB {:.2} Mbit/s",
+        auto.goodput_mbps,
+        large.goodput_mbps
+    );
+    assert!(
+        auto.goodput_mbps >= 4.0 * small.goodput_mbps,
+        "auto-tuned {:.2} vs fixed 46 080 bytes {:.2} Mbit/s",
+        auto.goodput_mbps,
+        small.goodput_mbps
+    );
+}

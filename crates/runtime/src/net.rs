@@ -360,7 +360,8 @@ pub struct TcpSocket {
 impl TcpSocket {
     crate::sockopt::pre_socket_methods!();
 
-    /// SO_SNDBUF (clamped to 1 byte .. 1 GiB).
+    /// SO_SNDBUF (clamped to 1 byte .. 1 GiB); as on Linux, turns
+    /// send-buffer auto-tuning off for the socket.
     pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
         self.pre.set_send_buffer(bytes);
         Ok(())
@@ -739,7 +740,8 @@ impl TcpStream {
         Ok(())
     }
 
-    /// SO_SNDBUF.
+    /// SO_SNDBUF (never below what is queued). The buffer is then fixed:
+    /// no more auto-tuning, as on Linux.
     pub fn set_send_buffer_size(&self, bytes: usize) -> io::Result<()> {
         let h = self.h();
         self.shared().with(|s| s.tcp_set_send_buffer(h, bytes))

@@ -79,7 +79,8 @@ pub struct TcpSocket {
 impl TcpSocket {
     crate::sockopt::pre_socket_methods!();
 
-    /// SO_SNDBUF (clamped to 1 byte .. 1 GiB).
+    /// SO_SNDBUF (clamped to 1 byte .. 1 GiB); as on Linux, turns
+    /// send-buffer auto-tuning off for the socket.
     pub fn set_send_buffer_size(&self, bytes: u32) -> io::Result<()> {
         self.pre.set_send_buffer(bytes as usize);
         Ok(())

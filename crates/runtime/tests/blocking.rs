@@ -458,6 +458,7 @@ fn linger_zero_resets_and_a_linger_time_waits_for_delivery() {
     // reading yet: when the drop returns, the peer holds it all and the
     // FIN, readable without waiting.
     let mut c = TcpStream::connect(&a, "198.18.0.2:7010").unwrap();
+    c.set_send_buffer_size(4 << 20).unwrap();
     let (mut s, _) = l.accept().unwrap();
     let data: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
     c.write_all(&data).unwrap();
@@ -493,6 +494,9 @@ fn linger_zero_resets_and_a_linger_time_waits_for_delivery() {
         "whole milliseconds, as Linux"
     );
     c.set_user_timeout(None).unwrap();
+    // A send buffer that takes the 100 000 bytes at once (fixed: the
+    // auto-tuned one would hold the writer at 46 080 bytes).
+    c.set_send_buffer_size(1 << 20).unwrap();
     let data: Vec<u8> = (0..100_000u32).map(|i| (i % 241) as u8).collect();
     c.write_all(&data).unwrap();
     let linger = Duration::from_millis(300);

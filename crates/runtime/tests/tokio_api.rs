@@ -239,6 +239,10 @@ async fn tokio_linger() {
     let ls = TcpSocket::new(&b);
     assert_eq!(ls.linger().unwrap(), None);
     ls.set_linger(Some(Duration::ZERO)).unwrap();
+    // The reader below reads only after the drop: accepted streams get a
+    // send buffer that takes the whole megabyte (fixed; an auto-tuned one
+    // holds a waiting writer near twice cwnd, as Linux's would).
+    ls.set_send_buffer_size(4 << 20).unwrap();
     ls.bind(addr).unwrap();
     let listener = ls.listen(8).unwrap();
     let (c, accepted) = tokio::join!(TcpStream::connect(&a, addr), listener.accept());

@@ -77,8 +77,23 @@ pub const MAX_SOCKET_BUFFER: usize = 1 << 30;
 /// TCP settings (per stack; some can be changed per socket).
 #[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Send buffer size in bytes (allocated lazily), 1..=`MAX_SOCKET_BUFFER`.
+    /// Send buffer size in bytes (allocated lazily), 1..=`MAX_SOCKET_BUFFER`;
+    /// bounds the data queued and unacknowledged. With `send_buffer_auto`
+    /// the size a connection starts with (Linux's `tcp_wmem[1]`, 16 KiB),
+    /// else its fixed size.
     pub send_buffer: usize,
+    /// Send-buffer auto-tuning (Linux's `tcp_sndbuf_expand`, always on
+    /// there): once the handshake completes a connection's buffer holds
+    /// twice the initial window, and whenever a writer waits for room
+    /// that the buffer rather than the network withholds, it grows to
+    /// twice the congestion window (in Linux's per-segment memory, so
+    /// the sizes are Linux's), up to `send_buffer_max`. A writer faster
+    /// than its path then queues about two windows, not megabytes.
+    /// SO_SNDBUF (`Stack::tcp_set_send_buffer`) fixes a socket's buffer.
+    pub send_buffer_auto: bool,
+    /// The most auto-tuning grows a send buffer to (Linux's
+    /// `tcp_wmem[2]`, 4 MiB), 1..=`MAX_SOCKET_BUFFER`.
+    pub send_buffer_max: usize,
     /// Receive buffer size in bytes (allocated lazily), 1..=`MAX_SOCKET_BUFFER`;
     /// bounds the window. With `recv_buffer_auto` the size a connection
     /// starts with (Linux's `tcp_rmem[1]`, 128 KiB), else its fixed size.
@@ -140,8 +155,8 @@ pub struct TcpConfig {
     /// CUBIC then regrows slowly (40 ms / 0.1 %: 38.1 → 27.5 Mbit/s in the
     /// simulator, 25 MB, mean of 16 seeds). `ustack sim --ack-train`.
     /// Off, the test still applies once cwnd is within a doubling of the
-    /// send buffer, where little growth is left and a loss stalls a round
-    /// trip.
+    /// send buffer (of its ceiling, `send_buffer_max`, when auto-tuned),
+    /// where little growth is left and a loss stalls a round trip.
     pub hystart_ack_train: bool,
     /// Initial window in segments (RFC 6928: 10).
     pub initial_window: u32,
@@ -173,7 +188,9 @@ pub struct TcpConfig {
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {
-            send_buffer: 4 << 20,
+            send_buffer: 16 << 10,
+            send_buffer_auto: true,
+            send_buffer_max: 4 << 20,
             recv_buffer: 128 << 10,
             recv_buffer_auto: true,
             recv_buffer_max: 6 << 20,

@@ -146,6 +146,8 @@ pub struct TcpCounters {
     pub idle_restarts: u64,
     /// Receive-buffer growths by auto-tuning (`TcpConfig::recv_buffer_auto`).
     pub recv_buffer_grows: u64,
+    /// Send-buffer growths by auto-tuning (`TcpConfig::send_buffer_auto`).
+    pub send_buffer_grows: u64,
     /// Retransmission timeouts found spurious and undone (RFC 3522/4015).
     pub spurious_rtos: u64,
     /// D-SACK blocks received (RFC 2883), and fast recoveries undone
@@ -181,6 +183,7 @@ impl TcpCounters {
         self.mtu_probe_successes += o.mtu_probe_successes;
         self.idle_restarts += o.idle_restarts;
         self.recv_buffer_grows += o.recv_buffer_grows;
+        self.send_buffer_grows += o.send_buffer_grows;
         self.spurious_rtos += o.spurious_rtos;
         self.dsacks_received += o.dsacks_received;
         self.spurious_recoveries += o.spurious_recoveries;

@@ -12,9 +12,15 @@ const MSS: u32 = 1460;
 const IW: u32 = 10 * MSS;
 
 /// A connection (Nagle off, so that small writes go at once) on a stack
-/// configured by `f`; the peer offers a 65 535-byte window.
+/// configured by `f`; the peer offers a 65 535-byte window. The send
+/// buffer is a fixed 4 MiB, so that every write is taken whole and only
+/// cwnd decides what goes out (auto-tuning: `sndbuf_tuning.rs`).
 fn open(f: impl FnOnce(&mut ustack::Config)) -> (Harness, Conn) {
-    let mut h = Harness::with(f);
+    let mut h = Harness::with(|cfg| {
+        cfg.tcp.send_buffer = 4 << 20;
+        cfg.tcp.send_buffer_auto = false;
+        f(cfg);
+    });
     let (_, c) = h.passive_open();
     h.stack.tcp_set_nodelay(c.h, true).unwrap();
     (h, c)

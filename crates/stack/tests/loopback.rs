@@ -319,6 +319,8 @@ fn one_poll_transmit_call_loops_a_bounded_number_of_packets() {
     h.s.tcp_set_recv_buffer(l, 4 << 20).unwrap();
     let c = h.connect(sa(US, 80), None);
     let (_a, _) = h.accept(l);
+    // And to queue it all at once (SO_SNDBUF: no auto-tuning).
+    h.s.tcp_set_send_buffer(c, 4 << 20).unwrap();
     let before = h.s.counters().ip_looped;
     let data = pattern(2 << 20, 3);
     let mut sent = 0;

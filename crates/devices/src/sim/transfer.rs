@@ -153,6 +153,12 @@ pub struct TransferReport {
     pub recv_buffer_auto: bool,
     pub recv_buffer_grows: u64,
     pub server_final_recv_buffer: Option<usize>,
+    /// Send-buffer auto-tuning (`TcpConfig::send_buffer_auto`): whether it
+    /// was on, the growths of both sides, and the client's send buffer
+    /// (it sends `bytes`) as last seen while open.
+    pub send_buffer_auto: bool,
+    pub send_buffer_grows: u64,
+    pub client_final_send_buffer: Option<usize>,
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
@@ -212,8 +218,9 @@ struct App {
     shut: bool,
     eof: bool,
     state: Option<TcpState>,
-    /// The connection's send MSS and receive buffer size, last seen.
+    /// The connection's send MSS and buffer sizes, last seen.
     mss: Option<usize>,
+    send_buffer: Option<usize>,
     recv_buffer: Option<usize>,
 }
 
@@ -237,6 +244,7 @@ impl App {
             eof: false,
             state: None,
             mss: None,
+            send_buffer: None,
             recv_buffer: None,
         }
     }
@@ -270,7 +278,8 @@ impl App {
         if let Ok(info) = stack.tcp_info(h) {
             self.mss = Some(info.mss);
         }
-        if let Ok((_, r)) = stack.tcp_buffer_sizes(h) {
+        if let Ok((s, r)) = stack.tcp_buffer_sizes(h) {
+            self.send_buffer = Some(s);
             self.recv_buffer = Some(r);
         }
         // Write.
@@ -622,6 +631,8 @@ impl Run {
         report.server_final_mss = self.server.mss;
         report.recv_buffer_grows = t.recv_buffer_grows;
         report.server_final_recv_buffer = self.server.recv_buffer;
+        report.send_buffer_grows = t.send_buffer_grows;
+        report.client_final_send_buffer = self.client.send_buffer;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;
         let tcp = tcp_config(cfg);
@@ -633,6 +644,7 @@ impl Run {
         report.hystart_ack_train = report.hystart && tcp.hystart_ack_train;
         report.mtu_probing = mtu_probing_name(tcp.mtu_probing).to_string();
         report.recv_buffer_auto = tcp.recv_buffer_auto;
+        report.send_buffer_auto = tcp.send_buffer_auto;
         report.black_hole = cfg.link.black_hole;
         report.client_final_state = self.client.state_name();
         report.server_final_state = self.server.state_name();

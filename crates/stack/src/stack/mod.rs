@@ -621,6 +621,7 @@ impl Stack {
         }
         for (b, what) in [
             (config.tcp.send_buffer, "tcp.send_buffer"),
+            (config.tcp.send_buffer_max, "tcp.send_buffer_max"),
             (config.tcp.recv_buffer, "tcp.recv_buffer"),
             (config.tcp.recv_buffer_max, "tcp.recv_buffer_max"),
         ] {
@@ -3597,11 +3598,14 @@ impl Stack {
         Ok(self.app_tcb_mut(h)?.take_error_pub())
     }
 
-    /// SO_SNDBUF.
+    /// SO_SNDBUF. It fixes the buffer (no auto-tuning from then on, as
+    /// Linux's SOCK_SNDBUF_LOCK), never below what is queued.
     pub fn tcp_set_send_buffer(&mut self, h: SocketHandle, bytes: usize) -> io::Result<()> {
         let bytes = bytes.clamp(1, MAX_SOCKET_BUFFER);
         if let Some(o) = self.listener_opts_mut(h) {
             o.send_buffer = bytes;
+            // Fixed, as on Linux (SOCK_SNDBUF_LOCK): no auto-tuning.
+            o.send_buffer_max = 0;
             return Ok(());
         }
         self.app_tcb_mut(h)?.set_send_buffer(bytes);

@@ -9,6 +9,7 @@ use super::rcvbuf::RcvTuner;
 use super::rtt::RttEstimator;
 use super::rtx_queue::{Delivered, RtxQueue};
 use super::seq::Seq;
+use super::sndbuf;
 use super::TcpState;
 use crate::config::{Keepalive, MtuProbing, TcpConfig, MAX_SOCKET_BUFFER};
 use crate::counters::{DropReason, TcpCounters};
@@ -165,6 +166,9 @@ pub(crate) struct ConnParams<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnOpts {
     pub send_buffer: usize,
+    /// What send-buffer auto-tuning may grow `send_buffer` to; 0 when the
+    /// buffer is fixed (auto-tuning off, or SO_SNDBUF set).
+    pub send_buffer_max: usize,
     pub recv_buffer: usize,
     /// What receive-buffer auto-tuning may grow `recv_buffer` to; 0 when
     /// the buffer is fixed (auto-tuning off, or SO_RCVBUF set).
@@ -194,6 +198,11 @@ impl ConnOpts {
     pub fn from_config(cfg: &TcpConfig, ttl: u8) -> ConnOpts {
         ConnOpts {
             send_buffer: cfg.send_buffer.max(1),
+            send_buffer_max: if cfg.send_buffer_auto {
+                cfg.send_buffer_max.max(cfg.send_buffer).max(1)
+            } else {
+                0
+            },
             recv_buffer: cfg.recv_buffer.max(1),
             recv_buffer_max: if cfg.recv_buffer_auto {
                 cfg.recv_buffer_max.max(cfg.recv_buffer).max(1)
@@ -272,6 +281,12 @@ pub(crate) struct Tcb {
     /// Peer's window shift (applied to windows it sends us).
     snd_wscale: u8,
     tx: RingBuffer,
+    /// What send-buffer auto-tuning may grow `tx` to (see `sndbuf`); 0
+    /// when the size is fixed.
+    snd_buf_max: u32,
+    /// A write found the send buffer full and the writer has not been
+    /// given room since (Linux's SOCK_NOSPACE): what lets the buffer grow.
+    snd_nospace: bool,
     /// The application shut down writing: FIN goes after the queued data.
     fin_queued: bool,
     /// Sequence number of our FIN once its position is fixed.
@@ -541,6 +556,8 @@ impl Tcb {
             max_snd_wnd: 0,
             snd_wscale: 0,
             tx: RingBuffer::new(p.opts.send_buffer),
+            snd_buf_max: u32::try_from(p.opts.send_buffer_max).unwrap_or(u32::MAX),
+            snd_nospace: false,
             fin_queued: false,
             fin_seq: None,
             irs: Seq(0),
@@ -666,7 +683,7 @@ impl Tcb {
             cfg_fin_timeout: cfg.fin_timeout,
         };
         // The send buffer bounds the flight (CUBIC's slow-start exit).
-        let bytes = t.send_buffer_bytes();
+        let bytes = t.send_buffer_ceiling();
         t.cc.set_send_buffer(bytes);
         t
     }
@@ -732,6 +749,7 @@ impl Tcb {
         t.update_smss();
         t.mtu_probing_start();
         t.start_rcv_tuning(p.now);
+        t.expand_send_buffer();
         t
     }
 
@@ -1135,6 +1153,9 @@ impl Tcb {
         self.arm_keepalive(now);
         self.mtu_probing_start();
         self.start_rcv_tuning(now);
+        // Linux's `tcp_init_buffer_space`: room for twice the initial
+        // window from the start.
+        self.expand_send_buffer();
         // The handshake counts as received (Linux's `lrcvtime`): a client
         // that sends its request at once is interactive from the start.
         self.last_data_in = now;
@@ -1446,6 +1467,9 @@ impl Tcb {
         self.detect_losses(now);
         self.eifel_undo(seg, prior_una);
         self.on_ack_recovery(now, prior_una, delivered, new_ack);
+        if self.snd_nospace && new_ack.is_some() {
+            self.on_send_space();
+        }
 
         // RFC 9293 §3.10.7.4: window update if SND.WL1 < SEG.SEQ, or
         // SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK.
@@ -1805,6 +1829,45 @@ impl Tcb {
     /// The send buffer's size: it holds every unacknowledged byte.
     fn send_buffer_bytes(&self) -> u32 {
         u32::try_from(self.tx.capacity()).unwrap_or(u32::MAX)
+    }
+
+    /// The most the send buffer may become: its size, or auto-tuning's
+    /// ceiling. CUBIC's slow-start exit looks at this bound.
+    fn send_buffer_ceiling(&self) -> u32 {
+        self.send_buffer_bytes().max(self.snd_buf_max)
+    }
+
+    /// Send-buffer auto-tuning (Linux's `tcp_sndbuf_expand`): room for
+    /// twice the larger of the initial window and cwnd, in Linux's
+    /// per-segment memory, up to the ceiling. Never shrinks.
+    fn expand_send_buffer(&mut self) {
+        if self.snd_buf_max == 0 {
+            return;
+        }
+        // Linux sizes segments by the larger of the MSS clamp (the peer's
+        // option) and the current MSS.
+        let mss = usize::from(self.peer_mss).max(self.smss);
+        let segs = (self.cc.cwnd() as usize).div_ceil(self.smss.max(1));
+        let want = sndbuf::target(mss, segs).min(self.snd_buf_max as usize);
+        if want > self.tx.capacity() {
+            self.tx.set_capacity(want);
+            self.counters.send_buffer_grows += 1;
+        }
+    }
+
+    /// An ACK freed send-buffer room while a writer waited
+    /// (Linux's `tcp_new_space`): if what is queued can no longer fill
+    /// cwnd, the buffer, not the network, is what holds the writer back,
+    /// so it grows (`tcp_should_expand_sndbuf`). The writer counts as
+    /// given room once half as much is free as is queued
+    /// (`sk_stream_write_space`).
+    fn on_send_space(&mut self) {
+        if (self.tx.len() as u64) < u64::from(self.cc.cwnd()) {
+            self.expand_send_buffer();
+        }
+        if self.tx.free() >= self.tx.len() / 2 {
+            self.snd_nospace = false;
+        }
     }
 
     /// RFC 6675 §4 pipe: bytes believed in the network.
@@ -3143,8 +3206,11 @@ impl Tcb {
         self.take_error()
     }
 
-    /// SO_SNDBUF: never below what is queued.
+    /// SO_SNDBUF: never below what is queued. The size is the
+    /// application's from now on (Linux's SOCK_SNDBUF_LOCK): no
+    /// auto-tuning.
     pub fn set_send_buffer(&mut self, n: usize) {
+        self.snd_buf_max = 0;
         self.tx.set_capacity(n.max(self.tx.len()).max(1));
         let bytes = self.send_buffer_bytes();
         self.cc.set_send_buffer(bytes);
@@ -3188,7 +3254,7 @@ impl Tcb {
         if self.snd_max.since(self.iss) > 1 {
             self.cc.restore(cwnd, ssthresh);
         }
-        let bytes = self.send_buffer_bytes();
+        let bytes = self.send_buffer_ceiling();
         self.cc.set_send_buffer(bytes);
     }
 
@@ -3250,6 +3316,9 @@ impl Tcb {
             return Ok(0);
         }
         let n = self.tx.enqueue(data);
+        // A writer left waiting (Linux's SOCK_NOSPACE): ACKs that free
+        // room check whether the buffer should grow (`on_send_space`).
+        self.snd_nospace = n < data.len();
         if n == 0 {
             return Err(io::ErrorKind::WouldBlock.into());
         }

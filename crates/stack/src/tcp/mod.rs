@@ -9,6 +9,7 @@ pub(crate) mod rcvbuf;
 pub mod rtt;
 pub mod rtx_queue;
 pub mod seq;
+pub(crate) mod sndbuf;
 mod state;
 
 pub use state::TcpState;
