@@ -52,21 +52,7 @@ fn open(
     };
     let sa = h.peer_syn(65535, opts);
     h.advance_ms(RTT_MS);
-    h.inject(
-        PEER_ISS + 1,
-        sa.seq.wrapping_add(1),
-        ACK,
-        65535,
-        no_opts(),
-        &[],
-    );
-    let (s, _) = h.stack.tcp_accept(l).expect("accept");
-    h.expect_nothing();
-    let c = Conn {
-        h: s,
-        iss: sa.seq,
-        irs: PEER_ISS,
-    };
+    let c = h.complete_passive(l, &sa, 65535);
     Peer {
         h,
         c,

@@ -27,26 +27,6 @@ fn ws_opts(ws: u8) -> TcpOptions {
     }
 }
 
-/// Completes the handshake the last SYN-ACK `sa` began and accepts it.
-#[track_caller]
-fn complete(h: &mut Harness, l: ustack::SocketHandle, peer_iss: u32, sa: &Seg) -> Conn {
-    h.inject(
-        peer_iss.wrapping_add(1),
-        sa.seq.wrapping_add(1),
-        ACK,
-        65535,
-        no_opts(),
-        &[],
-    );
-    let (c, _) = h.stack.tcp_accept(l).expect("accepted");
-    h.expect_nothing();
-    Conn {
-        h: c,
-        iss: sa.seq,
-        irs: peer_iss,
-    }
-}
-
 /// With the listener's one-slot SYN queue filled by a SYN from peer port
 /// `port`, a SYN from `port + 1` is answered by a cookie SYN-ACK, and one
 /// to a port nobody listens on (from `port + 2`) by a RST: both returned.
@@ -76,7 +56,7 @@ fn accepted_connections_inherit_the_listeners_options() {
     assert_eq!(h.stack.tcp_keepalive(l).unwrap(), None);
     let sa = h.peer_syn(65535, ws_opts(2));
     assert_eq!(sa.options.window_scale, Some(7));
-    let before = complete(&mut h, l, PEER_ISS, &sa);
+    let before = h.complete_passive(l, &sa, 65535);
 
     h.stack.tcp_set_send_buffer(l, 64 << 10).unwrap();
     h.stack.tcp_set_recv_buffer(l, 16 << 20).unwrap();
@@ -101,7 +81,7 @@ fn accepted_connections_inherit_the_listeners_options() {
     let sa = h.peer_syn(65535, ws_opts(2));
     assert_eq!(sa.options.window_scale, Some(9));
     assert_eq!(sa.window, 65535, "a SYN-ACK's window is never scaled");
-    let c = complete(&mut h, l, PEER_ISS, &sa);
+    let c = h.complete_passive(l, &sa, 65535);
     assert_eq!(h.stack.tcp_buffer_sizes(c.h).unwrap(), (64 << 10, 16 << 20));
     assert!(h.stack.tcp_nodelay(c.h).unwrap());
     assert_eq!(h.stack.tcp_keepalive(c.h).unwrap(), Some(KA));
@@ -240,7 +220,7 @@ fn a_listeners_keepalive_is_checked_and_can_be_turned_off() {
     let (_, c) = {
         // passive_open makes its own listener; use this one instead.
         let sa = h.peer_syn(65535, mss_opt(1460));
-        let c = complete(&mut h, l, PEER_ISS, &sa);
+        let c = h.complete_passive(l, &sa, 65535);
         (l, c)
     };
     assert_eq!(h.stack.tcp_keepalive(c.h).unwrap(), None);
@@ -285,7 +265,7 @@ fn the_congestion_controller_per_connection_and_from_the_listener() {
     h.stack.tcp_set_congestion(l, NewReno).unwrap();
     assert_eq!(h.stack.tcp_congestion(l).unwrap(), NewReno);
     let sa = h.peer_syn(65535, mss_opt(1460));
-    let reno = complete(&mut h, l, PEER_ISS, &sa);
+    let reno = h.complete_passive(l, &sa, 65535);
     assert_eq!(h.stack.tcp_congestion(reno.h).unwrap(), NewReno);
     assert_eq!(h.stack.tcp_info(reno.h).unwrap().congestion, NewReno);
     // RFC 5681 eq. (4): ssthresh = max(FlightSize / 2, 2 * SMSS).
@@ -295,7 +275,7 @@ fn the_congestion_controller_per_connection_and_from_the_listener() {
     // sent.
     h.peer_port = PEER_PORT + 1;
     let sa = h.peer_syn(65535, mss_opt(1460));
-    let cubic = complete(&mut h, l, PEER_ISS, &sa);
+    let cubic = h.complete_passive(l, &sa, 65535);
     h.stack.tcp_set_congestion(cubic.h, Cubic).unwrap();
     assert_eq!(h.stack.tcp_info(cubic.h).unwrap().congestion, Cubic);
     // RFC 9438 §4.6: ssthresh = cwnd (IW10) × β_cubic.
@@ -323,7 +303,7 @@ fn ttl_per_connection_and_from_the_listener() {
     assert_eq!(h.stack.tcp_ttl(l).unwrap(), 64);
     let sa = h.peer_syn(65535, mss_opt(1460));
     assert_eq!(sa.ttl, 64);
-    let before = complete(&mut h, l, PEER_ISS, &sa);
+    let before = h.complete_passive(l, &sa, 65535);
 
     // Linux's IP_TTL range: 1–255.
     for bad in [0, 256, u32::MAX] {
@@ -338,7 +318,7 @@ fn ttl_per_connection_and_from_the_listener() {
     h.peer_port = PEER_PORT + 1;
     let sa = h.peer_syn(65535, mss_opt(1460));
     assert_eq!(sa.ttl, 7);
-    let c = complete(&mut h, l, PEER_ISS, &sa);
+    let c = h.complete_passive(l, &sa, 65535);
     assert_eq!(h.stack.tcp_ttl(c.h).unwrap(), 7);
     h.stack.tcp_send(c.h, b"seven").unwrap();
     let d = h.expect_segment();
@@ -381,7 +361,7 @@ fn a_zero_linger_close_aborts_and_skips_time_wait() {
     // Accepted with the listener's zero linger; 1000 bytes in flight, 10
     // more held back by Nagle.
     let sa = h.peer_syn(65535, mss_opt(1460));
-    let c = complete(&mut h, l, PEER_ISS, &sa);
+    let c = h.complete_passive(l, &sa, 65535);
     assert_eq!(h.stack.tcp_linger(c.h).unwrap(), Some(Duration::ZERO));
     assert_eq!(h.stack.tcp_send(c.h, &[7; 1000]).unwrap(), 1000);
     assert_eq!(h.expect_segment().payload.len(), 1000);
@@ -402,7 +382,7 @@ fn a_zero_linger_close_aborts_and_skips_time_wait() {
     h.stack.tcp_set_linger(l, None).unwrap();
     h.peer_port = PEER_PORT + 1;
     let sa = h.peer_syn(65535, mss_opt(1460));
-    let c = complete(&mut h, l, PEER_ISS, &sa);
+    let c = h.complete_passive(l, &sa, 65535);
     assert_eq!(h.stack.tcp_linger(c.h).unwrap(), None, "accepted after");
     h.stack
         .tcp_shutdown(c.h, std::net::Shutdown::Write)
@@ -420,7 +400,7 @@ fn a_zero_linger_close_aborts_and_skips_time_wait() {
     // A nonzero linger: the close is the graceful one (FIN after the data).
     h.peer_port = PEER_PORT + 2;
     let sa = h.peer_syn(65535, mss_opt(1460));
-    let c = complete(&mut h, l, PEER_ISS, &sa);
+    let c = h.complete_passive(l, &sa, 65535);
     h.stack
         .tcp_set_linger(c.h, Some(Duration::from_secs(5)))
         .unwrap();
@@ -522,7 +502,7 @@ fn user_timeout_ends_a_connection_whose_data_stays_unacknowledged() {
     assert_eq!(h.stack.tcp_user_timeout(l).unwrap(), Some(ut));
     h.peer_port = PEER_PORT + 1;
     let sa = h.peer_syn(65535, mss_opt(1460));
-    let c = complete(&mut h, l, PEER_ISS, &sa);
+    let c = h.complete_passive(l, &sa, 65535);
     assert_eq!(
         h.stack.tcp_user_timeout(c.h).unwrap(),
         Some(ut),
@@ -611,7 +591,7 @@ fn tos_per_connection_and_from_the_listener() {
     assert_eq!(h.stack.tcp_tos(l).unwrap(), 0xb8);
     let sa = h.peer_syn(65535, mss_opt(1460));
     assert_eq!(sa.tos, 0xb8, "SYN-ACK");
-    let c = complete(&mut h, l, PEER_ISS, &sa);
+    let c = h.complete_passive(l, &sa, 65535);
     assert_eq!(h.stack.tcp_tos(c.h).unwrap(), 0xb8);
     h.stack.tcp_set_nodelay(c.h, true).unwrap();
     h.stack.tcp_send(c.h, b"ef").unwrap();

@@ -487,10 +487,17 @@ impl Harness {
     pub fn passive_open_with(&mut self, window: u16, options: TcpOptions) -> (SocketHandle, Conn) {
         let l = self.listen(16);
         let sa = self.peer_syn(window, options);
-        let iss = sa.seq;
+        let c = self.complete_passive(l, &sa, window);
+        (l, c)
+    }
+
+    /// Completes the passive open whose SYN-ACK was `sa`: the peer's ACK
+    /// (announcing `window`, no options), then the listener `l` accepts.
+    #[track_caller]
+    pub fn complete_passive(&mut self, l: SocketHandle, sa: &Seg, window: u16) -> Conn {
         self.inject(
             PEER_ISS + 1,
-            iss.wrapping_add(1),
+            sa.seq.wrapping_add(1),
             ACK,
             window,
             no_opts(),
@@ -500,14 +507,11 @@ impl Harness {
         let (h, remote) = self.stack.tcp_accept(l).expect("accept after handshake");
         assert_eq!(remote, self.peer_addr());
         assert_eq!(self.state(h), TcpState::Established);
-        (
-            l,
-            Conn {
-                h,
-                iss,
-                irs: PEER_ISS,
-            },
-        )
+        Conn {
+            h,
+            iss: sa.seq,
+            irs: PEER_ISS,
+        }
     }
 
     /// Passive open with a 65535-byte peer window.
