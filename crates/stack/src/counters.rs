@@ -162,6 +162,9 @@ pub struct TcpCounters {
     pub pmtu_reductions: u64,
     /// Keepalive probes sent (RFC 9293 §3.8.4).
     pub keepalive_probes: u64,
+    /// Segments taken by header prediction (`TcpConfig::header_prediction`;
+    /// Linux's TCPHPHits).
+    pub predicted: u64,
 }
 
 impl TcpCounters {
@@ -191,6 +194,7 @@ impl TcpCounters {
         self.rsts_out += o.rsts_out;
         self.pmtu_reductions += o.pmtu_reductions;
         self.keepalive_probes += o.keepalive_probes;
+        self.predicted += o.predicted;
     }
 }
 

@@ -935,6 +935,25 @@ fn a_fin_alone_out_of_order_is_sacked() {
     assert_eq!(h.stack.tcp_state(c.h).ok(), Some(TcpState::CloseWait));
 }
 
+/// A FIN alone beyond a hole, with no data held out of order, still gets
+/// its block: the ACK must not take "nothing held" for "nothing to SACK".
+#[test]
+fn a_lone_fin_beyond_a_hole_is_sacked() {
+    let mut h = Harness::new();
+    let c = open_with_sack(&mut h);
+    let data = [7u8; 100];
+    // 0..100 lost, the FIN at 100.
+    h.inject(c.p(100), c.s(0), ACK | FIN, 65535, no_opts(), &[]);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(0));
+    assert_eq!(blocks(&a), vec![(c.p(100), c.p(101))]);
+    h.inject(c.p(0), c.s(0), ACK, 65535, no_opts(), &data);
+    let a = h.expect_segment();
+    a.check_empty(ACK, c.s(0), c.p(101));
+    assert_eq!(blocks(&a), vec![]);
+    assert_eq!(h.stack.tcp_state(c.h).ok(), Some(TcpState::CloseWait));
+}
+
 /// A duplicate of a segment that carried the FIN is D-SACKed with its FIN
 /// (RFC 2883 §4; the FIN occupies a sequence number), and so is a
 /// duplicate FIN alone.

@@ -159,6 +159,9 @@ pub struct TransferReport {
     pub send_buffer_auto: bool,
     pub send_buffer_grows: u64,
     pub client_final_send_buffer: Option<usize>,
+    /// Segments both sides took by header prediction
+    /// (`TcpConfig::header_prediction`, `TcpCounters::predicted`).
+    pub predicted: u64,
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
@@ -632,6 +635,7 @@ impl Run {
         report.recv_buffer_grows = t.recv_buffer_grows;
         report.server_final_recv_buffer = self.server.recv_buffer;
         report.send_buffer_grows = t.send_buffer_grows;
+        report.predicted = t.predicted;
         report.client_final_send_buffer = self.client.send_buffer;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;

@@ -418,6 +418,8 @@ pub(crate) struct Tcb {
     prr_allow: u32,
     cfg_rack: bool,
     cfg_tlp: bool,
+    /// `TcpConfig::header_prediction`.
+    cfg_predict: bool,
     force_send: bool,
     /// Congestion-window validation (Linux's `tcp_cwnd_validate`): the
     /// flight filled cwnd at some send in the current window of data,
@@ -637,6 +639,7 @@ impl Tcb {
             prr_allow: 0,
             cfg_rack: cfg.rack,
             cfg_tlp: cfg.tlp,
+            cfg_predict: cfg.header_prediction,
             force_send: false,
             cwnd_limited: false,
             max_flight: 0,
@@ -1068,6 +1071,9 @@ impl Tcb {
         self.probes_unanswered = 0;
         self.last_heard = now;
         tracing::trace!(local = %self.local, remote = %self.remote, seq = seg.seq, ack = seg.ack, flags = %seg.flags, len = seg.payload.len(), window = seg.window, "tcp in");
+        if self.cfg_predict && self.predicted(seg) {
+            return self.on_predicted(now, seg);
+        }
         if seg.flags.rst() {
             self.counters.rsts_in += 1;
         }
@@ -1163,6 +1169,104 @@ impl Tcb {
             // The application shut down writing before the handshake
             // finished: CLOSE in ESTABLISHED → FIN-WAIT-1.
             self.set_state(TcpState::FinWait1);
+        }
+    }
+
+    /// Header prediction (Jacobson's fast path, described in RFC 1323's
+    /// appendix; Linux's `tcp_rcv_established`): is `seg` the next data of
+    /// a pure receiver, for which the steps of RFC 9293 §3.10.7.4 reduce
+    /// to "take the text"? ESTABLISHED (or FIN-WAIT-2, whose FIN
+    /// processing has nothing left to do); ACK (and PSH) only; SEG.SEQ =
+    /// RCV.NXT with room for all of it in the window; SEG.ACK = SND.UNA =
+    /// SND.MAX (nothing of ours in flight, so nothing to acknowledge, no
+    /// duplicate ACK, no recovery); the window unchanged; no SACK block;
+    /// with timestamps, a TSval not older than TS.Recent (PAWS passes);
+    /// nothing held out of order, no FIN seen, a reader to deliver to.
+    #[inline]
+    fn predicted(&self, seg: &TcpRepr<'_>) -> bool {
+        let ts_ok = !self.ts_enabled
+            || seg
+                .options
+                .timestamp
+                .is_some_and(|(tsval, _)| (tsval.wrapping_sub(self.ts_recent) as i32) >= 0);
+        // FIN-WAIT-2 (our FIN acknowledged, the peer still sending) takes
+        // data as ESTABLISHED does.
+        let state_ok = match self.state {
+            TcpState::Established => self.fin_seq.is_none(),
+            TcpState::FinWait2 => true,
+            _ => false,
+        };
+        state_ok
+            && seg.flags.0 & !TcpFlags::PSH.0 == TcpFlags::ACK.0
+            && Seq(seg.seq) == self.rcv_nxt
+            && Seq(seg.ack) == self.snd_una
+            && self.snd_una == self.snd_max
+            && ts_ok
+            && !seg.payload.is_empty()
+            && seg.payload.len() <= self.rcv_space() as usize
+            && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
+            && seg.options.sack_blocks[0].is_none()
+            && !self.in_recovery
+            && self.remote_fin.is_none()
+            && self.ooo.is_empty()
+            && self.spill.is_empty()
+            && !self.orphaned
+            && !self.rd_shut
+            && !self.memory_pressure
+    }
+
+    /// The steps of RFC 9293 §3.10.7.4 for a segment `predicted` accepts,
+    /// with their effects: the sequence test passes (it starts at RCV.NXT
+    /// and fits); the ACK field acknowledges nothing and leaves loss
+    /// detection and the tail-loss probe with nothing in flight; the
+    /// window-update rule; TS.Recent (RFC 7323 §4.3); the text.
+    fn on_predicted(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
+        self.counters.predicted += 1;
+        let (seq, ack) = (Seq(seg.seq), Seq(seg.ack));
+        // Fifth, the ACK field (`process_ack` with nothing in flight: both
+        // calls find nothing to do and clear their timers).
+        self.detect_losses(now);
+        self.arm_tlp(now);
+        self.update_send_window(seq, ack, self.snd_wnd);
+        if self.ts_enabled {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                if seq.le(self.last_ack_sent) {
+                    self.ts_recent = tsval;
+                    self.ts_recent_age = now;
+                }
+            }
+        }
+        // Seventh, the text (`process_text` with nothing to trim).
+        let before = self.rcv_nxt;
+        self.receive_data(now, 0, seg.payload);
+        if self.rcv_nxt != before {
+            self.ack_pushed = seg.flags.psh() || seg.payload.len() < self.rcv_mss;
+            self.last_data_in = now;
+            if self.rcv_tune.is_on() {
+                self.tune_receive_buffer(now, seg, seg.payload.len());
+            }
+        }
+        match self.pending_drop.take() {
+            Some(r) => Outcome::Drop(r),
+            None => Outcome::Ok,
+        }
+    }
+
+    /// RFC 9293 §3.10.7.4: window update if SND.WL1 < SEG.SEQ, or
+    /// SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK.
+    #[inline]
+    fn update_send_window(&mut self, seq: Seq, ack: Seq, window: u32) {
+        if self.snd_una.le(ack)
+            && (self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)))
+        {
+            self.snd_wnd = window;
+            self.snd_wl1 = seq;
+            self.snd_wl2 = ack;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            if window > 0 {
+                self.persist_deadline = None;
+                self.persist_backoff = 0;
+            }
         }
     }
 
@@ -1471,20 +1575,7 @@ impl Tcb {
             self.on_send_space();
         }
 
-        // RFC 9293 §3.10.7.4: window update if SND.WL1 < SEG.SEQ, or
-        // SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK.
-        if self.snd_una.le(ack)
-            && (self.snd_wl1.lt(seq) || (self.snd_wl1 == seq && self.snd_wl2.le(ack)))
-        {
-            self.snd_wnd = window;
-            self.snd_wl1 = seq;
-            self.snd_wl2 = ack;
-            self.max_snd_wnd = self.max_snd_wnd.max(window);
-            if window > 0 {
-                self.persist_deadline = None;
-                self.persist_backoff = 0;
-            }
-        }
+        self.update_send_window(seq, ack, window);
 
         // Our FIN acknowledged?
         if let Some(fin) = self.fin_seq {
@@ -3115,7 +3206,13 @@ impl Tcb {
         } else if self.ts_enabled && !flags.rst() {
             options.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
-        if self.sack_permitted && !syn && flags.ack() && !flags.rst() {
+        // Blocks come from a pending D-SACK, data held out of order, or a
+        // FIN beyond RCV.NXT (`fill_sack_blocks`): with none of them, no
+        // block and nothing to try.
+        let sack_news = self.dsack.is_some()
+            || !self.ooo.is_empty()
+            || self.remote_fin.is_some_and(|f| self.rcv_nxt.lt(f));
+        if self.sack_permitted && !syn && flags.ack() && !flags.rst() && sack_news {
             // SACK blocks ride where they fit: full-sized data segments
             // have no room, pure ACKs carry all of them.
             let room = buf.len().saturating_sub(20 + len).min(40);
