@@ -41,6 +41,7 @@ fn comparable(r: &TransferReport) -> String {
     let mut r = r.clone();
     r.wall_ms = 0.0;
     r.predicted = 0;
+    r.predicted_acks = 0;
     serde_json::to_string(&r).unwrap_or_default()
 }
 
@@ -76,8 +77,8 @@ fn compare(name: &str, cfg: &TransferConfig) -> Result<TransferReport, String> {
 fn campaign_traces_are_identical_with_and_without_prediction() {
     let count = env_u64("USTACK_PREDICTION_SEEDS", 3000);
     let start = env_u64("USTACK_PREDICTION_START", 1);
-    let mut predicted = 0u64;
-    let mut segments_runs = 0u64;
+    let (mut predicted, mut predicted_acks) = (0u64, 0u64);
+    let (mut segments_runs, mut ack_runs) = (0u64, 0u64);
     let mut failures = Vec::new();
     for seed in start..start + count {
         let profile = profile_for_seed(seed);
@@ -85,7 +86,9 @@ fn campaign_traces_are_identical_with_and_without_prediction() {
         match compare(&format!("seed-{seed}"), &cfg) {
             Ok(r) => {
                 predicted += r.predicted;
+                predicted_acks += r.predicted_acks;
                 segments_runs += u64::from(r.predicted > 0);
+                ack_runs += u64::from(r.predicted_acks > 0);
             }
             Err(e) => {
                 eprintln!(
@@ -97,7 +100,7 @@ fn campaign_traces_are_identical_with_and_without_prediction() {
         }
     }
     eprintln!(
-        "prediction: seeds {start}..{}: {predicted} segments predicted in {segments_runs} runs, {} differing",
+        "prediction: seeds {start}..{}: {predicted} segments predicted in {segments_runs} runs, {predicted_acks} ACKs in {ack_runs}, {} differing",
         start + count,
         failures.len()
     );
@@ -107,13 +110,13 @@ fn campaign_traces_are_identical_with_and_without_prediction() {
     );
     // The shortcut must be exercised, or the comparison proves nothing.
     assert!(
-        segments_runs * 2 > count,
-        "prediction taken in only {segments_runs} of {count} runs"
+        segments_runs * 2 > count && ack_runs * 2 > count,
+        "data predicted in only {segments_runs} and ACKs in {ack_runs} of {count} runs"
     );
 }
 
-/// A clean bulk transfer: nearly every data segment is predicted, and a
-/// lossy one still matches segment for segment.
+/// A clean bulk transfer: nearly every data segment and most ACKs are
+/// predicted, and a lossy one still matches segment for segment.
 #[test]
 fn bulk_transfers_are_predicted_and_identical() {
     let clean = TransferConfig {
@@ -135,6 +138,15 @@ fn bulk_transfers_are_predicted_and_identical() {
         r.predicted * 100 >= segments * 95,
         "only {} of ~{segments} data segments predicted",
         r.predicted
+    );
+    // The sender's ACKs: one per two segments at most (delayed ACK), all
+    // but those of the handshake, of slow start's first rounds (the
+    // window grows, no) and of the close predicted.
+    assert!(
+        r.predicted_acks * 100 >= (segments / 2) * 80,
+        "only {} of ~{} ACKs predicted",
+        r.predicted_acks,
+        segments / 2
     );
     let lossy = TransferConfig {
         reverse_bytes: 300_000,

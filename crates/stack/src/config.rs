@@ -183,14 +183,14 @@ pub struct TcpConfig {
     /// per-connection budget, like Linux's per-socket limit, avoids the
     /// CVE-2016-5696 side channel of a stack-wide one). 0 = unlimited.
     pub challenge_ack_limit: u32,
-    /// Header prediction (Jacobson's fast path, RFC 1323 Appendix's
-    /// "header prediction"; Linux's `tcp_rcv_established` fast path): the
-    /// next in-order data segment of an ESTABLISHED connection that
-    /// acknowledges nothing new, changes no window and carries no SACK
-    /// block skips the general segment-arrival steps. It has exactly
-    /// their effect (the simulator's traces are identical either way,
-    /// checked by tests), so turning it off only costs time; counted in
-    /// `TcpCounters::predicted`.
+    /// Header prediction (Jacobson's fast path, described in RFC 1323's
+    /// appendix; Linux's `tcp_rcv_established` fast path): the next
+    /// in-order data segment of a pure receiver (it acknowledges nothing
+    /// new) and a pure ACK of new data for a pure sender, both without
+    /// SACK blocks, skip the general segment-arrival steps. It has
+    /// exactly their effect (the simulator's traces are identical either
+    /// way, checked by tests), so turning it off only costs time; counted
+    /// in `TcpCounters::{predicted, predicted_acks}`.
     pub header_prediction: bool,
 }
 

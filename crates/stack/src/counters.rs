@@ -162,9 +162,11 @@ pub struct TcpCounters {
     pub pmtu_reductions: u64,
     /// Keepalive probes sent (RFC 9293 §3.8.4).
     pub keepalive_probes: u64,
-    /// Segments taken by header prediction (`TcpConfig::header_prediction`;
-    /// Linux's TCPHPHits).
+    /// Segments taken by header prediction (`TcpConfig::header_prediction`):
+    /// in-order data of a pure receiver (Linux's TCPHPHits) and pure ACKs
+    /// of new data for a pure sender (Linux's TCPHPAcks).
     pub predicted: u64,
+    pub predicted_acks: u64,
 }
 
 impl TcpCounters {
@@ -195,6 +197,7 @@ impl TcpCounters {
         self.pmtu_reductions += o.pmtu_reductions;
         self.keepalive_probes += o.keepalive_probes;
         self.predicted += o.predicted;
+        self.predicted_acks += o.predicted_acks;
     }
 }
 

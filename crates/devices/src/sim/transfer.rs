@@ -160,8 +160,10 @@ pub struct TransferReport {
     pub send_buffer_grows: u64,
     pub client_final_send_buffer: Option<usize>,
     /// Segments both sides took by header prediction
-    /// (`TcpConfig::header_prediction`, `TcpCounters::predicted`).
+    /// (`TcpConfig::header_prediction`): in-order data
+    /// (`TcpCounters::predicted`) and pure ACKs (`predicted_acks`).
     pub predicted: u64,
+    pub predicted_acks: u64,
     /// TCP mechanisms in effect: congestion control and timestamps.
     pub congestion_control: String,
     pub timestamps: bool,
@@ -636,6 +638,7 @@ impl Run {
         report.server_final_recv_buffer = self.server.recv_buffer;
         report.send_buffer_grows = t.send_buffer_grows;
         report.predicted = t.predicted;
+        report.predicted_acks = t.predicted_acks;
         report.client_final_send_buffer = self.client.send_buffer;
         report.ooo_segments = t.ooo_segments;
         report.rsts = t.rsts_in + t.rsts_out;

@@ -157,6 +157,17 @@ pub(crate) struct ConnParams<'a> {
     pub now: Instant,
 }
 
+/// What header prediction (`Tcb::predict`) makes of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prediction {
+    /// The general segment-arrival steps.
+    No,
+    /// The next in-order data of a pure receiver.
+    Data,
+    /// A pure ACK of new data for a pure sender.
+    Ack,
+}
+
 /// Socket options a connection starts with and a listener passes on to
 /// the connections it accepts (Linux copies SO_SNDBUF, SO_RCVBUF,
 /// TCP_NODELAY, TCP_CONGESTION, SO_KEEPALIVE with its timers, IP_TTL,
@@ -1071,8 +1082,12 @@ impl Tcb {
         self.probes_unanswered = 0;
         self.last_heard = now;
         tracing::trace!(local = %self.local, remote = %self.remote, seq = seg.seq, ack = seg.ack, flags = %seg.flags, len = seg.payload.len(), window = seg.window, "tcp in");
-        if self.cfg_predict && self.predicted(seg) {
-            return self.on_predicted(now, seg);
+        if self.cfg_predict {
+            match self.predict(seg) {
+                Prediction::Data => return self.on_predicted(now, seg),
+                Prediction::Ack => return self.on_predicted_ack(now, seg),
+                Prediction::No => {}
+            }
         }
         if seg.flags.rst() {
             self.counters.rsts_in += 1;
@@ -1173,49 +1188,115 @@ impl Tcb {
     }
 
     /// Header prediction (Jacobson's fast path, described in RFC 1323's
-    /// appendix; Linux's `tcp_rcv_established`): is `seg` the next data of
-    /// a pure receiver, for which the steps of RFC 9293 §3.10.7.4 reduce
-    /// to "take the text"? ESTABLISHED (or FIN-WAIT-2, whose FIN
-    /// processing has nothing left to do); ACK (and PSH) only; SEG.SEQ =
-    /// RCV.NXT with room for all of it in the window; SEG.ACK = SND.UNA =
-    /// SND.MAX (nothing of ours in flight, so nothing to acknowledge, no
-    /// duplicate ACK, no recovery); the window unchanged; no SACK block;
-    /// with timestamps, a TSval not older than TS.Recent (PAWS passes);
-    /// nothing held out of order, no FIN seen, a reader to deliver to.
+    /// appendix; Linux's `tcp_rcv_established`): is `seg` one of the two
+    /// common cases for which the steps of RFC 9293 §3.10.7.4 reduce to
+    /// little? Both: SEG.SEQ = RCV.NXT; no SACK block; with timestamps, a TSval not older than TS.Recent (PAWS
+    /// passes); no recovery. Then either
+    /// - `Data`, the next data of a pure receiver: ESTABLISHED or
+    ///   FIN-WAIT-2 (whose FIN processing has nothing left to do); ACK
+    ///   (and PSH) only; SEG.ACK = SND.UNA = SND.MAX (nothing of ours in
+    ///   flight, so nothing to acknowledge, no duplicate ACK); room for
+    ///   all of it in the window; nothing held out of order, no FIN seen,
+    ///   a reader to deliver to; or
+    /// - `Ack`, a pure ACK of new data for a pure sender: a state that
+    ///   sends data (ESTABLISHED, FIN-WAIT-1, CLOSE-WAIT, LAST-ACK,
+    ///   CLOSING), the ACK short of our FIN if one was sent (so the state
+    ///   stays); ACK only, no text; SND.UNA < SEG.ACK =< SND.MAX; no FIN
+    ///   of the peer's waiting beyond RCV.NXT.
     #[inline]
-    fn predicted(&self, seg: &TcpRepr<'_>) -> bool {
+    fn predict(&self, seg: &TcpRepr<'_>) -> Prediction {
+        // Cheapest and most selective first: ACK (and PSH) only, at
+        // RCV.NXT (handshakes, FINs and RSTs fail here).
+        if seg.flags.0 & !TcpFlags::PSH.0 != TcpFlags::ACK.0 || Seq(seg.seq) != self.rcv_nxt {
+            return Prediction::No;
+        }
         let ts_ok = !self.ts_enabled
             || seg
                 .options
                 .timestamp
                 .is_some_and(|(tsval, _)| (tsval.wrapping_sub(self.ts_recent) as i32) >= 0);
-        // FIN-WAIT-2 (our FIN acknowledged, the peer still sending) takes
-        // data as ESTABLISHED does.
+        let common = ts_ok && seg.options.sack_blocks[0].is_none() && !self.in_recovery;
+        if !common {
+            return Prediction::No;
+        }
+        let ack = Seq(seg.ack);
+        if seg.payload.is_empty() {
+            // Any state that sends data, as long as this ACK does not
+            // acknowledge our FIN (which would change the state).
+            let state_ok = matches!(
+                self.state,
+                TcpState::Established
+                    | TcpState::FinWait1
+                    | TcpState::CloseWait
+                    | TcpState::LastAck
+                    | TcpState::Closing
+            ) && self.fin_seq.is_none_or(|f| ack.le(f));
+            let new_ack = state_ok
+                && (self.remote_fin.is_none() || self.fin_received)
+                && seg.flags == TcpFlags::ACK
+                && ack.gt(self.snd_una)
+                && ack.le(self.snd_max);
+            return if new_ack {
+                Prediction::Ack
+            } else {
+                Prediction::No
+            };
+        }
         let state_ok = match self.state {
             TcpState::Established => self.fin_seq.is_none(),
             TcpState::FinWait2 => true,
             _ => false,
         };
-        state_ok
-            && seg.flags.0 & !TcpFlags::PSH.0 == TcpFlags::ACK.0
-            && Seq(seg.seq) == self.rcv_nxt
-            && Seq(seg.ack) == self.snd_una
-            && self.snd_una == self.snd_max
-            && ts_ok
-            && !seg.payload.is_empty()
-            && seg.payload.len() <= self.rcv_space() as usize
-            && (u32::from(seg.window) << self.snd_wscale) == self.snd_wnd
-            && seg.options.sack_blocks[0].is_none()
-            && !self.in_recovery
+        let data = state_ok
             && self.remote_fin.is_none()
+            && ack == self.snd_una
+            && self.snd_una == self.snd_max
+            && seg.payload.len() <= self.rcv_space() as usize
             && self.ooo.is_empty()
             && self.spill.is_empty()
             && !self.orphaned
             && !self.rd_shut
-            && !self.memory_pressure
+            && !self.memory_pressure;
+        if data {
+            Prediction::Data
+        } else {
+            Prediction::No
+        }
     }
 
-    /// The steps of RFC 9293 §3.10.7.4 for a segment `predicted` accepts,
+    /// The steps of RFC 9293 §3.10.7.4 for a pure ACK `predict` accepts,
+    /// with their effects: the sequence test passes (an empty segment at
+    /// RCV.NXT); fifth, the ACK field as `process_ack` takes it without
+    /// SACK blocks (not a duplicate: it acknowledges new data); the
+    /// window-update rule; TS.Recent (RFC 7323 §4.3); no text, no FIN.
+    #[inline(never)]
+    fn on_predicted_ack(&mut self, now: Instant, seg: &TcpRepr<'_>) -> Outcome {
+        self.counters.predicted_acks += 1;
+        let (seq, ack) = (Seq(seg.seq), Seq(seg.ack));
+        let prior_una = self.snd_una;
+        let prior_sacked = self.rtxq.sacked_bytes();
+        let new_ack = Some(self.on_new_ack(now, seg, ack));
+        let delivered =
+            self.snd_una.since(prior_una) + self.rtxq.sacked_bytes().saturating_sub(prior_sacked);
+        self.detect_losses(now);
+        self.eifel_undo(seg, prior_una);
+        self.on_ack_recovery(now, prior_una, delivered, new_ack);
+        if self.snd_nospace {
+            self.on_send_space();
+        }
+        self.update_send_window(seq, ack, u32::from(seg.window) << self.snd_wscale);
+        if self.ts_enabled {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                if seq.le(self.last_ack_sent) {
+                    self.ts_recent = tsval;
+                    self.ts_recent_age = now;
+                }
+            }
+        }
+        Outcome::Ok
+    }
+
+    /// The steps of RFC 9293 §3.10.7.4 for data `predict` accepts,
     /// with their effects: the sequence test passes (it starts at RCV.NXT
     /// and fits); the ACK field acknowledges nothing and leaves loss
     /// detection and the tail-loss probe with nothing in flight; the
@@ -1227,7 +1308,7 @@ impl Tcb {
         // calls find nothing to do and clear their timers).
         self.detect_losses(now);
         self.arm_tlp(now);
-        self.update_send_window(seq, ack, self.snd_wnd);
+        self.update_send_window(seq, ack, u32::from(seg.window) << self.snd_wscale);
         if self.ts_enabled {
             if let Some((tsval, _)) = seg.options.timestamp {
                 if seq.le(self.last_ack_sent) {
@@ -1602,6 +1683,7 @@ impl Tcb {
 
     /// SND.UNA advances: free acknowledged data and records, measure the
     /// RTT, restart the timer. Returns (bytes acknowledged, RTT sample).
+    #[inline(always)]
     fn on_new_ack(&mut self, now: Instant, seg: &TcpRepr<'_>, ack: Seq) -> (u32, Option<Duration>) {
         let acked = ack.since(self.snd_una);
         let mut data_acked = acked;
@@ -1849,6 +1931,7 @@ impl Tcb {
     }
 
     /// Per-ACK congestion control and recovery bookkeeping.
+    #[inline(always)]
     fn on_ack_recovery(
         &mut self,
         now: Instant,
