@@ -1285,14 +1285,7 @@ impl Tcb {
             self.on_send_space();
         }
         self.update_send_window(seq, ack, u32::from(seg.window) << self.snd_wscale);
-        if self.ts_enabled {
-            if let Some((tsval, _)) = seg.options.timestamp {
-                if seq.le(self.last_ack_sent) {
-                    self.ts_recent = tsval;
-                    self.ts_recent_age = now;
-                }
-            }
-        }
+        self.note_ts_recent(now, seg, seq);
         Outcome::Ok
     }
 
@@ -1309,14 +1302,7 @@ impl Tcb {
         self.detect_losses(now);
         self.arm_tlp(now);
         self.update_send_window(seq, ack, u32::from(seg.window) << self.snd_wscale);
-        if self.ts_enabled {
-            if let Some((tsval, _)) = seg.options.timestamp {
-                if seq.le(self.last_ack_sent) {
-                    self.ts_recent = tsval;
-                    self.ts_recent_age = now;
-                }
-            }
-        }
+        self.note_ts_recent(now, seg, seq);
         // Seventh, the text (`process_text` with nothing to trim).
         let before = self.rcv_nxt;
         self.receive_data(now, 0, seg.payload);
@@ -1330,6 +1316,20 @@ impl Tcb {
         match self.pending_drop.take() {
             Some(r) => Outcome::Drop(r),
             None => Outcome::Ok,
+        }
+    }
+
+    /// RFC 7323 §4.3: remember the peer's timestamp when the segment
+    /// covers Last.ACK.sent (and is not older than TS.Recent).
+    #[inline]
+    fn note_ts_recent(&mut self, now: Instant, seg: &TcpRepr<'_>, seq: Seq) {
+        if self.ts_enabled {
+            if let Some((tsval, _)) = seg.options.timestamp {
+                if seq.le(self.last_ack_sent) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
+                    self.ts_recent = tsval;
+                    self.ts_recent_age = now;
+                }
+            }
         }
     }
 
@@ -1556,16 +1556,7 @@ impl Tcb {
             return outcome;
         }
 
-        // RFC 7323 §4.3: remember the peer's timestamp when the segment
-        // covers Last.ACK.sent.
-        if self.ts_enabled {
-            if let Some((tsval, _)) = seg.options.timestamp {
-                if seq.le(self.last_ack_sent) && (tsval.wrapping_sub(self.ts_recent) as i32) >= 0 {
-                    self.ts_recent = tsval;
-                    self.ts_recent_age = now;
-                }
-            }
-        }
+        self.note_ts_recent(now, seg, seq);
 
         // Sixth, check the URG bit (RFC 9293 §3.10.7.4): RCV.UP <-
         // max(RCV.UP, SEG.UP) while the peer can still send; the data
